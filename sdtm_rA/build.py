@@ -1,0 +1,132 @@
+"""One domain, from checked mapping to conformed dataset plus its SUPP-- qualifiers."""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import findings
+from .conform import conform
+from .derivations import REGISTRY
+from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
+from .errors import ConversionError, Issue, Issues
+from .mapping import Mapping, check_rule
+from .schema import suggest
+from .sources import FILE, LINE
+from .suppqual import build_supp
+
+
+def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
+    """Everything that can be checked without the raw data: rules, derivations, targets, codelists."""
+    issues: list[Issue] = []
+    if not ig.has(mapping.domain):
+        issues.append(Issue("error", f"domain '{mapping.domain}' is not in SDTMIG {ig.version}",
+                            file=mapping.file, line=mapping.line("domain")))
+        return issues
+    spec = ig.dataset(mapping.domain)
+    for rule in mapping.rules:
+        check_rule(mapping, rule.variable, rule.spec, ["variables", rule.variable], REGISTRY, issues)
+        is_supp = bool(rule.spec.get("supp")) if isinstance(rule.spec, dict) else False
+        if spec.variable(rule.variable) is None and not is_supp:
+            issues.append(Issue("error", f"{rule.variable} is not a {mapping.domain} variable in "
+                                f"SDTMIG {ig.version}" + suggest(rule.variable, spec.names)
+                                + f"; mark it `supp: {{label: ...}}` to send it to SUPP{mapping.domain}",
+                                file=mapping.file, line=rule.line, value=rule.variable))
+        if is_supp and len(_qnam(rule)) > 8:
+            issues.append(Issue("error", f"{rule.variable}: QNAM '{_qnam(rule)}' is longer than 8 "
+                                "characters; give `supp: {qnam: ...}`", file=mapping.file, line=rule.line))
+        spec_node = rule.spec
+        depth = 0
+        while isinstance(spec_node, dict) and depth < 6:
+            if "codelist" in spec_node:
+                try:
+                    ct.codelist(spec_node["codelist"])
+                except KeyError as exc:
+                    issues.append(Issue("error", f"{rule.variable}: {exc.args[0]}", file=mapping.file,
+                                        line=mapping.line("variables", rule.variable, "codelist")
+                                        or rule.line, value=spec_node["codelist"]))
+            spec_node = spec_node.get("else")
+            depth += 1
+    return issues
+
+
+def _qnam(rule) -> str:
+    supp = rule.spec.get("supp")
+    return supp.get("qnam", rule.variable) if isinstance(supp, dict) else rule.variable
+
+
+def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues):
+    """→ (dataset, supp dataset or None). Raises ConversionError with every error of this domain."""
+    spec = ig.dataset(mapping.domain)
+    local = Issues()
+    ctx = DomainContext(mapping, study, spec, ct, built, local, REGISTRY)
+    read_sources(ctx)
+    ref_issues = check_references(ctx)
+    if ref_issues:
+        raise ConversionError(ref_issues)
+    findings.assign_tests(ctx)
+    order_issues: list = []
+    order = evaluation_order(mapping, REGISTRY, order_issues)
+    if order_issues:
+        raise ConversionError(order_issues)
+    mapped = {r.variable for r in mapping.rules}
+    for name, value in (("STUDYID", study.study_id), ("DOMAIN", mapping.domain)):
+        if name not in mapped:
+            ctx.values[name] = pd.Series(value, index=ctx.index, dtype=object)
+    for rule in order:
+        try:
+            ctx.values[rule.variable] = evaluate_rule(ctx, rule.variable, rule.spec,
+                                                      ("variables", rule.variable))
+        except KeyError as exc:
+            local.error(f"{rule.variable}: needs '{exc.args[0]}', which is not mapped",
+                        file=mapping.file, line=rule.line)
+    issues.extend(local.items)
+    if local.errors:
+        raise ConversionError(local.errors)
+    # Per-test constants (`set:` in the tests dictionary) fill variables the mapping left out.
+    if ctx.tests is not None:
+        for name in sorted({k for e in ctx.test_entries for k in e["set"]}):
+            if name not in ctx.values:
+                table = {i: str(e["set"].get(name, "")) for i, e in enumerate(ctx.test_entries)}
+                ctx.values[name] = ctx.tests["entry"].map(table).astype(str)
+    supp_rules = [r for r in mapping.rules if r.spec.get("supp")]
+    standard = {k: v for k, v in ctx.values.items()
+                if k not in {r.variable for r in supp_rules if spec.variable(r.variable) is None}}
+    data = pd.DataFrame(standard, index=ctx.index)
+    for r in supp_rules:  # a standard variable marked supp goes to SUPP only
+        data = data.drop(columns=[r.variable], errors="ignore")
+    if "DOMAIN" not in data.columns:
+        data.insert(0, "DOMAIN", mapping.domain)
+    if "STUDYID" not in data.columns:
+        data.insert(0, "STUDYID", study.study_id)
+    origin = ctx.frame[FILE].astype(str) + " line " + ctx.frame[LINE].astype(str)
+    translit = {r.variable for r in mapping.rules if r.spec.get("transliterate")}
+    local2 = Issues()
+    qualifiers = {}
+    for r in supp_rules:
+        cfg = r.spec["supp"] if isinstance(r.spec["supp"], dict) else {}
+        label = cfg.get("label") or (spec.variable(r.variable).label if spec.variable(r.variable) else r.variable)
+        values = ctx.values[r.variable]
+        if r.spec.get("transliterate") and not pd.api.types.is_numeric_dtype(values):
+            from .conform import transliterate
+            values = values.fillna("").astype(str).map(transliterate)
+        qualifiers[cfg.get("qnam", r.variable)] = {"values": values, "label": label,
+                                                    "orig": cfg.get("orig", "CRF"),
+                                                    "eval": cfg.get("eval", "")}
+    conformed = conform(mapping.domain, data, spec, local2, where={"file": mapping.file},
+                        row_origin=origin, keys=mapping.keys, sort=mapping.sort, translit=translit)
+    issues.extend(local2.items)
+    if local2.errors:
+        raise ConversionError(local2.errors)
+    supp = None
+    if qualifiers:
+        # SUPP rows follow the parent rows; align qualifier values to the conformed order via SEQ.
+        base = data.copy()
+        supp = build_supp(mapping.domain, base, qualifiers)
+        supp_spec = ig.dataset(f"SUPP{mapping.domain}")
+        local3 = Issues()
+        from .conform import _check_ascii
+        _check_ascii(f"SUPP{mapping.domain}", supp, local3, {"file": mapping.file}, None)
+        issues.extend(local3.items)
+        if local3.errors:
+            raise ConversionError(local3.errors)
+        supp = supp[[v.name for v in supp_spec.variables if v.name in supp.columns]]
+    return conformed, supp

@@ -1,0 +1,48 @@
+"""Declarative row conditions (`where:`) — the only 'logic' a mapping may contain, and it is data.
+
+    where: {LBSTAT: NOT DONE}                 equals
+    where: {VISIT: [DAY 1, WEEK 4]}           one of
+    where: {EXDOSE: {not: ["0", ""]}}          none of
+    where: {AEONGO: {empty: false}}            (not) empty
+Several keys must all hold. Values compare as trimmed text, case-sensitively.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+OPERATORS = ("not", "empty", "in")
+
+
+def condition_columns(cond: dict) -> list[str]:
+    return list(cond.keys())
+
+
+def evaluate(cond: dict, resolve, index) -> pd.Series:
+    """`resolve(name)` returns the text Series a key refers to; the result is a boolean mask."""
+    mask = pd.Series(True, index=index)
+    for name, test in cond.items():
+        values = resolve(name).fillna("").astype(str)
+        if isinstance(test, dict):
+            if "in" in test:
+                mask &= values.isin([_text(v) for v in _as_list(test["in"])])
+            if "not" in test:
+                mask &= ~values.isin([_text(v) for v in _as_list(test["not"])])
+            if "empty" in test:
+                mask &= (values == "") if test["empty"] else (values != "")
+        else:
+            mask &= values.isin([_text(v) for v in _as_list(test)])
+    return mask
+
+
+def _as_list(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v]
+
+
+def _text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "Y" if v else "N"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

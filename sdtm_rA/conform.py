@@ -1,0 +1,133 @@
+"""Shaping a built domain to the SDTMIG: variable order and presence, Req values, keys, ASCII.
+
+The IG is the authority: variables come out in IG order, expected (Exp) variables are present even
+when empty, required (Req) ones must have a value in every record, and text must be ASCII (XPT v5).
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+
+from .errors import Issues
+from .findings import format_number
+
+# A few characters that NFKD does not reduce to ASCII but that clinical text uses.
+_SPECIAL = {"°": " deg ", "µ": "u", "μ": "u", "α": "alpha", "β": "beta", "γ": "gamma", "±": "+/-",
+            "×": "x", "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "≤": "<=",
+            "≥": ">=", "ß": "ss", "æ": "ae", "ø": "o", "Æ": "AE", "Ø": "O", "\u00a0": " "}
+
+
+def transliterate(text: str) -> str:
+    """Best-effort ASCII for text a mapping declared transliterable (e.g. '38.2 °C' → '38.2 deg C')."""
+    if text.isascii():
+        return text
+    out = "".join(_SPECIAL.get(ch, ch) for ch in text)
+    out = unicodedata.normalize("NFKD", out).encode("ascii", "ignore").decode("ascii")
+    return " ".join(out.split())
+
+
+def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dict,
+            row_origin: pd.Series, keys: list[str] | None, sort: list[str] | None,
+            translit: set[str]) -> pd.DataFrame:
+    """`row_origin`: per row, 'raw/x.csv line N' — how a record is named in messages."""
+    data = data.copy()
+    for var in translit:
+        if var in data.columns and not pd.api.types.is_numeric_dtype(data[var]):
+            data[var] = data[var].fillna("").astype(str).map(transliterate)
+    # Expected variables are present even when nothing was mapped to them.
+    for v in spec.variables:
+        if v.name not in data.columns and v.core == "Exp":
+            data[v.name] = float("nan") if v.type == "Num" else ""
+            issues.note(f"expected variable {v.name} not mapped: written empty", domain=domain,
+                        variable=v.name, file=where.get("file", ""))
+    order = {v.name: v.order for v in spec.variables}
+    data = data[sorted(data.columns, key=lambda c: (order.get(c, 10_000), c))]
+    _check_required(domain, data, spec, issues, where, row_origin)
+    _check_ascii(domain, data, issues, where, row_origin)
+    _check_lengths(domain, data, issues, where, row_origin)
+    if keys:
+        _check_keys(domain, data, keys, issues, where, row_origin)
+    sort_cols = sort or _default_sort(domain, data)
+    data = data.sort_values(sort_cols, kind="stable").reset_index(drop=True)
+    return data
+
+
+def _default_sort(domain, data):
+    cols = [c for c in ("STUDYID", "USUBJID", f"{domain}SEQ") if c in data.columns]
+    return cols or list(data.columns[:1])
+
+
+def _name_rows(data, mask, row_origin, limit=5) -> str:
+    idx = list(data.index[mask])
+    shown = []
+    for ix in idx[:limit]:
+        subj = data.at[ix, "USUBJID"] if "USUBJID" in data.columns else ""
+        origin = row_origin.get(ix, "") if row_origin is not None else ""
+        shown.append(" ".join(x for x in (str(subj), f"({origin})" if origin else "") if x))
+    more = f" (+{len(idx) - limit} more)" if len(idx) > limit else ""
+    return "; ".join(shown) + more
+
+
+def _check_required(domain, data, spec, issues, where, row_origin):
+    for v in spec.variables:
+        if v.core != "Req":
+            continue
+        if v.name not in data.columns:
+            issues.error(f"required variable {v.name} is not mapped", domain=domain, variable=v.name,
+                         file=where.get("file", ""))
+            continue
+        col = data[v.name]
+        missing = col.isna() if pd.api.types.is_numeric_dtype(col) else (col.fillna("").astype(str) == "")
+        if missing.any():
+            issues.error(f"required variable {v.name} is empty in {int(missing.sum())} record(s): "
+                         f"{_name_rows(data, missing, row_origin)}", domain=domain, variable=v.name,
+                         file=where.get("file", ""))
+
+
+def _check_ascii(domain, data, issues, where, row_origin):
+    for col in data.columns:
+        if pd.api.types.is_numeric_dtype(data[col]):
+            continue
+        text = data[col].fillna("").astype(str)
+        uniq = pd.Series(text.unique())
+        bad_vals = set(uniq[~uniq.map(str.isascii)])
+        for value in sorted(bad_vals):
+            mask = text == value
+            ch = next(c for c in value if not c.isascii())
+            issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in '{value}': "
+                         f"{_name_rows(data, mask, row_origin)}; XPT v5 takes ASCII only - correct "
+                         "the raw value or declare `transliterate: true` on the variable",
+                         domain=domain, variable=col, value=value, file=where.get("file", ""))
+
+
+def _check_lengths(domain, data, issues, where, row_origin):
+    for col in data.columns:
+        if pd.api.types.is_numeric_dtype(data[col]):
+            continue
+        lengths = data[col].fillna("").astype(str).str.len()
+        over = lengths > 200
+        if over.any():
+            issues.error(f"value longer than 200 characters ({int(lengths.max())}) in "
+                         f"{_name_rows(data, over, row_origin)}; XPT v5 stops at 200 - send it to "
+                         "SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
+                         file=where.get("file", ""))
+
+
+def _check_keys(domain, data, keys, issues, where, row_origin):
+    missing = [k for k in keys if k not in data.columns]
+    if missing:
+        issues.error(f"key variables {missing} are not in the dataset", domain=domain,
+                     file=where.get("file", ""))
+        return
+    frame = data[keys].copy()
+    for k in keys:
+        if pd.api.types.is_numeric_dtype(frame[k]):
+            frame[k] = frame[k].map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+    dup = frame.duplicated(keep=False)
+    if dup.any():
+        for _, grp in frame[dup].groupby(keys, sort=True):
+            key_text = ", ".join(f"{k}={v}" for k, v in zip(keys, grp.iloc[0]))
+            issues.error(f"duplicate records for key {key_text}: "
+                         f"{_name_rows(data, data.index.isin(grp.index), row_origin)}",
+                         domain=domain, file=where.get("file", ""))

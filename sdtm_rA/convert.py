@@ -1,0 +1,201 @@
+"""raw files + study config + mappings → SDTM datasets (XPT v5) and run.json.
+
+Nothing is written until every domain has been built and checked; then all files go to a temporary
+folder beside the output and replace the previous output in one move, so a failed run leaves the
+earlier outputs as they were.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, xpt
+from .build import build_domain, check_mapping
+from .errors import ConversionError, Issue, Issues
+from .mapping import load_mapping
+from .specs import load_ct, load_sdtmig
+from .study import Study, bundled_study_folder, load_study
+from .trial_summary import build_ts
+
+FIRST = ("DM", "SV")  # reference dates and visit dates the other domains derive from
+
+
+@dataclass
+class ConversionResult:
+    datasets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    issues: Issues = field(default_factory=Issues)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_all_mappings(study: Study, ig, ct) -> list:
+    """Every mapping of the study, checked; all problems of all files reported together."""
+    files = sorted(study.mapping_dir.glob("*.yaml"))
+    if not files:
+        raise ConversionError([Issue("error", "no mapping files (*.yaml) found",
+                                     file=str(study.mapping_dir))])
+    mappings, issues, seen = [], [], {}
+    for path in files:
+        display = f"mappings/{path.name}"
+        try:
+            m = load_mapping(path, display)
+        except ConversionError as exc:
+            issues.extend(exc.issues)
+            continue
+        if m.domain in seen:
+            issues.append(Issue("error", f"domain {m.domain} is also mapped by {seen[m.domain]}",
+                                file=display, line=m.line("domain")))
+            continue
+        seen[m.domain] = display
+        issues.extend(check_mapping(m, ig, ct))
+        mappings.append(m)
+    if issues:
+        raise ConversionError(issues)
+    first = [m for d in FIRST for m in mappings if m.domain == d]
+    rest = sorted((m for m in mappings if m.domain not in FIRST), key=lambda m: m.domain)
+    return first + rest
+
+
+def build_study(study: Study, progress=None) -> ConversionResult:
+    """Build every dataset in memory (no files written)."""
+    progress = progress or (lambda msg: None)
+    ig = load_sdtmig(study.sdtmig)
+    ct = load_ct("sdtm", study.ct_version)
+    result = ConversionResult()
+    mappings = load_all_mappings(study, ig, ct)
+    errors: list[Issue] = []
+    for m in mappings:
+        t0 = time.perf_counter()
+        try:
+            data, supp = build_domain(m, study, ig, ct, result.datasets, result.issues)
+        except ConversionError as exc:
+            errors.extend(exc.issues)
+            progress(f"  {m.domain:<8} FAILED ({len(exc.issues)} error(s))")
+            continue
+        result.datasets[m.domain] = data
+        extra = ""
+        if supp is not None and len(supp):
+            result.datasets[f"SUPP{m.domain}"] = supp
+            extra = f", SUPP{m.domain} {len(supp)}"
+        progress(f"  {m.domain:<8} {len(data):>8} records{extra}  ({time.perf_counter() - t0:.1f}s)")
+    if errors:
+        raise ConversionError(errors)
+    ts_issues = Issues()
+    result.datasets["TS"] = build_ts(study, ct, result.datasets.get("DM"), ts_issues)
+    result.issues.extend(ts_issues.items)
+    ts_issues.raise_if_errors()
+    progress(f"  {'TS':<8} {len(result.datasets['TS']):>8} records")
+    result.run["ig"] = ig
+    return result
+
+
+def _xpt_variables(name: str, data: pd.DataFrame, ig) -> tuple[str, dict]:
+    spec = ig.dataset(name)
+    variables = {}
+    for col in data.columns:
+        v = spec.variable(col)
+        typ = "Num" if pd.api.types.is_numeric_dtype(data[col]) else "Char"
+        variables[col] = xpt.XptVariable(name=col, label=v.label if v else col, type=typ)
+    return spec.label, variables
+
+
+def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
+            command: list[str] | None = None) -> ConversionResult:
+    """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`."""
+    progress = progress or (lambda msg: None)
+    if study_folder is None:
+        folder, mapping_dir = bundled_study_folder()
+        study = load_study(folder, mapping_dir)
+    else:
+        study = load_study(Path(study_folder))
+    progress(f"study {study.study_id}: {study.title}")
+    result = build_study(study, progress)
+    ig = result.run.pop("ig")
+    created = xpt.reproducible_timestamp(study.xpt_timestamp)
+
+    # Check every dataset against the XPT limits before writing any of them.
+    problems = []
+    prepared = {}
+    for name, data in sorted(result.datasets.items()):
+        label, variables = _xpt_variables(name, data, ig)
+        for p in xpt.check_for_xpt(data, name, label, variables):
+            problems.append(Issue("error", p, domain=name))
+        prepared[name] = (label, variables)
+    if problems:
+        raise ConversionError(problems)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / "sdtm"
+    tmp = Path(tempfile.mkdtemp(prefix=".sdtm-", dir=out))
+    try:
+        for name, data in sorted(result.datasets.items()):
+            label, variables = prepared[name]
+            info = xpt.write_xpt(data, tmp / f"{name.lower()}.xpt", name=name, label=label,
+                                 variables=variables, created=created)
+            result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(len(data)),
+                                                          "sha256": info["sha256"]}
+        run = _run_record(study, result, command, created)
+        (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        _swap_in(tmp, final, out / "run.json")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    result.run = run
+    return result
+
+
+def _swap_in(tmp: Path, final: Path, run_json: Path) -> None:
+    """Replace the previous `sdtm/` folder and run.json with the new ones, as one step each."""
+    run_src = tmp / "run.json"
+    staged = tmp.parent / (tmp.name + "-run.json")
+    os.replace(run_src, staged)
+    old = None
+    if final.exists():
+        old = final.parent / f".sdtm-old-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    os.replace(staged, run_json)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_record(study: Study, result: ConversionResult, command, created) -> dict:
+    inputs = {}
+    roots = [("study", study.folder), ("mappings", study.mapping_dir)]
+    for label, root in roots:
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
+                rel = path.relative_to(root).as_posix()
+                if label == "study" and rel.startswith("mappings/"):
+                    continue
+                inputs[f"{label}/{rel}"] = _sha256(path)
+    return {
+        "tool": "sdtm_rA",
+        "version": __version__,
+        "command": command if command is not None else sys.argv,
+        "study": study.study_id,
+        "xpt_timestamp": created.isoformat(),
+        "inputs": inputs,
+        "outputs": result.outputs,
+        "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"],
+        "notes": [i.as_dict() for i in result.issues.items if i.severity == "note"],
+    }

@@ -1,0 +1,500 @@
+"""Building one SDTM domain from its mapping: sources → one frame → each variable by its rule.
+
+The named mapping algorithms (assign, constant, template, first non-missing, date, first/last date of
+a related table, recode through a codelist, derivation) are evaluated column-wise on the whole frame.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import conditions, dates
+from .errors import ConversionError, Issue, Issues, rows_text
+from .mapping import PLACEHOLDER, Mapping, check_rule, source_refs, target_refs
+from .sources import FILE, LINE, drop_twin_columns, melt_wide, read_table, report_duplicates
+from .yamlio import load_yaml
+
+NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+class DomainContext:
+    """What a rule or derivation may look at while a domain is being built."""
+
+    def __init__(self, mapping: Mapping, study, spec, ct, built: dict, issues: Issues, registry):
+        self.mapping = mapping
+        self.study = study
+        self.spec = spec
+        self.ct = ct
+        self.built = built
+        self.issues = issues
+        self.registry = registry
+        self.raw: dict[str, pd.DataFrame] = {}
+        self.frame: pd.DataFrame | None = None
+        self.values: dict[str, pd.Series] = {}
+        self.tests: pd.DataFrame | None = None
+        self.supp: dict[str, dict] = {}
+        self._joined: set[str] = set()
+
+    # -- where things come from -------------------------------------------------------------
+    @property
+    def domain(self) -> str:
+        return self.mapping.domain
+
+    @property
+    def index(self):
+        return self.frame.index
+
+    def where(self, variable: str, *path) -> dict:
+        rule_line = self.mapping.line("variables", variable, *path) if variable else None
+        return {"file": self.mapping.file, "line": rule_line, "domain": self.domain,
+                "variable": variable}
+
+    def raw_lines(self, mask) -> str:
+        """'raw/lb.csv lines 3, 9' for the rows in `mask` (grouped by file)."""
+        sub = self.frame.loc[mask, [FILE, LINE]]
+        parts = [f"{f} {rows_text(g[LINE])}" for f, g in sub.groupby(FILE, sort=True)]
+        return "; ".join(parts)
+
+    def report_values(self, variable: str, bad: pd.Series, message, severity="error", path=()):
+        """One issue per distinct offending value, with every raw line that carries it."""
+        bad = bad.fillna("").astype(str)
+        for value in sorted(bad.unique()):
+            mask = bad.index[bad == value]
+            text = message(value) if callable(message) else message
+            getattr(self.issues, severity)(f"{text} ({self.raw_lines(mask)})",
+                                           value=value, **self.where(variable, *path))
+
+    # -- columns ------------------------------------------------------------------------------
+    def column(self, ref: str, variable: str = "") -> pd.Series:
+        """`alias.COL` from a source (joined to the primary rows on first use) or a target variable."""
+        if "." in ref:
+            alias, col = ref.split(".", 1)
+            name = f"{alias}.{col}"
+            if name not in self.frame.columns:
+                self._join(alias, variable)
+            return self.frame[name]
+        if ref in self.values:
+            return self.values[ref]
+        raise KeyError(ref)
+
+    def _join(self, alias: str, variable: str):
+        if alias in self._joined:
+            return
+        src = self.mapping.sources[alias]
+        if src.domain:
+            other = self.built.get(src.domain)
+            if other is None:
+                raise ConversionError([Issue("error", f"source '{alias}' needs domain {src.domain}, "
+                                             "which is not built (is its mapping missing?)",
+                                             file=self.mapping.file, line=src.line)])
+            keys = src.key or ["USUBJID"]
+            left = pd.DataFrame({k: self.column(k) for k in keys}, index=self.frame.index)
+            right = other.rename(columns={c: f"{alias}.{c}" for c in other.columns if c not in keys})
+        else:
+            keys = src.key
+            if not keys:
+                raise ConversionError([Issue("error", f"source '{alias}' is read row by row with the "
+                                             "primary source but declares no `key:` to join on",
+                                             file=self.mapping.file, line=src.line)])
+            left = pd.DataFrame({k: self.frame[f"{self.mapping.primary}.{k}"] for k in keys},
+                                index=self.frame.index)
+            raw = self.raw[alias]
+            right = raw.rename(columns={c: f"{alias}.{c}" for c in raw.columns if c not in keys})
+            dup = right.duplicated(subset=keys, keep=False)
+            if dup.any():
+                first = right[dup]
+                raise ConversionError([Issue(
+                    "error", f"source '{alias}' has several rows for the same {'/'.join(keys)} "
+                    f"({rows_text(first[f'{alias}.{LINE}'])} of {first[f'{alias}.{FILE}'].iloc[0]}); "
+                    "a joined source must have one row per key",
+                    file=self.mapping.file, line=src.line)])
+        right = right.drop(columns=[c for c in right.columns if c.endswith((FILE, LINE))], errors="ignore")
+        merged = left.merge(right, on=keys, how="left", validate="many_to_one")
+        merged.index = self.frame.index
+        for col in merged.columns:
+            if col not in keys:
+                self.frame[col] = merged[col].fillna("") if merged[col].dtype == object or \
+                    pd.api.types.is_string_dtype(merged[col]) else merged[col]
+        self._joined.add(alias)
+
+
+# ------------------------------------------------------------------------------------------------
+def read_sources(ctx: DomainContext) -> None:
+    """Read every raw source of the mapping, apply its filters, and build the primary frame."""
+    m = ctx.mapping
+    issues = []
+    for alias, src in m.sources.items():
+        if src.domain:
+            continue
+        parts = []
+        for f in src.files:
+            path = (ctx.study.folder / f["file"]).resolve()
+            display = f["file"]
+            try:
+                df = read_table(path, display, sep=f.get("sep"), encoding=f.get("encoding"),
+                                header_row=f.get("header_row", 1), sheet=f.get("sheet"),
+                                decimal=f.get("decimal", "."))
+            except ConversionError as exc:
+                issues.extend(Issue(i.severity, i.message + f" (source '{alias}' of {m.file}:{src.line})",
+                                    file=i.file, line=i.line) for i in exc.issues)
+                continue
+            if src.twin_columns:
+                df = drop_twin_columns(df, src.twin_columns["suffix"], src.twin_columns["keep"], display)
+            parts.append(df)
+        if not parts:
+            continue
+        cols = [list(p.columns) for p in parts]
+        if any(set(c) != set(cols[0]) for c in cols[1:]):
+            issues.append(Issue("error", f"the files of source '{alias}' have different columns: "
+                                + "; ".join(f"{f['file']}: {sorted(set(c) - set(cols[0]) | set(cols[0]) - set(c))}"
+                                            for f, c in zip(src.files[1:], cols[1:]) if set(c) != set(cols[0])),
+                                file=m.file, line=src.line))
+            continue
+        df = pd.concat(parts, ignore_index=True)
+        if src.where:
+            missing = [c for c in src.where if c not in df.columns]
+            if missing:
+                issues.append(Issue("error", f"source '{alias}' filter names columns not in the raw "
+                                    f"file: {missing}", file=m.file, line=src.line))
+                continue
+            df = df[conditions.evaluate(src.where, lambda c: df[c], df.index)].reset_index(drop=True)
+        if src.dedupe:
+            dup_issues = Issues()
+            df = report_duplicates(df, src.dedupe, src.files[0]["file"], dup_issues).reset_index(drop=True)
+            ctx.issues.extend(dup_issues.warnings)
+            issues.extend(dup_issues.errors)
+        if src.melt:
+            missing = [c for c in src.melt["columns"] if c not in df.columns]
+            if missing:
+                issues.append(Issue("error", f"source '{alias}' melt names columns not in the raw file: "
+                                    f"{missing}" + _col_hint(missing[0], df.columns), file=m.file,
+                                    line=src.line))
+                continue
+            df = melt_wide(df, src.melt["columns"], src.melt["name"], src.melt["value"])
+        ctx.raw[alias] = df
+    if issues:
+        raise ConversionError(issues)
+    prim = ctx.raw[m.primary]
+    frame = prim.rename(columns={c: f"{m.primary}.{c}" for c in prim.columns if c not in (FILE, LINE)})
+    ctx.frame = frame
+    ctx._joined.add(m.primary)
+
+
+def _col_hint(col, columns):
+    from .schema import suggest
+    return suggest(col, [c for c in columns if c not in (FILE, LINE)])
+
+
+def check_references(ctx: DomainContext) -> list[Issue]:
+    """Every `alias.COLUMN` named by a rule exists (checked before any variable is computed)."""
+    m = ctx.mapping
+    issues = []
+    for rule in m.rules:
+        refs = source_refs(rule.spec)
+        for agg in ("first_date", "last_date"):
+            if agg in rule.spec:
+                a = rule.spec[agg]
+                refs += [(a.get("source"), a.get(k)) for k in ("date", "time") if a.get(k)]
+                refs += [(a.get("source"), c) for c in (a.get("where") or {})]
+        for alias, col in refs:
+            if alias not in m.sources:
+                # A dotted constant-looking text (e.g. a unit '10^6.kg') is not a reference.
+                if rule.spec.get("from") or rule.spec.get("date") or "template" in rule.spec:
+                    issues.append(Issue("error", f"{rule.variable}: unknown source '{alias}'"
+                                        + _hint(alias, m.sources), file=m.file, line=rule.line))
+                continue
+            src = m.sources[alias]
+            if src.domain:
+                continue
+            if alias in ctx.raw and col not in ctx.raw[alias].columns:
+                issues.append(Issue("error", f"{rule.variable}: column '{col}' is not in source "
+                                    f"'{alias}' ({', '.join(f['file'] for f in src.files)})"
+                                    + _col_hint(col, ctx.raw[alias].columns), file=m.file,
+                                    line=rule.line, value=col))
+    if m.tests:
+        alias, _, col = m.tests["from"].partition(".")
+        if alias not in ctx.raw or col not in ctx.raw[alias].columns:
+            issues.append(Issue("error", f"tests.from: '{m.tests['from']}' is not a column of a source",
+                                file=m.file, line=m.line("tests", "from")))
+    return issues
+
+
+def _hint(word, choices):
+    from .schema import suggest
+    return suggest(word, choices)
+
+
+# ------------------------------------------------------------------------------------------------
+def evaluation_order(mapping: Mapping, registry, issues: list) -> list:
+    """Rules in an order where every rule's inputs are computed before it (YAML order otherwise)."""
+    names = [r.variable for r in mapping.rules]
+    deps = {r.variable: (target_refs(r.spec, registry) & set(names)) - {r.variable} for r in mapping.rules}
+    for r in mapping.rules:
+        for alias, _ in source_refs(r.spec):
+            src = mapping.sources.get(alias)
+            if src is not None and src.domain:
+                deps[r.variable] |= set(src.key or ["USUBJID"]) & set(names)
+    ordered, done = [], set()
+    pending = list(mapping.rules)
+    while pending:
+        progressed = False
+        for r in list(pending):
+            if deps[r.variable] <= done:
+                ordered.append(r)
+                done.add(r.variable)
+                pending.remove(r)
+                progressed = True
+                break
+        if not progressed:
+            cyc = ", ".join(r.variable for r in pending)
+            issues.append(Issue("error", f"variables depend on each other in a circle: {cyc}",
+                                file=mapping.file, line=pending[0].line))
+            return ordered
+    return ordered
+
+
+def evaluate_rule(ctx: DomainContext, variable: str, spec: dict, path=()) -> pd.Series:
+    idx = ctx.index
+    if "derive" in spec:
+        deriv = ctx.registry[spec["derive"]]
+        out = deriv.func(ctx, variable, spec)
+    elif "from" in spec:
+        refs = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
+        out = None
+        for ref in refs:
+            s = ctx.column(ref, variable).fillna("").astype(str)
+            out = s if out is None else out.where(out != "", s)
+    elif "constant" in spec:
+        out = pd.Series(_constant_text(spec["constant"]), index=idx, dtype=object)
+    elif "template" in spec:
+        out = _template(ctx, variable, spec["template"])
+    elif "date" in spec:
+        out = _date(ctx, variable, spec, path)
+    elif "first_date" in spec or "last_date" in spec:
+        out = _aggregate_date(ctx, variable, spec, path)
+    out = _modifiers(ctx, variable, spec, out, path)
+    if "else" in spec:
+        fallback = evaluate_rule(ctx, variable, spec["else"], tuple(path) + ("else",))
+        missing = _is_missing(out)
+        out = out.where(~missing, fallback) if missing.any() else out
+    return out
+
+
+def _is_missing(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s):
+        return s.isna()
+    return s.isna() | (s.astype(str) == "")
+
+
+def _constant_text(v):
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "Y" if v else "N"
+    return v
+
+
+def _template(ctx, variable, template):
+    idx = ctx.index
+    pieces = re.split(r"(\{[^{}]+\})", template)
+    out = pd.Series("", index=idx, dtype=object)
+    any_missing = pd.Series(False, index=idx)
+    for piece in pieces:
+        if piece.startswith("{") and piece.endswith("}"):
+            s = ctx.column(piece[1:-1], variable).fillna("").astype(str)
+            any_missing |= s == ""
+            out = out + s
+        elif piece:
+            out = out + piece
+    if any_missing.any():
+        ctx.report_values(variable, out[any_missing], lambda v: f"template '{template}' has an empty part",
+                          severity="error")
+    return out.where(~any_missing, "")
+
+
+def _formats(value):
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unknown, path=()):
+    """Raw date (and time) text → ISO 8601, trying each declared format; bad dates are errors."""
+    result = pd.Series("", index=date_s.index, dtype=object)
+    todo = pd.Series(True, index=date_s.index)
+    last_issues = []
+    combos = [(d, t) for d in date_formats for t in (time_formats or [None])]
+    for i, (dfmt, tfmt) in enumerate(combos):
+        sub_d = date_s[todo]
+        sub_t = time_s[todo] if time_s is not None else None
+        kwargs = {"date_format": dfmt, "time_format": tfmt}
+        if unknown:
+            kwargs["unknown"] = tuple(unknown)
+        iso, issues = dates.to_iso8601(sub_d, sub_t, **kwargs)
+        errs = {iss.index for iss in issues if iss.severity == "error"}
+        ok = [ix for ix in sub_d.index if ix not in errs]
+        result.loc[ok] = iso.loc[ok]
+        todo.loc[ok] = False
+        for iss in issues:
+            if iss.severity == "warning" and iss.index in ok:
+                ctx.issues.warning(f"{iss.reason}: '{iss.value}' ({ctx.raw_lines([iss.index])})",
+                                   value=str(iss.value), **ctx.where(variable, *path))
+        last_issues = [iss for iss in issues if iss.severity == "error"]
+        if not todo.any():
+            break
+    by_reason: dict = {}
+    for iss in last_issues:
+        by_reason.setdefault((str(iss.value), iss.reason), []).append(iss.index)
+    fmts = " or ".join(f"{d}{' ' + t if t else ''}" for d, t in combos)
+    for (value, reason), idxs in sorted(by_reason.items()):
+        ctx.issues.error(f"invalid date '{value}': {reason} (declared format {fmts}; "
+                         f"{ctx.raw_lines(idxs)})", value=value, **ctx.where(variable, *path))
+    return result
+
+
+def _date(ctx, variable, spec, path):
+    refs = spec["date"] if isinstance(spec["date"], list) else [spec["date"]]
+    date_s = ctx.column(refs[0], variable).fillna("").astype(str)
+    time_s = ctx.column(refs[1], variable).fillna("").astype(str) if len(refs) > 1 else None
+    return parse_dates(ctx, variable, date_s, time_s, _formats(spec.get("format")) or ["yyyy-MM-dd"],
+                       _formats(spec.get("time_format")), spec.get("unknown"), path)
+
+
+def _aggregate_date(ctx, variable, spec, path):
+    """Earliest/latest date of a related table per subject (e.g. RFXSTDTC from the exposure form)."""
+    kind = "first_date" if "first_date" in spec else "last_date"
+    a = spec[kind]
+    src = ctx.mapping.sources[a["source"]]
+    raw = ctx.raw[a["source"]]
+    if a.get("where"):
+        raw = raw[conditions.evaluate(a["where"], lambda c: raw[c], raw.index)]
+    sub_ctx = _SubContext(ctx, raw)
+    iso = parse_dates(sub_ctx, variable, raw[a["date"]], raw[a["time"]] if a.get("time") else None,
+                      _formats(a["format"]), _formats(a.get("time_format")), a.get("unknown"),
+                      tuple(path) + (kind,))
+    keys = src.key
+    if not keys:
+        raise ConversionError([Issue("error", f"source '{a['source']}' needs `key:` to relate it to "
+                                     "the primary source", file=ctx.mapping.file, line=src.line)])
+    table = raw[keys].copy()
+    table["__iso__"] = iso
+    table = table[table["__iso__"] != ""]
+    # ISO 8601 text of equal precision sorts chronologically; a date sorts before its own datetimes.
+    table = table.sort_values(keys + ["__iso__"], kind="stable")
+    pick = table.groupby(keys, sort=False)["__iso__"].agg("first" if kind == "first_date" else "last")
+    left = pd.DataFrame({k: ctx.frame[f"{ctx.mapping.primary}.{k}"] for k in keys})
+    merged = left.merge(pick.reset_index(), on=keys, how="left")
+    return pd.Series(merged["__iso__"].fillna("").to_numpy(), index=ctx.index, dtype=object)
+
+
+class _SubContext:
+    """Lets date parsing report lines of a related table rather than of the primary one."""
+
+    def __init__(self, ctx, frame):
+        self._ctx, self.frame, self.issues = ctx, frame, ctx.issues
+
+    def raw_lines(self, mask):
+        sub = self.frame.loc[mask, [FILE, LINE]]
+        return "; ".join(f"{f} {rows_text(g[LINE])}" for f, g in sub.groupby(FILE, sort=True))
+
+    def where(self, variable, *path):
+        return self._ctx.where(variable, *path)
+
+
+def _modifiers(ctx, variable, spec, out, path):
+    if spec.get("where"):
+        mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), ctx.index)
+        out = out.where(mask, "")
+    if "map" in spec:
+        table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
+        out = out.map(lambda v: table.get(v, v))
+    if spec.get("case"):
+        out = getattr(out.astype(str).str, spec["case"])()
+    if "codelist" in spec or "synonyms" in spec:
+        out = recode(ctx, variable, spec, out, path)
+    if spec.get("numeric") or _is_numeric_target(ctx, variable):
+        out = to_number(ctx, variable, out, path)
+    return out
+
+
+def _is_numeric_target(ctx, variable) -> bool:
+    var = ctx.spec.variable(variable) if ctx.spec is not None else None
+    return bool(var and var.type == "Num")
+
+
+def to_number(ctx, variable, s: pd.Series, path=()) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype(float)
+    text = s.fillna("").astype(str).str.strip()
+    uniq = pd.Series(text.unique())
+    good = uniq.str.match(NUMBER) | (uniq == "")
+    bad_values = set(uniq[~good])
+    if bad_values:
+        bad = text[text.isin(bad_values)]
+        ctx.report_values(variable, bad, lambda v: f"'{v}' is not a number", path=path)
+    num = pd.to_numeric(text.where(~text.isin(bad_values) & (text != ""), None), errors="coerce")
+    return num.astype(float)
+
+
+def load_synonyms(ctx, variable, value, path) -> dict:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    file = ctx.study.folder / value
+    doc = load_yaml(file, value)
+    if not isinstance(doc, dict):
+        raise ConversionError([Issue("error", "a synonym table must map raw values to terms",
+                                     file=value)])
+    table = doc.get("synonyms", doc)
+    return {str(k): str(v) for k, v in table.items()}
+
+
+def recode(ctx, variable, spec, out, path=()):
+    """Raw values → controlled terms: study synonyms first, then the codelist's terms and synonyms.
+
+    Works on distinct values. A value that matches nothing is an error listing every raw line that
+    carries it, unless the codelist is extensible and the mapping says `extensible: true`.
+    """
+    synonyms = load_synonyms(ctx, variable, spec["synonyms"], path) if "synonyms" in spec else {}
+    syn_ci = {k.strip().upper(): v for k, v in synonyms.items()}
+    codelist = ctx.ct.codelist(spec["codelist"]) if "codelist" in spec else None
+    text = out.fillna("").astype(str)
+    table, unmatched = {}, []
+    for value in text.unique():
+        if value == "":
+            table[value] = ""
+            continue
+        term = synonyms.get(value) or syn_ci.get(value.strip().upper())
+        if term is None and codelist is not None:
+            term = codelist.lookup(value)
+        if term is not None and codelist is not None and term not in codelist.values:
+            looked = codelist.lookup(term)
+            if looked is not None:
+                term = looked
+            elif not (codelist.extensible and spec.get("extensible")):
+                ctx.issues.error(f"synonym table maps '{value}' to '{term}', which is not a term of "
+                                 f"codelist {codelist.short_name} ({codelist.code})",
+                                 value=value, **ctx.where(variable, *path, "synonyms"))
+                term = ""
+        if term is None:
+            if codelist is None:
+                term = value
+            elif codelist.extensible and spec.get("extensible"):
+                term = value
+                mask = text.index[text == value]
+                ctx.issues.warning(f"'{value}' is a new term in extensible codelist "
+                                   f"{codelist.short_name} ({codelist.code}) ({ctx.raw_lines(mask)})",
+                                   value=value, **ctx.where(variable, *path))
+            else:
+                unmatched.append(value)
+                term = ""
+        table[value] = term
+    if unmatched:
+        bad = text[text.isin(unmatched)]
+        shown = sorted(codelist.values)
+        expect = ", ".join(shown[:12]) + (f", … ({len(shown)} terms)" if len(shown) > 12 else "")
+        ext = " (extensible: add `extensible: true` to accept new terms)" if codelist.extensible else ""
+        ctx.report_values(variable, bad, lambda v: f"'{v}' is not in codelist {codelist.short_name} "
+                          f"({codelist.code}) and no synonym maps it; expected one of {expect}{ext}",
+                          path=path)
+    return text.map(table)

@@ -1,0 +1,193 @@
+"""Loading a domain mapping (`mappings/<domain>.yaml`) and checking it completely before anything runs.
+
+Checks, all reported at once with file and line: YAML syntax; the schema (unknown keys, wrong
+types); exactly one way of obtaining each variable; derivation names and their arguments; target
+variables known to the IG (or sent to SUPPQUAL); codelists known to the CT; sources and raw columns
+that exist.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConversionError, Issue
+from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA,
+                     schema_issues, suggest)
+from .yamlio import LineDict, line_of, load_yaml
+
+PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass
+class Source:
+    alias: str
+    files: list[dict]
+    line: int
+    domain: str | None = None
+    key: list[str] = field(default_factory=list)
+    where: dict | None = None
+    dedupe: str | None = None
+    twin_columns: dict | None = None
+    melt: dict | None = None
+
+
+@dataclass
+class Rule:
+    variable: str
+    spec: dict
+    line: int
+
+
+@dataclass
+class Mapping:
+    domain: str
+    file: str  # as shown to the user
+    path: Path
+    doc: LineDict
+    sources: dict[str, Source]
+    primary: str
+    tests: dict | None
+    rules: list[Rule]
+    keys: list[str] | None = None
+    sort: list[str] | None = None
+
+    def line(self, *path) -> int | None:
+        return line_of(self.doc, list(path))
+
+
+def load_mapping(path: Path, display: str) -> Mapping:
+    doc = load_yaml(path, display)
+    issues = schema_issues(doc, MAPPING_SCHEMA, display)
+    if issues:
+        raise ConversionError(issues)
+    sources = {}
+    for alias, spec in doc["sources"].items():
+        files = spec.get("files") or ([{k: spec[k] for k in ("file", "sep", "encoding", "decimal",
+                                                               "header_row", "sheet") if k in spec}]
+                                      if "file" in spec else [])
+        if not files and not spec.get("domain"):
+            issues.append(Issue("error", f"source '{alias}' needs `file:`, `files:` or `domain:`",
+                                file=display, line=line_of(doc, ["sources", alias])))
+        sources[alias] = Source(alias, files, line_of(doc, ["sources", alias]) or 0,
+                                domain=spec.get("domain"), key=list(spec.get("key", [])),
+                                where=spec.get("where"), dedupe=spec.get("dedupe"),
+                                twin_columns=spec.get("twin_columns"), melt=spec.get("melt"))
+    primary = next(iter(sources))
+    if sources[primary].domain:
+        issues.append(Issue("error", "the first source is the primary one and must be a raw file",
+                            file=display, line=sources[primary].line))
+    rules = [Rule(name, spec, line_of(doc, ["variables", name]) or 0)
+             for name, spec in doc["variables"].items()]
+    if issues:
+        raise ConversionError(issues)
+    return Mapping(domain=doc["domain"], file=display, path=Path(path), doc=doc, sources=sources,
+                   primary=primary, tests=doc.get("tests"), rules=rules, keys=doc.get("keys"),
+                   sort=doc.get("sort"))
+
+
+def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: list, depth=0):
+    """Structural check of one variable rule (recursively for `else`)."""
+    display = mapping.file
+    line = line_of(mapping.doc, path)
+    if not isinstance(spec, dict):
+        issues.append(Issue("error", f"{name}: a rule must be a mapping like `{{from: src.COL}}`",
+                            file=display, line=line))
+        return
+    algos = ["derive"] if "derive" in spec else [k for k in ALGORITHMS if k in spec]
+    if "derive" in spec:  # a derivation's own arguments may share a name with an algorithm (date:)
+        clash = [k for k in ALGORITHMS if k in spec and k != "derive"
+                 and k not in getattr(registry.get(spec["derive"]), "args", {})]
+        algos += clash
+    if len(algos) != 1:
+        what = "no way of obtaining the value" if not algos else f"several ({', '.join(algos)})"
+        issues.append(Issue("error", f"{name}: {what}; give exactly one of {', '.join(ALGORITHMS)}",
+                            file=display, line=line))
+        return
+    known = dict(RULE_KEYS)
+    deriv = None
+    if "derive" in spec:
+        deriv = registry.get(spec["derive"])
+        if deriv is None:
+            issues.append(Issue("error", f"{name}: unknown derivation '{spec['derive']}'"
+                                + suggest(spec["derive"], registry.keys())
+                                + f"; known: {', '.join(sorted(registry))}",
+                                file=display, line=line_of(mapping.doc, path + ["derive"])))
+            return
+        known.update(deriv.args)
+    for key in spec:
+        if key not in known:
+            hint = suggest(key, known.keys())
+            extra = f" (derivation '{spec['derive']}' takes: {', '.join(deriv.args) or 'no arguments'})" \
+                if deriv else ""
+            issues.append(Issue("error", f"{name}: unknown key '{key}'{hint}{extra}", file=display,
+                                line=line_of(mapping.doc, path + [key])))
+    import cerberus
+    v = cerberus.Validator({k: known[k] for k in spec if k in known})
+    if not v.validate({k: spec[k] for k in spec if k in known}):
+        for key, errs in v.errors.items():
+            issues.append(Issue("error", f"{name}.{key}: {errs}", file=display,
+                                line=line_of(mapping.doc, path + [key])))
+    if deriv:
+        for req in deriv.required:
+            if req not in spec:
+                issues.append(Issue("error", f"{name}: derivation '{spec['derive']}' needs `{req}:`",
+                                    file=display, line=line))
+    for agg in ("first_date", "last_date"):
+        if agg in spec:
+            v = cerberus.Validator(AGGREGATE_SCHEMA)
+            if not v.validate(dict(spec[agg])):
+                for key, errs in v.errors.items():
+                    issues.append(Issue("error", f"{name}.{agg}.{key}: {errs}", file=display,
+                                        line=line_of(mapping.doc, path + [agg, key]) or line))
+    if isinstance(spec.get("supp"), dict):
+        v = cerberus.Validator(SUPP_SCHEMA)
+        if not v.validate(dict(spec["supp"])):
+            for key, errs in v.errors.items():
+                issues.append(Issue("error", f"{name}.supp.{key}: {errs}", file=display,
+                                    line=line_of(mapping.doc, path + ["supp", key]) or line))
+    if "else" in spec and depth < 5:
+        check_rule(mapping, name, spec["else"], path + ["else"], registry, issues, depth + 1)
+
+
+def source_refs(spec: dict) -> list[tuple[str, str]]:
+    """Every `alias.COLUMN` a rule reads, as (alias, column)."""
+    refs = []
+
+    def add(text):
+        if isinstance(text, str) and "." in text:
+            alias, col = text.split(".", 1)
+            refs.append((alias, col))
+
+    for key in ("from", "date"):
+        if "derive" in spec and key == "date":
+            continue
+        val = spec.get(key)
+        for item in (val if isinstance(val, list) else [val]):
+            add(item)
+    if "template" in spec:
+        for ph in PLACEHOLDER.findall(spec["template"]):
+            add(ph)
+    for key, val in (spec.get("where") or {}).items():
+        add(key)
+    for arg in ("visit", "source_column", "result_column"):
+        if isinstance(spec.get(arg), str):
+            add(spec[arg])
+    if isinstance(spec.get("else"), dict):
+        refs.extend(source_refs(spec["else"]))
+    return refs
+
+
+def target_refs(spec: dict, registry) -> set[str]:
+    """Target variables a rule needs computed first (template placeholders, derivation inputs)."""
+    deps = set()
+    if "template" in spec:
+        deps |= {p for p in PLACEHOLDER.findall(spec["template"]) if "." not in p}
+    for key in (spec.get("where") or {}):
+        if "." not in key:
+            deps.add(key)
+    if "derive" in spec and spec["derive"] in registry:
+        deps |= set(registry[spec["derive"]].requires(spec))
+    if isinstance(spec.get("else"), dict):
+        deps |= target_refs(spec["else"], registry)
+    return deps

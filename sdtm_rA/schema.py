@@ -1,0 +1,171 @@
+"""Cerberus schemas for the YAML files, and error messages that point at a file, a line and a fix.
+
+The schemas are the single description of what a mapping may say; the engine reads nothing that
+has not passed them.
+"""
+from __future__ import annotations
+
+import difflib
+
+import cerberus
+
+from .errors import ConversionError, Issue
+from .yamlio import line_of
+
+
+def suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _walk_errors(error_tree, path, out):
+    """Flatten Cerberus' nested error dict into (path, message) pairs."""
+    if isinstance(error_tree, dict):
+        for key, sub in error_tree.items():
+            _walk_errors(sub, path + [key], out)
+    elif isinstance(error_tree, list):
+        for item in error_tree:
+            _walk_errors(item, path, out)
+    else:
+        out.append((path, str(error_tree)))
+
+
+def schema_issues(doc, schema: dict, file: str, allow_unknown=False) -> list[Issue]:
+    validator = cerberus.Validator(schema, allow_unknown=allow_unknown)
+    if not isinstance(doc, dict):
+        return [Issue("error", "expected a mapping of keys at the top level", file=file, line=1)]
+    if validator.validate(doc):
+        return []
+    pairs: list = []
+    _walk_errors(validator.errors, [], pairs)
+    issues = []
+    for path, msg in pairs:
+        name = ".".join(str(p) for p in path)
+        if msg == "unknown field":
+            parent_schema = _schema_at(schema, path[:-1])
+            hint = suggest(path[-1], parent_schema.keys()) if parent_schema else ""
+            msg = f"unknown key '{path[-1]}'{hint}"
+        issues.append(Issue("error", f"{name}: {msg}" if name else msg, file=file,
+                            line=line_of(doc, path)))
+    return issues
+
+
+def _schema_at(schema, path):
+    node = schema
+    for step in path:
+        if isinstance(step, int):
+            node = node.get("schema", {}) if isinstance(node, dict) else {}
+            continue
+        rule = node.get(step) if isinstance(node, dict) else None
+        if rule is None:
+            return None
+        node = rule.get("schema", {})
+        if node.get("type") == "dict" and "schema" in node:  # list of dicts
+            node = node["schema"]
+    return node if isinstance(node, dict) else None
+
+
+def validate_document(doc, schema, file, what="document", allow_unknown=False):
+    issues = schema_issues(doc, schema, file, allow_unknown=allow_unknown)
+    if issues:
+        raise ConversionError(issues)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping files
+COND = {"type": "dict", "keysrules": {"type": "string"},
+        "valuesrules": {"type": ["string", "number", "boolean", "list", "dict"], "nullable": True}}
+
+FILE_OPTIONS = {
+    "file": {"type": "string", "required": True},
+    "sep": {"type": "string", "maxlength": 2},
+    "encoding": {"type": "string"},
+    "decimal": {"type": "string", "allowed": [".", ","]},
+    "header_row": {"type": "integer", "min": 1},
+    "sheet": {"type": ["string", "integer"]},
+}
+
+SOURCE = {"type": "dict", "schema": {
+    **{k: dict(v, required=False) for k, v in FILE_OPTIONS.items()},
+    "files": {"type": "list", "schema": {"type": "dict", "schema": FILE_OPTIONS}},
+    "domain": {"type": "string", "regex": r"[A-Z]{2}[A-Z0-9]*"},
+    "key": {"type": "list", "schema": {"type": "string"}},
+    "where": COND,
+    "dedupe": {"type": "string", "allowed": ["report", "error"]},
+    "twin_columns": {"type": "dict", "schema": {
+        "suffix": {"type": "string", "required": True},
+        "keep": {"type": "string", "allowed": ["decoded", "code"], "required": True}}},
+    "melt": {"type": "dict", "schema": {
+        "columns": {"type": "list", "required": True, "schema": {"type": "string"}},
+        "name": {"type": "string", "required": True},
+        "value": {"type": "string", "required": True}}},
+}}
+
+# Keys that a variable rule may carry besides a derivation's own arguments.
+RULE_KEYS = {
+    "from": {"type": ["string", "list"]},
+    "constant": {"type": ["string", "number", "boolean"], "nullable": True},
+    "template": {"type": "string"},
+    "date": {"type": ["string", "list"]},
+    "first_date": {"type": "dict"},
+    "last_date": {"type": "dict"},
+    "derive": {"type": "string"},
+    "format": {"type": ["string", "list"]},
+    "time_format": {"type": ["string", "list"]},
+    "unknown": {"type": "list", "schema": {"type": "string"}},
+    "codelist": {"type": "string"},
+    "synonyms": {"type": ["dict", "string"]},
+    "extensible": {"type": "boolean"},
+    "map": {"type": "dict"},
+    "case": {"type": "string", "allowed": ["upper", "lower", "title"]},
+    "numeric": {"type": "boolean"},
+    "supp": {"type": ["boolean", "dict"]},
+    "transliterate": {"type": ["boolean", "dict"]},
+    "where": COND,
+    "else": {"type": "dict"},
+}
+ALGORITHMS = ("from", "constant", "template", "date", "first_date", "last_date", "derive")
+
+SUPP_SCHEMA = {"qnam": {"type": "string", "regex": r"[A-Z][A-Z0-9_]{0,7}"},
+               "label": {"type": "string", "maxlength": 40},
+               "orig": {"type": "string", "allowed": ["CRF", "ASSIGNED", "DERIVED", "PROTOCOL",
+                                                      "EDT", "COLLECTED", "PREDECESSOR"]},
+               "eval": {"type": "string"}}
+
+AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},
+                    "date": {"type": "string", "required": True},
+                    "time": {"type": "string"},
+                    "format": {"type": ["string", "list"], "required": True},
+                    "time_format": {"type": ["string", "list"]},
+                    "unknown": {"type": "list", "schema": {"type": "string"}},
+                    "where": COND}
+
+TEST_ENTRY = {"type": "dict", "schema": {
+    "match": {"type": ["string", "list", "number"], "required": True},
+    "testcd": {"type": "string", "required": True, "regex": r"[A-Z][A-Z0-9_]{0,7}"},
+    "test": {"type": "string", "maxlength": 40},
+    "unit": {"type": "string"},
+    "units": {"type": "dict"},
+    "convert": {"type": "dict", "valuesrules": {"type": "number"}},
+    "decimals": {"type": "integer", "min": 0, "max": 10},
+    "set": {"type": "dict"},
+    "numeric": {"type": "boolean"},
+    "results": {"type": "dict"},
+}}
+
+MAPPING_SCHEMA = {
+    "domain": {"type": "string", "required": True, "regex": r"[A-Z]{2}"},
+    "description": {"type": "string"},
+    "sources": {"type": "dict", "required": True, "minlength": 1,
+                "keysrules": {"type": "string", "regex": r"[A-Za-z_][A-Za-z0-9_]*"},
+                "valuesrules": SOURCE},
+    "tests": {"type": "dict", "schema": {
+        "from": {"type": "string", "required": True},
+        "codelist": {"type": "string"},
+        "test_codelist": {"type": "string"},
+        "entries": {"type": "list", "required": True, "minlength": 1, "schema": TEST_ENTRY}}},
+    "sort": {"type": "list", "schema": {"type": "string"}},
+    "keys": {"type": "list", "schema": {"type": "string"}},
+    "variables": {"type": "dict", "required": True, "keysrules": {"type": "string"},
+                  "valuesrules": {"type": "dict"}},
+}
