@@ -1,0 +1,662 @@
+"""Safe, reproducible SAS XPORT (XPT) version 5 output for FDA submissions.
+
+pyreadstat does the encoding (IBM 370 floating point, NAMESTR records, padding); this module
+wraps it so that nothing is lost silently and the same inputs always give the same bytes.
+
+What pyreadstat 1.3.7 does on its own, and what ``write_xpt`` does about it (measured with
+``file_format_version=5``):
+
+* Its default is XPT **version 8** (``LIBV8`` header); we always pass ``file_format_version=5``.
+* Variable labels longer than 40 bytes are **silently truncated** to 40 bytes; a cut through a
+  multi-byte UTF-8 character leaves a file pyreadstat itself cannot read back
+  (``UnicodeDecodeError``).  -> labels must be ASCII and at most 40 bytes.
+* Character values longer than 200 bytes are written as they are (a 300-byte variable), which
+  the v5 format / FDA do not allow; non-ASCII values are written as UTF-8 bytes.  -> refused.
+  A NUL character silently truncates the value (``"a\\x00b"`` -> ``"a"``).  -> refused.
+* ``datetime64[s]`` columns are written as 1970-01-01 (SAS value 315619200.0) for every row;
+  ``ns``/``us``/``ms`` are converted to SAS datetimes, timedelta columns are written as *text*
+  (``"0 days 01:00:00"``).  SDTM dates are ISO 8601 text, so all of these are refused.
+* A failed write (e.g. a 9-character name) raises but leaves a **0-byte file** at the target.
+  -> we write to a temporary file in the same directory and ``os.replace`` it at the end.
+* The creation/modification datetimes in the library and member headers come from the clock
+  and cannot be set through pyreadstat (readstat's ``readstat_writer_set_file_timestamp`` is
+  not exposed).  -> after writing we overwrite the four 16-character ``ddMMMyy:hh:mm:ss``
+  fields (library header records 2 and 3, member header records 6 and 7 of the file, see
+  SAS TS-140) with the ``created`` argument.
+* Character variable lengths are taken from the data only (longest value in UTF-8 bytes, at
+  least 1; an all-empty column and a zero-row dataset get length 1); there is no argument to
+  set them.  -> to honour a declared length larger than the data we pad one value with
+  trailing blanks, which is byte-for-byte what XPT stores anyway (values are blank-padded
+  to the variable length).  For a zero-row dataset the NAMESTR lengths/positions are
+  patched directly (there are no observation bytes to move).
+* Trailing blanks are not representable (readers strip them), so values are right-stripped
+  before lengths are computed.  Rows at the end of the file that are blank in *every*
+  variable are dropped by pyreadstat's reader (whatever the row length) because XPT pads the
+  observations with blanks: refused for all-character datasets.
+* Numbers: the IEEE -> IBM conversion is exact for 0 < |x| < 2**249, |x| >= 2**-260 (checked
+  bit for bit on 20 000 random values).  Values |x| >= 2**249 (~9.05e74) are clamped to the
+  IBM maximum bit pattern 0x7FFFFFFFFFFFFFFF (read back by pyreadstat as inf), values below
+  16**-65 = 2**-260 (~5.4e-79) become 0, ``inf`` is written as that clamp pattern, and -0.0
+  becomes 0.0.  -> non-finite and out-of-range values are refused, as are integers beyond
+  2**53 (not exactly representable as a double).  ``pandas.read_sas`` reads 0 as 5.4e-79
+  (pandas issue 50670), so it is not used for checking.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import numbers
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+
+__all__ = [
+    "XptError",
+    "XptVariable",
+    "check_for_xpt",
+    "write_xpt",
+    "read_xpt",
+    "reproducible_timestamp",
+]
+
+NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+MAX_LABEL = 40
+MAX_CHAR = 200
+NUM_LENGTH = 8
+# exact IEEE -> IBM round trip through pyreadstat 1.3.7 (see module docstring)
+NUM_MAX = 2.0 ** 249
+NUM_MIN = 2.0 ** -260
+INT_MAX = 2 ** 53
+DEFAULT_TIMESTAMP = _dt.datetime(2000, 1, 1, 0, 0, 0)
+
+_RECORD = 80
+_LIBRARY_HEADER = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  "
+_MEMBER_PREFIX = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
+_DSCRPTR_PREFIX = b"HEADER RECORD*******DSCRPTR HEADER RECORD!!!!!!!"
+_NAMESTR_PREFIX = b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!"
+_OBS_PREFIX = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!"
+# (byte offset in the file, what) of the 16-byte ddMMMyy:hh:mm:ss fields (TS-140):
+# record 2 (first real header) cols 65-80 = created, record 3 cols 1-16 = modified,
+# record 6 (member header data) cols 65-80 = created, record 7 cols 1-16 = modified.
+_TIMESTAMP_OFFSETS = (1 * _RECORD + 64, 2 * _RECORD, 5 * _RECORD + 64, 6 * _RECORD)
+_TIMESTAMP_RE = re.compile(rb"^\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d$")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+class XptError(ValueError):
+    """Data or metadata that cannot be written to XPT v5 without loss.
+
+    ``problems`` lists every problem found; each names the dataset, the variable and, for
+    values, the 1-based row and the value."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
+
+
+@dataclass
+class XptVariable:
+    name: str
+    label: str
+    type: Literal["Char", "Num"]
+    length: int | None = None  # None = computed from the data (Char) / 8 (Num)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _show(value, limit: int = 60) -> str:
+    """repr of a value for a message, shortened if long (with its length in bytes)."""
+    if isinstance(value, str):
+        nbytes = len(value.encode("utf-8", "surrogatepass"))
+        if len(value) > limit:
+            return f"{value[:limit]!r}... ({nbytes} bytes)"
+        if nbytes != len(value) or nbytes > MAX_CHAR:
+            return f"{value!r} ({nbytes} bytes)"
+    return repr(value)
+
+
+def _text_problems(what: str, text, max_bytes: int) -> list[str]:
+    if text is None:
+        return []
+    if not isinstance(text, str):
+        return [f"{what} must be text, got {type(text).__name__} {text!r}"]
+    out = []
+    if not text.isascii():
+        bad = next(c for c in text if ord(c) > 127)
+        out.append(f"{what} {text!r} is not ASCII (character {bad!r} U+{ord(bad):04X} "
+                   f"at position {text.index(bad) + 1})")
+    nbytes = len(text.encode("utf-8", "surrogatepass"))
+    if nbytes > max_bytes:
+        out.append(f"{what} {text!r} is {nbytes} bytes long; XPT v5 allows {max_bytes}")
+    if "\x00" in text:
+        out.append(f"{what} {text!r} contains a NUL character")
+    return out
+
+
+def _name_problems(what: str, name) -> list[str]:
+    if not isinstance(name, str):
+        return [f"{what} {name!r} must be text, got {type(name).__name__}"]
+    if NAME_RE.match(name):
+        return []
+    if not name:
+        return [f"{what} is empty; it must be 1-8 characters"]
+    why = []
+    if len(name) > 8:
+        why.append(f"is {len(name)} characters long (at most 8)")
+    if name != name.upper():
+        why.append("is not upper case")
+    if not re.match(r"^[A-Za-z]", name):
+        why.append("does not start with a letter")
+    if re.search(r"[^A-Za-z0-9_]", name):
+        why.append("contains characters other than A-Z, 0-9 and _")
+    return [f"{what} {name!r} " + " and ".join(why or ["does not match [A-Z][A-Z0-9_]*"])]
+
+
+@dataclass
+class _Column:
+    name: str
+    type: str  # 'Char' or 'Num'
+    label: str
+    values: object  # list[str] for Char, float64 ndarray for Num
+    length: int
+
+
+def _is_missing(v) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (numbers.Real, np.number)) and not isinstance(v, (bool, np.bool_))
+
+
+def _classify_object(values, where: str, declared: str | None) -> tuple[str | None, list[str]]:
+    """Type of an object column from its non-missing values: 'Char', 'Num' or None (refused)."""
+    first_str = first_num = None
+    for i, v in enumerate(values):
+        if _is_missing(v):
+            continue
+        if isinstance(v, str):
+            if first_str is None:
+                first_str = (i, v)
+        elif _is_number(v):
+            if first_num is None:
+                first_num = (i, v)
+        elif isinstance(v, (_dt.date, _dt.time, _dt.timedelta, np.datetime64, np.timedelta64)):
+            return None, [f"{where} row {i + 1}: value {v!r} is a {type(v).__name__}; SDTM dates "
+                          f"and times are ISO 8601 text (e.g. '2021-03-04T05:06') - convert "
+                          f"the column to text first"]
+        elif isinstance(v, (bool, np.bool_)):
+            return None, [f"{where} row {i + 1}: value {v!r} is a boolean; SDTM has no boolean "
+                          f"type - use 'Y'/'N' or 1/0 explicitly"]
+        else:
+            return None, [f"{where} row {i + 1}: value {v!r} of type {type(v).__name__} cannot "
+                          f"be written to XPT (only text and numbers)"]
+        if first_str is not None and first_num is not None:
+            return None, [f"{where} mixes numbers and strings (row {first_num[0] + 1}: "
+                          f"{first_num[1]!r}, row {first_str[0] + 1}: {first_str[1]!r}); "
+                          f"convert the column to one type first"]
+    if first_str is not None:
+        return "Char", []
+    if first_num is not None:
+        return "Num", []
+    return declared or "Char", []  # all missing
+
+
+def _char_column(where: str, values: list, declared_length, problems: list[str]):
+    """Right-stripped text values ('' for missing) and the checks on them."""
+    out = []
+    first = {}  # kind -> (row, value)
+    counts = {}
+    for i, v in enumerate(values):
+        if _is_missing(v):
+            out.append("")
+            continue
+        s = v if isinstance(v, str) else str(v)
+        s = s.rstrip(" ")
+        out.append(s)
+        kinds = []
+        ascii_ = s.isascii()
+        if not ascii_:
+            kinds.append("ascii")
+        if (len(s) if ascii_ else len(s.encode("utf-8", "surrogatepass"))) > MAX_CHAR:
+            kinds.append("long")
+        if "\x00" in s:
+            kinds.append("nul")
+        for k in kinds:
+            counts[k] = counts.get(k, 0) + 1
+            first.setdefault(k, (i, s))
+
+    def more(k):
+        n = counts[k] - 1
+        return f" ({n} more row{'s' if n != 1 else ''})" if n else ""
+
+    if "ascii" in first:
+        i, s = first["ascii"]
+        bad = next(c for c in s if ord(c) > 127)
+        problems.append(f"{where} row {i + 1}: value {_show(s)} is not ASCII (character {bad!r} "
+                        f"U+{ord(bad):04X} at position {s.index(bad) + 1}){more('ascii')}")
+    if "long" in first:
+        i, s = first["long"]
+        problems.append(f"{where} row {i + 1}: value {_show(s)} is longer than the "
+                        f"{MAX_CHAR} bytes XPT v5 allows{more('long')}")
+    if "nul" in first:
+        i, s = first["nul"]
+        problems.append(f"{where} row {i + 1}: value {_show(s)} contains a NUL character, which "
+                        f"would cut the value short{more('nul')}")
+    longest = max((len(s.encode("utf-8", "surrogatepass")) for s in out), default=0)
+    length = max(1, min(longest, MAX_CHAR))
+    if declared_length is not None:
+        if (not isinstance(declared_length, (int, np.integer)) or isinstance(declared_length, bool)
+                or not 1 <= declared_length <= MAX_CHAR):
+            problems.append(f"{where}: declared length {declared_length!r} is not an integer "
+                            f"from 1 to {MAX_CHAR}")
+        elif declared_length > length:
+            length = int(declared_length)
+    return out, length
+
+
+def _num_column(where: str, series: pd.Series, problems: list[str]) -> np.ndarray:
+    dtype = series.dtype
+    if pd.api.types.is_integer_dtype(dtype):
+        nonmiss = series[series.notna()]
+        big = (nonmiss > INT_MAX) | (nonmiss < -INT_MAX)
+        if big.any():
+            pos = int(np.flatnonzero(series.notna().to_numpy())[np.flatnonzero(big.to_numpy())[0]])
+            problems.append(f"{where} row {pos + 1}: integer {int(series.iloc[pos])} is beyond "
+                            f"2**53 and cannot be stored exactly as a number "
+                            f"({int(big.sum())} row(s)); store it as text")
+            return np.zeros(len(series))
+        arr = series.to_numpy(dtype="float64", na_value=np.nan)
+    elif dtype == object:
+        vals = []
+        for i, v in enumerate(series.tolist()):
+            if _is_missing(v):
+                vals.append(np.nan)
+            elif isinstance(v, (int, np.integer)) and abs(int(v)) > INT_MAX:
+                problems.append(f"{where} row {i + 1}: integer {v!r} is beyond 2**53 and "
+                                f"cannot be stored exactly as a number; store it as text")
+                vals.append(0.0)
+            else:
+                vals.append(float(v))
+        arr = np.asarray(vals, dtype="float64")
+    else:
+        arr = series.to_numpy(dtype="float64", na_value=np.nan)
+    arr = np.array(arr, dtype="float64", copy=True)
+    with np.errstate(invalid="ignore"):
+        a = np.abs(arr)
+        checks = (
+            (np.isinf(arr), "is not finite"),
+            (a >= NUM_MAX, f"is too large for the IBM floating point of XPT v5 "
+                           f"(|x| must be below 2**249 = {NUM_MAX:.4g})"),
+            ((a > 0) & (a < NUM_MIN), f"is too small for the IBM floating point of XPT v5 "
+                                      f"(non-zero |x| must be at least 16**-65 = {NUM_MIN:.4g})"),
+        )
+    flagged = np.zeros(len(arr), dtype=bool)
+    for mask, why in checks:
+        mask = mask & ~flagged
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            n = int(mask.sum()) - 1
+            problems.append(f"{where} row {i + 1}: value {float(arr[i])!r} {why}"
+                            + (f" ({n} more row{'s' if n != 1 else ''})" if n else ""))
+            flagged |= mask
+    arr[arr == 0] = 0.0  # -0.0 -> 0.0 (the IBM encoding has no negative zero)
+    return arr
+
+
+def _analyse(df, name, label, variables) -> tuple[list[str], list[_Column]]:
+    ds = name if isinstance(name, str) and name else "<dataset>"
+    problems: list[str] = []
+    problems += _name_problems(f"{ds}: dataset name", name)
+    problems += _text_problems(f"{ds}: dataset label", label, MAX_LABEL)
+    if not isinstance(df, pd.DataFrame):
+        return problems + [f"{ds}: expected a pandas DataFrame, got {type(df).__name__}"], []
+    if variables is not None and not isinstance(variables, dict):
+        problems.append(f"{ds}: variables must be a dict name -> XptVariable")
+        variables = None
+    if df.shape[1] == 0:
+        problems.append(f"{ds}: the dataset has no variables")
+    if df.shape[1] > 9999:
+        problems.append(f"{ds}: {df.shape[1]} variables; XPT v5 allows 9999")
+    seen = set()
+    columns: list[_Column] = []
+    for j, col in enumerate(df.columns):
+        where = f"{ds}.{col}"
+        problems += _name_problems(f"{ds}: variable name", col)
+        if col in seen:
+            problems.append(f"{ds}: variable {col!r} appears more than once")
+            continue
+        seen.add(col)
+        decl = None
+        if variables is not None:
+            decl = variables.get(col)
+            if decl is None:
+                problems.append(f"{where}: no XptVariable declared for this column")
+            elif not isinstance(decl, XptVariable):
+                problems.append(f"{where}: declaration must be an XptVariable, got "
+                                f"{type(decl).__name__}")
+                decl = None
+        var_label = ""
+        declared_type = declared_length = None
+        if decl is not None:
+            if decl.name != col:
+                problems.append(f"{where}: declared under key {col!r} but named {decl.name!r}")
+            var_label = decl.label if decl.label is not None else ""
+            problems += _text_problems(f"{where}: label", var_label, MAX_LABEL)
+            if decl.type not in ("Char", "Num"):
+                problems.append(f"{where}: type {decl.type!r} must be 'Char' or 'Num'")
+            else:
+                declared_type = decl.type
+            declared_length = decl.length
+        series = df.iloc[:, j]
+        dtype = series.dtype
+        kind: str | None
+        if isinstance(dtype, pd.CategoricalDtype):
+            series = pd.Series(np.asarray(series.astype(object)), dtype=object)
+            dtype = series.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            problems.append(f"{where}: boolean column ({dtype}); SDTM has no boolean type - "
+                            f"use 'Y'/'N' or 1/0 explicitly")
+            continue
+        if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
+            problems.append(f"{where}: {dtype} column; SDTM dates are ISO 8601 text (e.g. "
+                            f"'2021-03-04T05:06') - convert the column to text first "
+                            f"(pyreadstat would write SAS numbers, and 1970-01-01 for every "
+                            f"row of a datetime64[s] column)")
+            continue
+        if pd.api.types.is_timedelta64_dtype(dtype):
+            problems.append(f"{where}: {dtype} column; SDTM durations are ISO 8601 text (e.g. "
+                            f"'PT1H') - convert the column to text first (pyreadstat would "
+                            f"write text like '0 days 01:00:00')")
+            continue
+        if pd.api.types.is_complex_dtype(dtype):
+            problems.append(f"{where}: complex numbers cannot be written to XPT")
+            continue
+        if pd.api.types.is_numeric_dtype(dtype):
+            kind = "Num"
+            if declared_type == "Char" and not series.isna().all():
+                problems.append(f"{where}: declared Char but the column holds numbers "
+                                f"({dtype}); convert it to text explicitly")
+                continue
+            if declared_type == "Char":
+                kind = "Char"  # entirely missing: written as empty text
+        elif isinstance(dtype, pd.StringDtype):
+            kind = "Char"
+        elif dtype == object:
+            kind, probs = _classify_object(series.tolist(), where, declared_type)
+            problems += probs
+            if kind is None:
+                continue
+        else:
+            problems.append(f"{where}: column type {dtype} cannot be written to XPT")
+            continue
+        if declared_type and kind != declared_type:
+            if kind == "Char" and series.isna().all():
+                kind = declared_type
+            else:
+                problems.append(f"{where}: declared {declared_type} but the column holds "
+                                f"{'text' if kind == 'Char' else 'numbers'}")
+                continue
+        if kind == "Char":
+            values, length = _char_column(where, series.tolist(), declared_length, problems)
+            columns.append(_Column(col, "Char", var_label, values, length))
+        else:
+            if declared_length not in (None, NUM_LENGTH):
+                problems.append(f"{where}: declared length {declared_length!r}; numeric "
+                                f"variables are written with length {NUM_LENGTH}")
+            values = _num_column(where, series, problems)
+            columns.append(_Column(col, "Num", var_label, values, NUM_LENGTH))
+    if columns and len(df) and all(c.type == "Char" for c in columns) \
+            and len(columns) == df.shape[1] and all(c.values[-1] == "" for c in columns):
+        problems.append(f"{ds} row {len(df)}: the last row is blank in every variable; XPT pads "
+                        f"the observations with blanks, so readers (pyreadstat) drop trailing "
+                        f"blank rows - remove the row or give it a value")
+    return problems, columns
+
+
+def check_for_xpt(df, name, label, variables: dict[str, XptVariable] | None = None) -> list[str]:
+    """Every reason ``df`` cannot be written losslessly as XPT v5 dataset ``name``; [] if none.
+
+    Dataset and variable names: 1-8 characters, ``[A-Z][A-Z0-9_]*``; labels: ASCII, at most 40
+    bytes; character values: ASCII, at most 200 bytes (trailing blanks do not count: XPT cannot
+    store them), no NUL; numeric columns: numbers (no datetime/timedelta/boolean columns - SDTM
+    dates are ISO 8601 text), finite and within the exact IBM range; object columns must not
+    mix numbers and strings.  Value problems name the first offending row (1-based) and value.
+    """
+    return _analyse(df, name, label, variables)[0]
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def _sas_datetime(created: _dt.datetime) -> bytes:
+    if not isinstance(created, _dt.datetime):
+        raise XptError(f"created must be a datetime.datetime, got {type(created).__name__} "
+                       f"{created!r} (see reproducible_timestamp())")
+    if created.tzinfo is not None:
+        created = created.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    s = (f"{created.day:02d}{_MONTHS[created.month - 1]}{created.year % 100:02d}:"
+         f"{created.hour:02d}:{created.minute:02d}:{created.second:02d}")
+    return s.encode("ascii")
+
+
+def reproducible_timestamp(config_value: str | _dt.datetime | _dt.date | None = None) -> _dt.datetime:
+    """The datetime to record in XPT headers - never the clock.
+
+    The XPT library and member headers carry a creation and a modification datetime.  Taken
+    from the clock they make every run produce different bytes, so checksums in a submission
+    manifest, diffs between reruns and an independent re-execution by a reviewer could not
+    confirm that the data are the same.  The date is therefore an input:
+
+    1. ``config_value`` - an ISO 8601 date/datetime from the study configuration (a YAML loader
+       may already have turned it into a ``datetime``/``date``, which is accepted);
+    2. else the ``SOURCE_DATE_EPOCH`` environment variable (seconds since 1970-01-01 UTC, the
+       reproducible-builds.org convention used by build tools and CI);
+    3. else 2000-01-01T00:00:00.
+
+    Time-zone-aware values are converted to UTC; the result is naive, to the second.
+    """
+    if isinstance(config_value, _dt.datetime):
+        value = config_value
+    elif isinstance(config_value, _dt.date):
+        value = _dt.datetime(config_value.year, config_value.month, config_value.day)
+    elif config_value is not None and str(config_value).strip():
+        text = str(config_value).strip()
+        try:
+            value = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"XPT timestamp {text!r} from the study configuration is not an "
+                             f"ISO 8601 date or datetime") from None
+    else:
+        env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if not env:
+            return DEFAULT_TIMESTAMP
+        if not re.fullmatch(r"\d+", env):
+            raise ValueError(f"SOURCE_DATE_EPOCH={env!r} is not a non-negative integer number "
+                             f"of seconds")
+        value = _dt.datetime.fromtimestamp(int(env), tz=_dt.timezone.utc)
+    if value.tzinfo is not None:
+        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _fix_header(tmp: str, name: str, columns: list[_Column], nrows: int,
+                created: bytes) -> None:
+    """Check the header pyreadstat wrote, set the timestamps (and, for zero rows, the
+    declared lengths), and check the file size."""
+    nvars = len(columns)
+    namestr_bytes = -(-nvars * 140 // _RECORD) * _RECORD
+    header_len = 8 * _RECORD + namestr_bytes + _RECORD
+    with open(tmp, "r+b") as fh:
+        head = bytearray(fh.read(header_len))
+        size = os.fstat(fh.fileno()).st_size
+
+        def fail(why):
+            raise XptError(f"{name}: unexpected XPT written by pyreadstat {pyreadstat.__version__}"
+                           f": {why}")
+
+        if len(head) < header_len:
+            fail(f"file is only {len(head)} bytes")
+        if bytes(head[0:80]) != _LIBRARY_HEADER:
+            fail(f"library header {bytes(head[0:80])!r}")
+        if not head[240:320].startswith(_MEMBER_PREFIX) or head[314:318] != b"0140":
+            fail(f"member header {bytes(head[240:320])!r}")
+        if not head[320:400].startswith(_DSCRPTR_PREFIX):
+            fail("no DSCRPTR header")
+        if head[408:416] != name.ljust(8).encode("ascii"):
+            fail(f"dataset name {bytes(head[408:416])!r}")
+        if not head[560:640].startswith(_NAMESTR_PREFIX) or int(head[614:618]) != nvars:
+            fail(f"NAMESTR header {bytes(head[560:640])!r}")
+        if not head[header_len - 80:header_len].startswith(_OBS_PREFIX):
+            fail("no OBS header after the NAMESTR records")
+        for off in _TIMESTAMP_OFFSETS:
+            if not _TIMESTAMP_RE.match(bytes(head[off:off + 16])):
+                fail(f"no ddMMMyy:hh:mm:ss datetime at byte {off}: {bytes(head[off:off + 16])!r}")
+            head[off:off + 16] = created
+        pos = 0
+        for k, col in enumerate(columns):
+            base = 640 + 140 * k
+            ntype, _, nlng, _ = struct.unpack(">hhhh", head[base:base + 8])
+            vname = bytes(head[base + 8:base + 16]).decode("ascii").rstrip()
+            if vname != col.name or ntype != (1 if col.type == "Num" else 2):
+                fail(f"variable {k + 1} is {vname!r} type {ntype}, expected {col.name} {col.type}")
+            if nlng != col.length:
+                if nrows == 0 and col.type == "Char":
+                    # no observation bytes: the length is only metadata here
+                    head[base + 4:base + 6] = struct.pack(">h", col.length)
+                else:
+                    fail(f"variable {col.name} has length {nlng}, expected {col.length}")
+            (npos,) = struct.unpack(">i", head[base + 84:base + 88])
+            if npos != pos:
+                if nrows == 0:
+                    head[base + 84:base + 88] = struct.pack(">i", pos)
+                else:
+                    fail(f"variable {col.name} at position {npos}, expected {pos}")
+            pos += col.length
+        expected = header_len + -(-nrows * pos // _RECORD) * _RECORD
+        if size != expected:
+            fail(f"file is {size} bytes, expected {expected} for {nrows} rows of {pos} bytes")
+        fh.seek(0)
+        fh.write(head)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_xpt(df, path, *, name: str, label: str, variables: dict[str, XptVariable] | None = None,
+              created: _dt.datetime) -> dict:
+    """Write ``df`` as XPT v5 dataset ``name`` to ``path``, atomically and reproducibly.
+
+    All checks of :func:`check_for_xpt` run first; any problem raises :class:`XptError`
+    listing all of them and nothing is written.  Character missing values are written as '',
+    numeric NaN/None/pd.NA as the SAS missing value.  A character variable's length is its
+    longest value in bytes (at least 1), or the declared length if larger (at most 200);
+    numerics have length 8.  ``created`` (see :func:`reproducible_timestamp`) is written as
+    the creation and modification datetime of the library and member headers, so equal
+    inputs give identical bytes.
+
+    The file is written to a temporary file in the directory of ``path``, checked, fsynced
+    and renamed over ``path`` with ``os.replace``; on any failure the temporary file is removed
+    and an existing file at ``path`` is left untouched.
+
+    Returns ``{'path', 'rows', 'sha256', 'lengths': {variable: length}}``.
+    """
+    stamp = _sas_datetime(created)
+    problems, columns = _analyse(df, name, label, variables)
+    if problems:
+        ds = name if isinstance(name, str) and name else "<dataset>"
+        raise XptError(f"cannot write {ds} as XPT v5 ({len(problems)} problem"
+                       f"{'s' if len(problems) != 1 else ''}):\n  " + "\n  ".join(problems),
+                       problems)
+    nrows = len(df)
+    data = {}
+    for col in columns:
+        if col.type == "Char":
+            values = list(col.values)
+            if nrows and values and max(len(v) for v in values) < col.length:
+                # pyreadstat sizes from the data: pad one value with the blanks XPT would add
+                values[0] = values[0].ljust(col.length)
+            data[col.name] = pd.Series(values, dtype=object)
+        else:
+            data[col.name] = pd.Series(col.values, dtype="float64")
+    out = pd.DataFrame(data, columns=[c.name for c in columns])
+
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        try:
+            pyreadstat.write_xport(out, tmp, file_label=label or "",
+                                   column_labels=[c.label or None for c in columns],
+                                   table_name=name, file_format_version=5)
+        except XptError:
+            raise
+        except Exception as exc:
+            raise XptError(f"{name}: pyreadstat could not write the file: {exc}") from exc
+        _fix_header(tmp, name, columns, nrows, stamp)
+        digest = _sha256(tmp)
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename durable (best effort; not possible on every platform)
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return {
+        "path": path,
+        "rows": nrows,
+        "sha256": digest,
+        "lengths": {c.name: c.length for c in columns},
+    }
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_xpt(path):
+    """Read an XPT file with pyreadstat: ``(DataFrame, metadata)``; character missing -> ''.
+
+    Note that pyreadstat drops rows at the end of the file that are blank in every variable
+    (indistinguishable from the blank padding); ``write_xpt`` refuses to write such rows.
+    """
+    df, meta = pyreadstat.read_xport(os.fspath(path))
+    for col, kind in (meta.readstat_variable_types or {}).items():
+        if kind == "string" and col in df.columns:
+            df[col] = df[col].fillna("")
+    return df, meta
