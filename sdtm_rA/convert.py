@@ -89,6 +89,9 @@ def build_study(study: Study, progress=None) -> ConversionResult:
         except ConversionError as exc:
             errors.extend(exc.issues)
             progress(f"  {m.domain:<8} FAILED ({len(exc.issues)} error(s))")
+            if m.domain in FIRST:  # every other domain derives from these: stop at their errors
+                progress(f"  (the other domains need {m.domain}: fix it first)")
+                break
             continue
         result.datasets[m.domain] = data
         extra = ""

@@ -197,8 +197,19 @@ def epoch_starts(ctx, variable) -> pd.DataFrame:
                                              f"{start.get('visit')}", file="study.yaml")])
             rows = sv[sv["VISITNUM"] == v.visitnum].drop_duplicates("USUBJID").set_index("USUBJID")
             col = subjects.map(rows["SVSTDTC"])
-        out[ep["epoch"]] = col.fillna("").astype(str).str[:10]
+        out[ep["epoch"]] = col.fillna("").astype(str)
     return out
+
+
+def _compare_at_common_precision(dtc: pd.Series, ref: pd.Series) -> pd.Series:
+    """Order two --DTC values: by date-time when both have a time, else by calendar date.
+
+    A date-only record on the day something starts (e.g. first dose) counts as on that day.
+    """
+    both_times = dtc.str.contains("T") & ref.str.contains("T")
+    full = dates.compare_dtc(dtc, ref)
+    day = dates.compare_dtc(dtc.str[:10], ref.str[:10])
+    return full.where(both_times, day)
 
 
 @derivation("epoch", args={"date": _S, "visitnum": _S}, required=("date",),
@@ -217,12 +228,14 @@ def epoch(ctx, variable, spec):
     subj = _usubjid(ctx)[todo]
     date = _text(ctx.values[spec["date"]])[todo]
     result = pd.Series("", index=subj.index, dtype=object)
+    unknown = pd.Series(False, index=subj.index)
     for ep in ctx.study.epochs:
-        name = ep["epoch"]
-        start = subj.map(starts[name]).fillna("")
-        cmp = dates.compare_dtc(date, start)
-        on_or_after = (cmp >= 0).fillna(False) & (start != "")
-        result = result.where(~on_or_after.astype(bool), name)
+        start = subj.map(starts[ep["epoch"]]).fillna("")
+        cmp = _compare_at_common_precision(date, start)
+        result = result.where(~((cmp >= 0).fillna(False).astype(bool) & (start != "")), ep["epoch"])
+        # A partial date that may fall either side of an epoch start leaves EPOCH undetermined.
+        unknown |= cmp.isna() & (start != "") & (date != "")
+    result[unknown] = ""
     out[todo] = result
     return out
 
@@ -242,11 +255,7 @@ def last_before_exposure(ctx, variable, spec):
     has_result = _text(ctx.values[spec["result"]]) != ""
     if spec.get("status"):
         has_result &= _text(ctx.values[spec["status"]]) != "NOT DONE"
-    both_times = dtc.str.contains("T") & ref.str.contains("T")
-    cmp_full = dates.compare_dtc(dtc, ref)
-    cmp_date = dates.compare_dtc(dtc.str[:10], ref.str[:10])
-    before = ((both_times & (cmp_full <= 0).fillna(False)) |
-              (~both_times & (cmp_date <= 0).fillna(False))).astype(bool)
+    before = (_compare_at_common_precision(dtc, ref) <= 0).fillna(False).astype(bool)
     cand = has_result & before & (ref != "")
     frame = pd.DataFrame({"USUBJID": _usubjid(ctx), "dtc": dtc}, index=ctx.index)
     keys = ["USUBJID"]
@@ -308,19 +317,19 @@ def arm_name(ctx, variable, spec):
     return codes.map(table).fillna("").astype(str)
 
 
-@derivation("actual_arm_code", args={"planned": _S, "exposure": _S, "where": {"type": "dict"}},
+@derivation("actual_arm_code", args={"planned": _S, "exposure": _S, "exposure_where": {"type": "dict"}},
             required=("planned", "exposure"), inputs=("planned",))
 def actual_arm_code(ctx, variable, spec):
     """ACTARMCD: the planned arm for subjects with at least one exposure record in the source
-    `exposure` (optionally filtered by `where`), NOTTRT for assigned subjects never treated."""
+    `exposure` (optionally filtered by `exposure_where`), NOTTRT for assigned subjects never treated."""
     from . import conditions
     src = ctx.mapping.sources.get(spec["exposure"])
     if src is None or spec["exposure"] not in ctx.raw:
         ctx.issues.error(f"unknown exposure source '{spec['exposure']}'", **ctx.where(variable))
         return pd.Series("", index=ctx.index, dtype=object)
     raw = ctx.raw[spec["exposure"]]
-    if spec.get("where"):
-        raw = raw[conditions.evaluate(spec["where"], lambda c: raw[c], raw.index)]
+    if spec.get("exposure_where"):
+        raw = raw[conditions.evaluate(spec["exposure_where"], lambda c: raw[c], raw.index)]
     keys = src.key
     treated = set(map(tuple, raw[keys].astype(str).itertuples(index=False, name=None)))
     mine = pd.DataFrame({k: ctx.frame[f"{ctx.mapping.primary}.{k}"] for k in keys})

@@ -37,6 +37,8 @@ class DomainContext:
         self.tests: pd.DataFrame | None = None
         self.supp: dict[str, dict] = {}
         self._joined: set[str] = set()
+        # Rows an `else:` fallback is computed for; problems elsewhere are not the user's concern.
+        self.active: pd.Series | None = None
 
     # -- where things come from -------------------------------------------------------------
     @property
@@ -61,6 +63,8 @@ class DomainContext:
     def report_values(self, variable: str, bad: pd.Series, message, severity="error", path=()):
         """One issue per distinct offending value, with every raw line that carries it."""
         bad = bad.fillna("").astype(str)
+        if self.active is not None:
+            bad = bad[self.active.reindex(bad.index, fill_value=False).to_numpy()]
         for value in sorted(bad.unique()):
             mask = bad.index[bad == value]
             text = message(value) if callable(message) else message
@@ -258,6 +262,10 @@ def evaluation_order(mapping: Mapping, registry, issues: list) -> list:
 
 def evaluate_rule(ctx: DomainContext, variable: str, spec: dict, path=()) -> pd.Series:
     idx = ctx.index
+    # Rows outside `where:` are never looked at, so their raw values cannot raise errors.
+    mask = None
+    if spec.get("where"):
+        mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), idx)
     if "derive" in spec:
         deriv = ctx.registry[spec["derive"]]
         out = deriv.func(ctx, variable, spec)
@@ -270,16 +278,22 @@ def evaluate_rule(ctx: DomainContext, variable: str, spec: dict, path=()) -> pd.
     elif "constant" in spec:
         out = pd.Series(_constant_text(spec["constant"]), index=idx, dtype=object)
     elif "template" in spec:
-        out = _template(ctx, variable, spec["template"])
+        out = _template(ctx, variable, spec["template"], mask)
     elif "date" in spec:
-        out = _date(ctx, variable, spec, path)
+        out = _date(ctx, variable, spec, path, mask)
     elif "first_date" in spec or "last_date" in spec:
         out = _aggregate_date(ctx, variable, spec, path)
     out = _modifiers(ctx, variable, spec, out, path)
     if "else" in spec:
-        fallback = evaluate_rule(ctx, variable, spec["else"], tuple(path) + ("else",))
         missing = _is_missing(out)
-        out = out.where(~missing, fallback) if missing.any() else out
+        if missing.any():
+            previous = ctx.active
+            ctx.active = missing if previous is None else (missing & previous)
+            try:
+                fallback = evaluate_rule(ctx, variable, spec["else"], tuple(path) + ("else",))
+            finally:
+                ctx.active = previous
+            out = out.where(~missing, fallback)
     return out
 
 
@@ -297,7 +311,7 @@ def _constant_text(v):
     return v
 
 
-def _template(ctx, variable, template):
+def _template(ctx, variable, template, mask=None):
     idx = ctx.index
     pieces = re.split(r"(\{[^{}]+\})", template)
     out = pd.Series("", index=idx, dtype=object)
@@ -309,6 +323,8 @@ def _template(ctx, variable, template):
             out = out + s
         elif piece:
             out = out + piece
+    if mask is not None:
+        any_missing &= mask
     if any_missing.any():
         ctx.report_values(variable, out[any_missing], lambda v: f"template '{template}' has an empty part",
                           severity="error")
@@ -344,7 +360,10 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
         if not todo.any():
             break
     by_reason: dict = {}
+    active = getattr(ctx, "active", None)
     for iss in last_issues:
+        if active is not None and not bool(active.get(iss.index, False)):
+            continue
         by_reason.setdefault((str(iss.value), iss.reason), []).append(iss.index)
     fmts = " or ".join(f"{d}{' ' + t if t else ''}" for d, t in combos)
     for (value, reason), idxs in sorted(by_reason.items()):
@@ -353,10 +372,13 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
     return result
 
 
-def _date(ctx, variable, spec, path):
+def _date(ctx, variable, spec, path, mask=None):
     refs = spec["date"] if isinstance(spec["date"], list) else [spec["date"]]
     date_s = ctx.column(refs[0], variable).fillna("").astype(str)
     time_s = ctx.column(refs[1], variable).fillna("").astype(str) if len(refs) > 1 else None
+    if mask is not None:
+        date_s = date_s.where(mask, "")
+        time_s = time_s.where(mask, "") if time_s is not None else None
     return parse_dates(ctx, variable, date_s, time_s, _formats(spec.get("format")) or ["yyyy-MM-dd"],
                        _formats(spec.get("time_format")), spec.get("unknown"), path)
 
@@ -405,7 +427,7 @@ class _SubContext:
 def _modifiers(ctx, variable, spec, out, path):
     if spec.get("where"):
         mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), ctx.index)
-        out = out.where(mask, "")
+        out = out.where(mask, float("nan") if pd.api.types.is_numeric_dtype(out) else "")
     if "map" in spec:
         table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
         out = out.map(lambda v: table.get(v, v))
@@ -440,8 +462,9 @@ def to_number(ctx, variable, s: pd.Series, path=()) -> pd.Series:
 def load_synonyms(ctx, variable, value, path) -> dict:
     if isinstance(value, dict):
         return {str(k): str(v) for k, v in value.items()}
-    file = ctx.study.folder / value
-    doc = load_yaml(file, value)
+    # Relative to the mapping file, so a mapping folder carries its own terminology decisions.
+    file = ctx.mapping.path.parent / value
+    doc = load_yaml(file, f"mappings/{value}")
     if not isinstance(doc, dict):
         raise ConversionError([Issue("error", "a synonym table must map raw values to terms",
                                      file=value)])
