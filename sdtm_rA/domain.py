@@ -147,10 +147,30 @@ def read_sources(ctx: DomainContext) -> None:
                 continue
             if src.twin_columns:
                 df = drop_twin_columns(df, src.twin_columns["suffix"], src.twin_columns["keep"], display)
+            if f.get("melt"):
+                missing = [c for c in f["melt"]["columns"] if c not in df.columns]
+                if missing:
+                    issues.append(Issue("error", f"source '{alias}' melt names columns not in "
+                                        f"{display}: {missing}" + _col_hint(missing[0], df.columns),
+                                        file=m.file, line=src.line))
+                    continue
+                df = melt_wide(df, f["melt"]["columns"], f["melt"]["name"], f["melt"]["value"])
+            if f.get("rename"):
+                missing = [c for c in f["rename"] if c not in df.columns]
+                if missing:
+                    issues.append(Issue("error", f"source '{alias}' rename names columns not in "
+                                        f"{display}: {missing}" + _col_hint(missing[0], df.columns),
+                                        file=m.file, line=src.line))
+                    continue
+                df = df.rename(columns=f["rename"])
             parts.append(df)
         if not parts:
             continue
         cols = [list(p.columns) for p in parts]
+        if src.align == "union":
+            allcols = list(dict.fromkeys(c for cs in cols for c in cs))
+            parts = [p.reindex(columns=allcols, fill_value="") for p in parts]
+            cols = [allcols for _ in parts]
         if any(set(c) != set(cols[0]) for c in cols[1:]):
             issues.append(Issue("error", f"the files of source '{alias}' have different columns: "
                                 + "; ".join(f"{f['file']}: {sorted(set(c) - set(cols[0]) | set(cols[0]) - set(c))}"

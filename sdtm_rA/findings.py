@@ -33,7 +33,7 @@ def assign_tests(ctx) -> None:
     if not spec:
         return
     m = ctx.mapping
-    entries = spec["entries"]
+    entries = list(spec.get("entries", []))
     default_cl = spec.get("codelist")
     exact, folded = {}, {}
     issues = []
@@ -47,7 +47,7 @@ def assign_tests(ctx) -> None:
             folded.setdefault(key.strip().upper(), i)
     rows = []
     for i, e in enumerate(entries):
-        cl_key = e.get("codelist", default_cl)
+        cl_key = e["codelist"] if "codelist" in e else default_cl
         testcd, test = e["testcd"], e.get("test")
         line = m.line("tests", "entries", i)
         if cl_key:
@@ -88,6 +88,16 @@ def assign_tests(ctx) -> None:
     table = {}
     for value in names.unique():
         table[value] = exact.get(value, folded.get(value.strip().upper(), -1))
+        if table[value] < 0 and spec.get("match_codes") and default_cl:
+            # The raw value is itself a term of the codelist (e.g. an EDC that stores HAQ0101).
+            code = ctx.ct.codelist(default_cl).lookup(value)
+            if code is not None:
+                name_cl = spec.get("test_codelist") or paired_codelist(ctx.ct.codelist(default_cl).short_name)
+                test = ctx.ct.paired_value(default_cl, code, name_cl) if name_cl else None
+                rows.append({"testcd": code, "test": test or "", "unit": "", "convert": {}, "units": {},
+                             "decimals": None, "set": {}, "results": dict(spec.get("results", {})),
+                             "line": m.line("tests", "from")})
+                table[value] = len(rows) - 1
     which = names.map(table)
     bad = names[which < 0]
     if len(bad):

@@ -30,6 +30,7 @@ class Source:
     dedupe: str | None = None
     twin_columns: dict | None = None
     melt: dict | None = None
+    align: str = "strict"
 
 
 @dataclass
@@ -64,7 +65,8 @@ def load_mapping(path: Path, display: str) -> Mapping:
     sources = {}
     for alias, spec in doc["sources"].items():
         files = spec.get("files") or ([{k: spec[k] for k in ("file", "sep", "encoding", "decimal",
-                                                               "header_row", "sheet") if k in spec}]
+                                                               "header_row", "sheet", "rename")
+                                        if k in spec}]
                                       if "file" in spec else [])
         if not files and not spec.get("domain"):
             issues.append(Issue("error", f"source '{alias}' needs `file:`, `files:` or `domain:`",
@@ -72,7 +74,8 @@ def load_mapping(path: Path, display: str) -> Mapping:
         sources[alias] = Source(alias, files, line_of(doc, ["sources", alias]) or 0,
                                 domain=spec.get("domain"), key=list(spec.get("key", [])),
                                 where=spec.get("where"), dedupe=spec.get("dedupe"),
-                                twin_columns=spec.get("twin_columns"), melt=spec.get("melt"))
+                                twin_columns=spec.get("twin_columns"), melt=spec.get("melt"),
+                                align=spec.get("align", "strict"))
     primary = next(iter(sources))
     if sources[primary].domain:
         issues.append(Issue("error", "the first source is the primary one and must be a raw file",

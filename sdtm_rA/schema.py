@@ -83,7 +83,13 @@ FILE_OPTIONS = {
     "decimal": {"type": "string", "allowed": [".", ","]},
     "header_row": {"type": "integer", "min": 1},
     "sheet": {"type": ["string", "integer"]},
+    "rename": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": {"type": "string"}},
 }
+MELT = {"type": "dict", "schema": {
+    "columns": {"type": "list", "required": True, "schema": {"type": "string"}},
+    "name": {"type": "string", "required": True},
+    "value": {"type": "string", "required": True}}}
+FILE_OPTIONS["melt"] = MELT
 
 SOURCE = {"type": "dict", "schema": {
     **{k: dict(v, required=False) for k, v in FILE_OPTIONS.items()},
@@ -95,10 +101,8 @@ SOURCE = {"type": "dict", "schema": {
     "twin_columns": {"type": "dict", "schema": {
         "suffix": {"type": "string", "required": True},
         "keep": {"type": "string", "allowed": ["decoded", "code"], "required": True}}},
-    "melt": {"type": "dict", "schema": {
-        "columns": {"type": "list", "required": True, "schema": {"type": "string"}},
-        "name": {"type": "string", "required": True},
-        "value": {"type": "string", "required": True}}},
+    "melt": MELT,
+    "align": {"type": "string", "allowed": ["strict", "union"]},
 }}
 
 # Keys that a variable rule may carry besides a derivation's own arguments.
@@ -143,6 +147,7 @@ AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},
 TEST_ENTRY = {"type": "dict", "schema": {
     "match": {"type": ["string", "list", "number"], "required": True},
     "testcd": {"type": "string", "required": True, "regex": r"[A-Z][A-Z0-9_]{0,7}"},
+    "codelist": {"type": "string", "nullable": True},
     "test": {"type": "string", "maxlength": 40},
     "unit": {"type": "string"},
     "units": {"type": "dict"},
@@ -163,7 +168,9 @@ MAPPING_SCHEMA = {
         "from": {"type": "string", "required": True},
         "codelist": {"type": "string"},
         "test_codelist": {"type": "string"},
-        "entries": {"type": "list", "required": True, "minlength": 1, "schema": TEST_ENTRY}}},
+        "match_codes": {"type": "boolean"},
+        "results": {"type": "dict"},
+        "entries": {"type": "list", "schema": TEST_ENTRY}}},
     "sort": {"type": "list", "schema": {"type": "string"}},
     "keys": {"type": "list", "schema": {"type": "string"}},
     "variables": {"type": "dict", "required": True, "keysrules": {"type": "string"},
