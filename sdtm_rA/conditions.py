@@ -21,7 +21,7 @@ def evaluate(cond: dict, resolve, index) -> pd.Series:
     """`resolve(name)` returns the text Series a key refers to; the result is a boolean mask."""
     mask = pd.Series(True, index=index)
     for name, test in cond.items():
-        values = resolve(name).fillna("").astype(str)
+        values = _as_text(resolve(name))
         if isinstance(test, dict):
             if "in" in test:
                 mask &= values.isin([_text(v) for v in _as_list(test["in"])])
@@ -32,6 +32,14 @@ def evaluate(cond: dict, resolve, index) -> pd.Series:
         else:
             mask &= values.isin([_text(v) for v in _as_list(test)])
     return mask
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Numbers compare as they are written in SDTM text (2.0 → '2'), missing as ''."""
+    if pd.api.types.is_numeric_dtype(s):
+        from .findings import format_number
+        return s.map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+    return s.fillna("").astype(str)
 
 
 def _as_list(v):
