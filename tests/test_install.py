@@ -1,0 +1,44 @@
+"""A plain (non-editable) install works outside the repository: the bundled study, its mappings
+and the specs travel inside the package. Skipped where the package is not installed (CI installs it)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _installed_location(cwd: Path) -> Path | None:
+    res = subprocess.run([sys.executable, "-c", "import sdtm_rA, sys; sys.stdout.write(sdtm_rA.__file__)"],
+                         capture_output=True, text=True, cwd=cwd)
+    if res.returncode != 0:
+        return None
+    return Path(res.stdout).resolve().parent
+
+
+def test_installed_command_converts_bundled_study_outside_repo(tmp_path):
+    location = _installed_location(tmp_path)
+    if location is None or location == (REPO / "sdtm_rA").resolve():
+        pytest.skip("sdtm_rA is not installed as a package here (CI installs it with pip install .)")
+    script = shutil.which("sdtm-ra", path=str(Path(sys.executable).parent)) or shutil.which("sdtm-ra")
+    assert script, "the sdtm-ra console script is missing from the installation"
+    out = tmp_path / "out"
+    res = subprocess.run([script, "convert", "--out", str(out)], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (location / "_specs" / "manifest.json").exists()
+    assert (location / "bundled" / "ramsc01" / "mappings" / "dm.yaml").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert "sdtm/lb.xpt" in run["outputs"] and run["outputs"]["sdtm/dm.xpt"]["rows"] == 6
+    # The installed copy gives the same bytes as the checkout.
+    ref = tmp_path / "ref"
+    res = subprocess.run([sys.executable, str(REPO / "cli.py"), "convert", "--out", str(ref)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    for path in (ref / "sdtm").glob("*.xpt"):
+        assert path.read_bytes() == (out / "sdtm" / path.name).read_bytes(), path.name
