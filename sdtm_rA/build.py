@@ -53,15 +53,23 @@ def _qnam(rule) -> str:
     return supp.get("qnam", rule.variable) if isinstance(supp, dict) else rule.variable
 
 
-def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues):
-    """→ (dataset, supp dataset or None). Raises ConversionError with every error of this domain."""
-    spec = ig.dataset(mapping.domain)
-    local = Issues()
-    ctx = DomainContext(mapping, study, spec, ct, built, local, REGISTRY)
+def prepare_domain(mapping: Mapping, study, ig, ct, built: dict) -> DomainContext:
+    """Read the domain's raw sources and check every column its rules name (nothing built yet)."""
+    ctx = DomainContext(mapping, study, ig.dataset(mapping.domain), ct, built, Issues(), REGISTRY)
     read_sources(ctx)
     ref_issues = check_references(ctx)
     if ref_issues:
         raise ConversionError(ref_issues)
+    return ctx
+
+
+def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
+                 ctx: DomainContext | None = None):
+    """→ (dataset, supp dataset or None). Raises ConversionError with every error of this domain."""
+    spec = ig.dataset(mapping.domain)
+    if ctx is None:
+        ctx = prepare_domain(mapping, study, ig, ct, built)
+    local = ctx.issues
     findings.assign_tests(ctx)
     order_issues: list = []
     order = evaluation_order(mapping, REGISTRY, order_issues)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, xpt
-from .build import build_domain, check_mapping
+from .build import build_domain, check_mapping, prepare_domain
 from .errors import ConversionError, Issue, Issues
 from .mapping import load_mapping
 from .specs import load_ct, load_sdtmig
@@ -81,11 +81,23 @@ def build_study(study: Study, progress=None) -> ConversionResult:
     ct = load_ct("sdtm", study.ct_version)
     result = ConversionResult()
     mappings = load_all_mappings(study, ig, ct)
+    # Every raw file read and every column reference checked before any domain is built, so that
+    # one run reports the problems of all mappings.
     errors: list[Issue] = []
+    contexts = {}
+    for m in mappings:
+        try:
+            contexts[m.domain] = prepare_domain(m, study, ig, ct, result.datasets)
+        except ConversionError as exc:
+            errors.extend(exc.issues)
+    if errors:
+        raise ConversionError(errors)
+    progress(f"  read and checked {len(mappings)} mappings and their raw files")
     for m in mappings:
         t0 = time.perf_counter()
         try:
-            data, supp = build_domain(m, study, ig, ct, result.datasets, result.issues)
+            data, supp = build_domain(m, study, ig, ct, result.datasets, result.issues,
+                                      ctx=contexts.pop(m.domain))
         except ConversionError as exc:
             errors.extend(exc.issues)
             progress(f"  {m.domain:<8} FAILED ({len(exc.issues)} error(s))")
