@@ -7,7 +7,6 @@ earlier outputs as they were.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, xpt
+from .xpt import _sha256
 from .build import build_domain, check_mapping, prepare_domain
 from .errors import ConversionError, Issue, Issues
 from .mapping import load_mapping
@@ -36,14 +36,6 @@ class ConversionResult:
     issues: Issues = field(default_factory=Issues)
     outputs: dict[str, dict] = field(default_factory=dict)
     run: dict = field(default_factory=dict)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_all_mappings(study: Study, ig, ct) -> list:
