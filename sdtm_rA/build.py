@@ -119,7 +119,9 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
         qualifiers[cfg.get("qnam", r.variable)] = {"values": values, "label": label,
                                                     "orig": cfg.get("orig", "CRF"),
                                                     "eval": cfg.get("eval", "")}
-    conformed = conform(mapping.domain, data, spec, local2, where={"file": mapping.file},
+    where = {"file": mapping.file, "lines": {r.variable: r.line for r in mapping.rules},
+             "keys_line": mapping.line("keys")}
+    conformed = conform(mapping.domain, data, spec, local2, where=where,
                         row_origin=origin, keys=mapping.keys, sort=mapping.sort, translit=translit)
     issues.extend(local2.items)
     if local2.errors:

@@ -53,6 +53,12 @@ def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dic
     return data
 
 
+def _at(where: dict, variable: str | None = None) -> dict:
+    """file and line of the rule that produced `variable` (or of `keys:`), for messages."""
+    line = where.get("lines", {}).get(variable) if variable else where.get("keys_line")
+    return {"file": where.get("file", ""), "line": line}
+
+
 def _default_sort(domain, data):
     cols = [c for c in ("STUDYID", "USUBJID", f"{domain}SEQ") if c in data.columns]
     return cols or list(data.columns[:1])
@@ -75,14 +81,14 @@ def _check_required(domain, data, spec, issues, where, row_origin):
             continue
         if v.name not in data.columns:
             issues.error(f"required variable {v.name} is not mapped", domain=domain, variable=v.name,
-                         file=where.get("file", ""))
+                         file=where.get("file", ""), line=1 if where.get("file") else None)
             continue
         col = data[v.name]
         missing = col.isna() if pd.api.types.is_numeric_dtype(col) else (col.fillna("").astype(str) == "")
         if missing.any():
             issues.error(f"required variable {v.name} is empty in {int(missing.sum())} record(s): "
                          f"{_name_rows(data, missing, row_origin)}", domain=domain, variable=v.name,
-                         file=where.get("file", ""))
+                         **_at(where, v.name))
 
 
 def _check_ascii(domain, data, issues, where, row_origin):
@@ -98,7 +104,7 @@ def _check_ascii(domain, data, issues, where, row_origin):
             issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in '{value}': "
                          f"{_name_rows(data, mask, row_origin)}; XPT v5 takes ASCII only - correct "
                          "the raw value or declare `transliterate: true` on the variable",
-                         domain=domain, variable=col, value=value, file=where.get("file", ""))
+                         domain=domain, variable=col, value=value, **_at(where, col))
 
 
 def _check_lengths(domain, data, issues, where, row_origin):
@@ -111,14 +117,14 @@ def _check_lengths(domain, data, issues, where, row_origin):
             issues.error(f"value longer than 200 characters ({int(lengths.max())}) in "
                          f"{_name_rows(data, over, row_origin)}; XPT v5 stops at 200 - send it to "
                          "SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
-                         file=where.get("file", ""))
+                         **_at(where, col))
 
 
 def _check_keys(domain, data, keys, issues, where, row_origin):
     missing = [k for k in keys if k not in data.columns]
     if missing:
         issues.error(f"key variables {missing} are not in the dataset", domain=domain,
-                     file=where.get("file", ""))
+                     **_at(where))
         return
     frame = data[keys].copy()
     for k in keys:
@@ -130,4 +136,4 @@ def _check_keys(domain, data, keys, issues, where, row_origin):
             key_text = ", ".join(f"{k}={v}" for k, v in zip(keys, grp.iloc[0]))
             issues.error(f"duplicate records for key {key_text}: "
                          f"{_name_rows(data, data.index.isin(grp.index), row_origin)}",
-                         domain=domain, file=where.get("file", ""))
+                         domain=domain, value=key_text, **_at(where))

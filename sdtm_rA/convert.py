@@ -66,6 +66,24 @@ def load_all_mappings(study: Study, ig, ct) -> list:
     return first + rest
 
 
+def needed_domains(mapping) -> set[str]:
+    """Already-built domains a mapping reads (through derivations or `domain:` sources)."""
+    from .derivations import REGISTRY
+    needs = {src.domain for src in mapping.sources.values() if src.domain}
+    for rule in mapping.rules:
+        spec = rule.spec
+        while isinstance(spec, dict):
+            deriv = REGISTRY.get(spec.get("derive", ""))
+            if deriv is not None:
+                needs |= set(deriv.domains)
+                if deriv.name == "subject_value":
+                    needs.add(spec.get("domain", ""))
+                if deriv.name == "study_day" and spec.get("reference"):
+                    needs.add(spec["reference"].split(".")[0])
+            spec = spec.get("else")
+    return needs - {mapping.domain}
+
+
 def build_study(study: Study, progress=None) -> ConversionResult:
     """Build every dataset in memory (no files written)."""
     progress = progress or (lambda msg: None)
@@ -85,17 +103,22 @@ def build_study(study: Study, progress=None) -> ConversionResult:
     if errors:
         raise ConversionError(errors)
     progress(f"  read and checked {len(mappings)} mappings and their raw files")
+    failed: set[str] = set()
     for m in mappings:
         t0 = time.perf_counter()
+        blocked = needed_domains(m) & failed
+        if blocked:
+            # Its own errors would only repeat those of the domains it derives from.
+            progress(f"  {m.domain:<8} not built: needs {', '.join(sorted(blocked))}")
+            failed.add(m.domain)
+            continue
         try:
             data, supp = build_domain(m, study, ig, ct, result.datasets, result.issues,
                                       ctx=contexts.pop(m.domain))
         except ConversionError as exc:
             errors.extend(exc.issues)
+            failed.add(m.domain)
             progress(f"  {m.domain:<8} FAILED ({len(exc.issues)} error(s))")
-            if m.domain in FIRST:  # every other domain derives from these: stop at their errors
-                progress(f"  (the other domains need {m.domain}: fix it first)")
-                break
             continue
         result.datasets[m.domain] = data
         extra = ""

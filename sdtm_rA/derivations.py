@@ -28,9 +28,11 @@ class Derivation:
     required: tuple = ()
     inputs: tuple = ()  # argument names whose values are target variables (or lists of them)
     doc: str = ""
+    subject: bool = False  # works per subject: needs USUBJID first
+    domains: tuple = ()  # already-built domains it reads
 
     def requires(self, spec) -> list[str]:
-        deps = []
+        deps = ["USUBJID"] if self.subject else []
         for arg in self.inputs:
             val = spec.get(arg)
             for item in (val if isinstance(val, list) else [val]):
@@ -418,3 +420,11 @@ def reference_range_indicator(ctx, variable, spec):
     out[res.notna() & lo.notna() & (res < lo)] = "LOW"
     out[res.notna() & hi.notna() & (res > hi)] = "HIGH"
     return out
+
+
+# Which derivations work subject by subject (so wait for USUBJID) and read other built domains
+# (so cannot run when those failed).
+for _name, _domains in {"seq": (), "study_day": ("DM",), "visitnum": ("DM",), "epoch": ("DM", "SV"),
+                        "last_before_exposure": ("DM",), "subject_value": ()}.items():
+    REGISTRY[_name].subject = True
+    REGISTRY[_name].domains = _domains

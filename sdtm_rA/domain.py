@@ -109,12 +109,16 @@ class DomainContext:
             right = raw.rename(columns={c: f"{alias}.{c}" for c in raw.columns if c not in keys})
             dup = right.duplicated(subset=keys, keep=False)
             if dup.any():
-                first = right[dup]
-                raise ConversionError([Issue(
-                    "error", f"source '{alias}' has several rows for the same {'/'.join(keys)} "
-                    f"({rows_text(first[f'{alias}.{LINE}'])} of {first[f'{alias}.{FILE}'].iloc[0]}); "
-                    "a joined source must have one row per key",
-                    file=self.mapping.file, line=src.line)])
+                found = []
+                for key_vals, grp in raw[dup.to_numpy()].groupby(keys, sort=True):
+                    key_vals = key_vals if isinstance(key_vals, tuple) else (key_vals,)
+                    shown = ", ".join(f"{k}={v}" for k, v in zip(keys, key_vals))
+                    found.append(Issue(
+                        "error", f"source '{alias}' has several rows for {shown} "
+                        f"({grp[FILE].iloc[0]} {rows_text(grp[LINE])}); a joined source must have "
+                        "one row per key", file=self.mapping.file, line=src.line,
+                        value=" ".join(str(v) for v in key_vals)))
+                raise ConversionError(found)
         right = right.drop(columns=[c for c in right.columns if c.endswith((FILE, LINE))], errors="ignore")
         merged = left.merge(right, on=keys, how="left", validate="many_to_one")
         merged.index = self.frame.index

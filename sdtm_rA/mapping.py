@@ -97,6 +97,12 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
         issues.append(Issue("error", f"{name}: a rule must be a mapping like `{{from: src.COL}}`",
                             file=display, line=line))
         return
+    if "derive" in spec and spec["derive"] not in registry:
+        issues.append(Issue("error", f"{name}: unknown derivation '{spec['derive']}'"
+                            + suggest(spec["derive"], registry.keys())
+                            + f"; known: {', '.join(sorted(registry))}",
+                            file=display, line=line_of(mapping.doc, path + ["derive"])))
+        return
     algos = ["derive"] if "derive" in spec else [k for k in ALGORITHMS if k in spec]
     if "derive" in spec:  # a derivation's own arguments may share a name with an algorithm (date:)
         clash = [k for k in ALGORITHMS if k in spec and k != "derive"

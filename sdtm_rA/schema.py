@@ -132,8 +132,8 @@ ALGORITHMS = ("from", "constant", "template", "date", "first_date", "last_date",
 
 SUPP_SCHEMA = {"qnam": {"type": "string", "regex": r"[A-Z][A-Z0-9_]{0,7}"},
                "label": {"type": "string", "maxlength": 40},
-               "orig": {"type": "string", "allowed": ["CRF", "ASSIGNED", "DERIVED", "PROTOCOL",
-                                                      "EDT", "COLLECTED", "PREDECESSOR"]},
+               "orig": {"type": "string",  # Define-XML origin types, in the case the sponsor writes
+                        "regex": r"(?i)(CRF|ASSIGNED|DERIVED|PROTOCOL|EDT|COLLECTED|PREDECESSOR|eDT)"},
                "eval": {"type": "string"}}
 
 AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},

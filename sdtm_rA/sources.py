@@ -90,10 +90,15 @@ def _read_csv(path, display, *, sep, encoding, header_row):
             raise ConversionError([Issue(
                 "error", f"not UTF-8 (byte 0x{raw[exc.start]:02x}); declare the file's encoding, "
                 "e.g. `encoding: latin-1`", file=display, line=line)])
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, whatever the declared encoding
+        raw = raw[3:]
     if sep is None:
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
     import io
-    text = raw.decode(encoding)
+    try:
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
     if text.startswith("\ufeff"):
         text = text[1:]
     return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[],
