@@ -1,0 +1,186 @@
+"""A folder of SDTM datasets (XPT v5, CSV or parquet) as the validator sees it.
+
+Split datasets (LBCH/LBHE/LBUR, QSxx, SUPPLBCH …) are parts of their parent domain: each part keeps
+its own name and row numbers for findings, and `StudyData.domain('LB')` gives the parts together.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..specs import load_ct, load_sdtmig
+
+READABLE = (".xpt", ".csv", ".parquet")
+
+
+class ValidationInputError(Exception):
+    """The command cannot run at all (unreadable folder, unknown standard): exit status 2."""
+
+
+@dataclass
+class Dataset:
+    name: str            # as in the file name, upper case: LBCH, SUPPLBCH, DM
+    domain: str          # the parent domain: LB for LBCH; RDOMAIN's parent for SUPP--
+    df: pd.DataFrame     # data; character missing is ''; plus __row__ (1-based row in the file)
+    path: Path
+    label: str = ""
+    var_labels: dict = field(default_factory=dict)
+    var_lengths: dict = field(default_factory=dict)
+    var_types: dict = field(default_factory=dict)   # 'Char' | 'Num' as stored
+    format: str = "xpt"
+
+    @property
+    def is_supp(self) -> bool:
+        return self.name.startswith("SUPP")
+
+    @property
+    def seq_var(self) -> str | None:
+        var = f"{self.domain}SEQ"
+        return var if var in self.df.columns else None
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self.df.columns if not c.startswith("__")]
+
+
+@dataclass
+class StudyData:
+    folder: Path
+    datasets: dict[str, Dataset]
+    standard: str
+    ig: object
+    ct: object
+    load_findings: list = field(default_factory=list)  # unreadable files etc., as finding frames
+
+    def domain(self, code: str) -> pd.DataFrame | None:
+        """All parts of a domain together, with __dataset__ naming the part of each row."""
+        parts = [d for d in self.datasets.values() if d.domain == code and not d.is_supp]
+        if not parts:
+            return None
+        frames = [p.df.assign(__dataset__=p.name) for p in parts]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def parts(self, code: str) -> list[Dataset]:
+        return [d for d in self.datasets.values() if d.domain == code and not d.is_supp]
+
+    def spec(self, ds: Dataset):
+        """The IG dataset spec for a dataset or split part (LBCH → LB; SUPPLBCH → SUPPQUAL)."""
+        name = "SUPPQUAL" if ds.is_supp else ds.domain
+        try:
+            return self.ig.dataset(name)
+        except KeyError:
+            return None
+
+
+def parent_domain(name: str, known: set[str]) -> str:
+    """LBCH → LB, QSGI → QS, SUPPLBCH → LB, DM → DM, an unknown custom XX → XX."""
+    base = name[4:] if name.startswith("SUPP") and len(name) > 4 else name
+    if base in known:
+        return base
+    if len(base) > 2 and base[:2] in known:
+        return base[:2]
+    return base
+
+
+def _standard_version(folder_data: dict, standard: str | None) -> str:
+    if standard:
+        m = re.fullmatch(r"(?i)sdtmig[-_ ]?v?(\d+\.\d+)", standard.strip())
+        if not m:
+            raise ValidationInputError(f"unknown standard '{standard}' (use e.g. sdtmig-3.4)")
+        return m.group(1)
+    ts = folder_data.get("TS")
+    if ts is not None and {"TSPARMCD", "TSVAL"} <= set(ts.columns):
+        vals = ts.loc[ts["TSPARMCD"].isin(["SDTIGVER", "SDTMIGVR"]), "TSVAL"].astype(str)
+        for v in vals:
+            m = re.search(r"(\d+\.\d+)", v)
+            if m:
+                return m.group(1)
+    return "3.4"
+
+
+def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
+    suffix = path.suffix.lower()
+    meta: dict = {"label": "", "var_labels": {}, "var_lengths": {}, "var_types": {}}
+    if suffix == ".xpt":
+        import pyreadstat
+        df, m = pyreadstat.read_xport(str(path))
+        meta["label"] = m.file_label or ""
+        meta["var_labels"] = {k: (v or "") for k, v in m.column_names_to_labels.items()}
+        meta["var_lengths"] = dict(getattr(m, "variable_storage_width", {}) or {})
+        meta["var_types"] = {k: ("Num" if t == "double" else "Char")
+                             for k, t in m.readstat_variable_types.items()}
+        meta["table_name"] = m.table_name or ""
+    elif suffix == ".csv":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+        meta["var_types"] = {c: "Char" for c in df.columns}
+    elif suffix == ".parquet":
+        df = pd.read_parquet(path)
+        try:
+            import pyarrow.parquet as pq
+            schema = pq.read_schema(path)
+            for f in schema:
+                md = f.metadata or {}
+                for key in (b"label", b"LABEL"):
+                    if key in md:
+                        meta["var_labels"][f.name] = md[key].decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - labels are optional in parquet
+            pass
+        meta["var_types"] = {c: ("Num" if pd.api.types.is_numeric_dtype(df[c]) else "Char")
+                             for c in df.columns}
+    else:
+        raise ValueError(f"unsupported file type {suffix}")
+    for col in df.columns:
+        if meta["var_types"].get(col) == "Char" or not pd.api.types.is_numeric_dtype(df[col]):
+            if not pd.api.types.is_numeric_dtype(df[col]):
+                df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
+    return df, meta
+
+
+def load_folder(folder, standard: str | None = None) -> StudyData:
+    """Read every dataset of `folder`. Files that cannot be read become findings, not crashes."""
+    from .model import dataset_finding
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValidationInputError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE and p.is_file())
+    if not files:
+        raise ValidationInputError(f"no datasets (.xpt, .csv, .parquet) in {folder}")
+    raw: dict[str, tuple] = {}
+    problems = []
+    for path in files:
+        name = path.stem.upper()
+        if name in raw:
+            problems.append(dataset_finding(name, None, f"{path.name}: a dataset {name} was already "
+                                            f"read from {raw[name][2].name}; this file is ignored",
+                                            severity="error"))
+            continue
+        try:
+            df, meta = read_one(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, never a traceback
+            problems.append(dataset_finding(name, None, f"{path.name} cannot be read: "
+                                            f"{type(exc).__name__}: {exc}", severity="error"))
+            continue
+        raw[name] = (df, meta, path)
+    version = _standard_version({k: v[0] for k, v in raw.items()}, standard)
+    try:
+        ig = load_sdtmig(version)
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationInputError(f"unknown standard SDTMIG {version}: {exc}")
+    ct = load_ct("sdtm")
+    known = set(ig.names)
+    datasets = {}
+    for name, (df, meta, path) in sorted(raw.items()):
+        df = df.reset_index(drop=True)
+        df["__row__"] = range(1, len(df) + 1)
+        datasets[name] = Dataset(name=name, domain=parent_domain(name, known), df=df, path=path,
+                                 label=meta["label"], var_labels=meta["var_labels"],
+                                 var_lengths=meta["var_lengths"], var_types=meta["var_types"],
+                                 format=path.suffix.lower().lstrip("."))
+        if meta.get("table_name") and meta["table_name"].upper() != name:
+            problems.append(dataset_finding(name, None, f"{path.name}: the dataset inside is named "
+                                            f"'{meta['table_name']}', not {name}", severity="error"))
+    return StudyData(folder=folder, datasets=datasets, standard=f"SDTMIG {version}", ig=ig, ct=ct,
+                     load_findings=problems)
