@@ -110,7 +110,10 @@ def _as_text(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns:
         s = df[col]
         if pd.api.types.is_numeric_dtype(s):
-            out[col] = s.map(lambda v: "" if pd.isna(v) else (str(int(v)) if float(v).is_integer() else repr(float(v))))
+            # Formatted once per distinct number: whole numbers without '.0', others as Python repr.
+            table = {v: (str(int(v)) if float(v).is_integer() else repr(float(v)))
+                     for v in s.dropna().unique()}
+            out[col] = s.map(table).fillna("")
         else:
             out[col] = s.fillna("").astype(str)
     return out
