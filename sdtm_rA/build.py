@@ -25,9 +25,10 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
     for rule in mapping.rules:
         check_rule(mapping, rule.variable, rule.spec, ["variables", rule.variable], REGISTRY, issues)
         is_supp = bool(rule.spec.get("supp")) if isinstance(rule.spec, dict) else False
-        if spec.variable(rule.variable) is None and not is_supp:
+        if spec.model_variable(rule.variable) is None and not is_supp:
             issues.append(Issue("error", f"{rule.variable} is not a {mapping.domain} variable in "
-                                f"SDTMIG {ig.version}" + suggest(rule.variable, spec.names)
+                                f"SDTMIG {ig.version} nor allowed by the SDTM model for its class"
+                                + suggest(rule.variable, spec.allowed_names())
                                 + f"; mark it `supp: {{label: ...}}` to send it to SUPP{mapping.domain}",
                                 file=mapping.file, line=rule.line, value=rule.variable))
         if is_supp and len(_qnam(rule)) > 8:
@@ -97,7 +98,7 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
                 ctx.values[name] = ctx.tests["entry"].map(table).astype(str)
     supp_rules = [r for r in mapping.rules if r.spec.get("supp")]
     standard = {k: v for k, v in ctx.values.items()
-                if k not in {r.variable for r in supp_rules if spec.variable(r.variable) is None}}
+                if k not in {r.variable for r in supp_rules if spec.model_variable(r.variable) is None}}
     data = pd.DataFrame(standard, index=ctx.index)
     for r in supp_rules:  # a standard variable marked supp goes to SUPP only
         data = data.drop(columns=[r.variable], errors="ignore")
@@ -111,7 +112,7 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
     qualifiers = {}
     for r in supp_rules:
         cfg = r.spec["supp"] if isinstance(r.spec["supp"], dict) else {}
-        label = cfg.get("label") or (spec.variable(r.variable).label if spec.variable(r.variable) else r.variable)
+        label = cfg.get("label") or (spec.model_variable(r.variable).label if spec.model_variable(r.variable) else r.variable)
         values = ctx.values[r.variable]
         if r.spec.get("transliterate") and not pd.api.types.is_numeric_dtype(values):
             from .conform import transliterate

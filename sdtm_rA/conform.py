@@ -41,7 +41,8 @@ def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dic
             data[v.name] = float("nan") if v.type == "Num" else ""
             issues.note(f"expected variable {v.name} not mapped: written empty", domain=domain,
                         variable=v.name, file=where.get("file", ""))
-    order = {v.name: v.order for v in spec.variables}
+    # IG order, with variables the SDTM model allows for the class slotted where the model puts them.
+    order = {v.name: v.order for v in spec.model_variables()}
     data = data[sorted(data.columns, key=lambda c: (order.get(c, 10_000), c))]
     _check_required(domain, data, spec, issues, where, row_origin)
     _check_ascii(domain, data, issues, where, row_origin)

@@ -465,7 +465,7 @@ def _modifiers(ctx, variable, spec, out, path):
 
 
 def _is_numeric_target(ctx, variable) -> bool:
-    var = ctx.spec.variable(variable) if ctx.spec is not None else None
+    var = ctx.spec.model_variable(variable) if ctx.spec is not None else None
     return bool(var and var.type == "Num")
 
 

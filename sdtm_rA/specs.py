@@ -29,7 +29,11 @@ __all__ = [
     "VariableSpec",
     "DatasetSpec",
     "ImplementationGuide",
+    "ModelVariable",
+    "SdtmModel",
+    "GENERAL_OBSERVATION_CLASSES",
     "load_sdtmig",
+    "load_sdtm_model",
     "load_adamig",
     "Term",
     "Codelist",
@@ -120,19 +124,25 @@ class VariableSpec:
     ('Identifier', 'Topic', 'Timing', ...); ADaMIG variables have no role but a ``variable_set``.
     ``value_domain`` is the SDTMIG "described value domain" (e.g. 'ISO 8601 datetime or
     interval', 'MedDRA'); ``value_list`` the values the IG itself fixes (DOMAIN, ADaM Y/N flags).
+
+    ``source`` is 'IG' for a variable of the IG's dataset table, 'model' for a variable the SDTM
+    model allows in a general-observation-class domain although the IG table does not list it
+    (see :meth:`DatasetSpec.model_variable`); IG variables have integer ``order`` values, model
+    variables a fraction slotting them between two IG variables.
     """
 
     dataset: str
     name: str
     label: str
     type: str
-    order: int
+    order: int | float
     core: str
     codelists: tuple[str, ...]
     role: str
     value_domain: str = ""
     value_list: tuple[str, ...] = ()
     variable_set: str = ""
+    source: str = "IG"
 
 
 # ADaMIG placeholders in variable names: xx/zz = two digits (01-99), y/w = one digit (1-9).
@@ -157,8 +167,10 @@ class DatasetSpec:
     structure: str
     variables: list[VariableSpec]
     subclass: str = ""
+    model: SdtmModel | None = field(default=None, repr=False, compare=False)
     _by_name: dict[str, VariableSpec] = field(init=False, repr=False, compare=False)
     _templates: list[tuple[re.Pattern[str], VariableSpec]] = field(init=False, repr=False, compare=False)
+    _model_extra: dict[str, VariableSpec] | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.variables = sorted(self.variables, key=lambda v: v.order)
@@ -194,15 +206,130 @@ class DatasetSpec:
     def __contains__(self, name: str) -> bool:
         return self.variable(name) is not None
 
+    # ----------------------------------------------------------------- SDTM model variables
+
+    @property
+    def domain_prefix(self) -> str:
+        """The 2-letter prefix that replaces '--' in variable names: LB for LB, LBCH, FA for FACM."""
+        return self.name[:2].upper()
+
+    @property
+    def is_general_observation(self) -> bool:
+        """Whether the dataset belongs to a general observation class (Interventions, Events,
+        Findings, Findings About), whose domains may use any variable the SDTM model gives the class."""
+        return self.class_ in GENERAL_OBSERVATION_CLASSES
+
+    def model_variable(self, name: str) -> VariableSpec | None:
+        """The variable ``name`` may be in this dataset: the IG's, else one the SDTM model allows.
+
+        Why: the SDTMIG table of a domain shows only the variables commonly used, but in a
+        general-observation-class domain (Interventions, Events, Findings, Findings About) the
+        SDTM model permits every identifier and timing variable of 'General Observations' and
+        every variable of the domain's class (e.g. VISITNUM in EX, --DOSE in CM-like domains), with
+        '--' replaced by the domain prefix.  Such a variable belongs in the parent dataset
+        (Pinnacle 21 SD1076 only notes "model permissible variable added"); one in neither the IG
+        nor the model belongs in SUPP--.
+
+        The IG variable wins when there is one (same as :meth:`variable`).  Otherwise, for a
+        general-observation-class dataset linked to its SDTM model (``load_sdtmig`` links SDTMIG
+        v3.4 to SDTM v2.0), the model's variable is returned with the domain prefix in its name
+        (the label is kept as the model gives it), core 'Perm', the model's type, role and value
+        domain, no codelist (the model assigns none), ``source='model'`` and a fractional
+        ``order`` placing it among the IG variables (see :meth:`model_variables`).  Variables
+        the model's usage restrictions exclude here are not offered: 'Not in human clinical
+        trials' (the SDTMIG is for human trials), 'XX domain only' elsewhere than XX, 'Not in XX
+        domain' in XX, 'Not in Findings class domains' in Findings / Findings About
+        (e.g. LBSTDTC, AEOCCUR, LBBEATNO are None).  None for anything else, for Special-Purpose
+        (DM, SV ...), Trial Design and Relationship datasets, and for ADaMIG structures.
+        """
+        spec = self.variable(name)
+        if spec is not None:
+            return spec
+        return self._model_extras().get(name.strip().upper())
+
+    def model_variables(self) -> list[VariableSpec]:
+        """The IG variables plus the model-permissible ones (:meth:`model_variable`), in SDTM order.
+
+        Ordering rule for a model variable M: the SDTM order is identifiers, then topic and
+        qualifiers, then timing; the model's own sequence for the class is 'General
+        Observations' identifiers, the class's variables (for Findings About: Findings then
+        Findings About), 'General Observations' timing variables, each in the model's Variable
+        Order.  Among the IG variables of M's role group (identifiers / topic+qualifiers / timing)
+        that are in that sequence, M goes right after the one nearest before M in the sequence;
+        if none precedes M, right before the one nearest after M (i.e. after the IG variable
+        just before that one); if the group has no IG variable in the sequence, after the last
+        IG variable of an earlier group.  ``order`` = the IG order of the variable M follows +
+        (M's 1-based position in the sequence) / 1000, so several model variables after the same
+        IG variable keep the model's order and IG variables keep their integer orders.
+        E.g. EX (IG timing variables TAETORD, EPOCH, EXSTDTC ...; model timing order VISITNUM,
+        VISIT, VISITDY, TAETORD, EPOCH, --DTC, --STDTC ...): VISITNUM 25.06, VISIT 25.061,
+        VISITDY 25.062 (after the last qualifier EXADJ 25, before TAETORD 26), EXDTC 27.069
+        (after EPOCH, before EXSTDTC 28).  The IG's own order may differ from the model's (FA
+        puts FAOBJ, a Findings About variable, after FATEST): the rule only looks at IG variables
+        of M's group and takes the nearest by model position.
+        """
+        return sorted([*self.variables, *self._model_extras().values()], key=lambda v: v.order)
+
+    def allowed_names(self) -> list[str]:
+        """Names of :meth:`model_variables`: every variable the dataset itself may contain."""
+        return [v.name for v in self.model_variables()]
+
+    def _model_extras(self) -> dict[str, VariableSpec]:
+        if self._model_extra is None:
+            self._model_extra = self._compute_model_extras()
+        return self._model_extra
+
+    def _compute_model_extras(self) -> dict[str, VariableSpec]:
+        if self.model is None or not self.is_general_observation:
+            return {}
+        prefix = self.domain_prefix
+        seq = self.model.sequence(self.class_)
+        names = [mv.name.replace("--", prefix) for mv, _ in seq]
+        position = {n: i for i, n in enumerate(names)}
+        denominator = 1000 if len(seq) < 999 else 10 ** len(str(len(seq) + 1))
+        ig = self.variables  # sorted by order
+
+        def group_of(v: VariableSpec) -> int:
+            i = position.get(v.name)
+            return seq[i][1] if i is not None else _role_group(v.role)
+
+        in_seq = [v for v in ig if v.name in position]
+        extras: dict[str, VariableSpec] = {}
+        for i, ((mv, group), name) in enumerate(zip(seq, names)):
+            if name in self._by_name or name in extras:
+                continue
+            if mv.allowed_in(prefix, self.class_) is not True:
+                continue
+            same = [v for v in in_seq if seq[position[v.name]][1] == group]
+            before = [v for v in same if position[v.name] < i]
+            after = [v for v in same if position[v.name] > i]
+            if before:
+                anchor = max(before, key=lambda v: position[v.name]).order
+            elif after:
+                successor = min(after, key=lambda v: position[v.name])
+                earlier = [v.order for v in ig if v.order < successor.order]
+                anchor = max(earlier, default=0)
+            else:
+                anchor = max((v.order for v in ig if group_of(v) < group), default=0)
+            extras[name] = VariableSpec(
+                dataset=self.name, name=name, label=mv.label, type=mv.type,
+                order=anchor + (i + 1) / denominator, core="Perm", codelists=(), role=mv.role,
+                value_domain=mv.value_domain, source="model",
+            )
+        return extras
+
 
 class ImplementationGuide:
     """The datasets of one IG version (SDTMIG or ADaMIG), addressed by name."""
 
-    def __init__(self, standard: str, version: str, datasets: dict[str, DatasetSpec]) -> None:
+    def __init__(self, standard: str, version: str, datasets: dict[str, DatasetSpec],
+                 model: SdtmModel | None = None) -> None:
         self.standard = standard
         self.version = version
         self._datasets = datasets
         self._supp: dict[str, DatasetSpec] = {}
+        #: the SDTM model the IG implements (SDTMIG only; None when not generated)
+        self.model = model
 
     def __repr__(self) -> str:
         return f"<ImplementationGuide {self.standard} v{self.version}: {len(self._datasets)} datasets>"
@@ -265,9 +392,184 @@ def _supp_spec(ig: ImplementationGuide, key: str) -> DatasetSpec | None:
     return spec
 
 
+# --------------------------------------------------------------------------- SDTM model
+
+#: General observation classes -> the SDTM model classes whose variables a domain of it may use
+#: (besides the 'General Observations' identifiers and timing variables).
+GENERAL_OBSERVATION_CLASSES: dict[str, tuple[str, ...]] = {
+    "Interventions": ("Interventions",),
+    "Events": ("Events",),
+    "Findings": ("Findings",),
+    "Findings About": ("Findings", "Findings About"),
+}
+_GENERAL = "General Observations"
+
+
+def _role_group(role: str) -> int:
+    """SDTM variable order by role: identifiers (0), topic and qualifiers (1), timing (2)."""
+    return 0 if role == "Identifier" else 2 if role == "Timing" else 1
+
+
+_DOMAIN_CODE = re.compile(r"\b[A-Z]{2}\b")
+
+
+def _usage_allows(restrictions: str, prefix: str, class_: str) -> bool | None:
+    """Whether an SDTM model usage restriction lets domain ``prefix`` of ``class_`` use a variable.
+
+    Understood clauses (';'-separated, case-insensitive): 'Not in human clinical trials' (False:
+    the SDTMIG is for human trials), 'Not in nonclinical trials' (no limit here), 'Not in
+    <Class> class domains', '<XX[, YY, and ZZ]> domain(s) only', 'Only in ... domains: XX, YY',
+    'Not in <XX, YY ...> ...' (two-letter domain codes; 'Not in QS, FT, and clinical
+    classifications use case of RS' thus also excludes RS, which lists RSEVAL/RSEVALID itself).
+    None for a clause not understood, which callers treat as "not allowed".
+    """
+    for clause in restrictions.split(";"):
+        text = " ".join(clause.split())
+        low = text.lower()
+        if not text or low == "not in nonclinical trials":
+            continue
+        if low == "not in human clinical trials":
+            return False
+        m = re.fullmatch(r"not in (.+?) class domains?", low)
+        if m:
+            cls = m.group(1)
+            if class_.lower() == cls or class_.lower().startswith(cls + " "):
+                return False
+            continue
+        m = (re.fullmatch(r"(.+?) domains? only", text, re.IGNORECASE)
+             or re.fullmatch(r"only in .*?domains?: (.+)", text, re.IGNORECASE))
+        if m:
+            codes = _DOMAIN_CODE.findall(m.group(1))
+            if not codes:
+                return None
+            if prefix not in codes:
+                return False
+            continue
+        m = re.fullmatch(r"not in (.+)", text, re.IGNORECASE)
+        if m:
+            codes = _DOMAIN_CODE.findall(m.group(1))
+            if not codes:
+                return None
+            if prefix in codes:
+                return False
+            continue
+        return None
+    return True
+
+
+@dataclass(frozen=True)
+class ModelVariable:
+    """One variable of the SDTM model, as published: ``name`` keeps the '--' domain placeholder.
+
+    ``dataset`` is empty for a class-level variable ('General Observations', 'Interventions' ...),
+    else the dataset the model defines it for (DM, SV, TA, SUPPQUAL ...).  ``usage_restrictions``
+    is the model's text ('EG Domain only', 'Not in human clinical trials' ...).
+    """
+
+    class_: str
+    dataset: str
+    order: int
+    name: str
+    label: str
+    type: str
+    role: str
+    value_domain: str = ""
+    usage_restrictions: str = ""
+
+    def allowed_in(self, prefix: str, class_: str) -> bool | None:
+        """Whether the usage restrictions let domain ``prefix`` (of SDTMIG class ``class_``) use it;
+        None when a restriction is worded in a way not understood (see :func:`_usage_allows`)."""
+        return _usage_allows(self.usage_restrictions, prefix, class_)
+
+
+class SdtmModel:
+    """One SDTM model version: its datasets and its class- and dataset-level variables."""
+
+    def __init__(self, version: str, datasets: dict[str, tuple[str, str]],
+                 variables: list[ModelVariable]) -> None:
+        self.version = version
+        self.datasets = datasets  # name -> (label, class)
+        self._class: dict[str, list[ModelVariable]] = {}
+        self._dataset: dict[str, list[ModelVariable]] = {}
+        for v in sorted(variables, key=lambda v: v.order):
+            if v.dataset:
+                self._dataset.setdefault(v.dataset, []).append(v)
+            else:
+                self._class.setdefault(v.class_, []).append(v)
+        self._sequences: dict[str, list[tuple[ModelVariable, int]]] = {}
+
+    def __repr__(self) -> str:
+        return f"<SdtmModel v{self.version}: {len(self._class)} classes, {len(self.datasets)} datasets>"
+
+    @property
+    def classes(self) -> list[str]:
+        """Classes with class-level variables ('General Observations', 'Events', ...), sorted."""
+        return sorted(self._class)
+
+    def class_variables(self, class_: str) -> list[ModelVariable]:
+        """Class-level variables of ``class_`` in model order ([] if none)."""
+        return list(self._class.get(class_, []))
+
+    def dataset_variables(self, name: str) -> list[ModelVariable]:
+        """Variables the model defines for dataset ``name`` (DM, SV, TA ...) in model order."""
+        return list(self._dataset.get(name.strip().upper(), []))
+
+    def sequence(self, class_: str) -> list[tuple[ModelVariable, int]]:
+        """The model variables a domain of general observation class ``class_`` may use, with their
+        role group (0 identifiers, 1 topic/qualifiers, 2 timing), in SDTM order: 'General
+        Observations' identifiers, the class's variables (Findings About: Findings, then Findings
+        About), 'General Observations' timing; within each, the model's order.  [] for another class.
+        """
+        if class_ not in self._sequences:
+            sources = GENERAL_OBSERVATION_CLASSES.get(class_)
+            if sources is None:
+                return []
+            ranked = []
+            for rank, cls in enumerate((_GENERAL, *sources)):
+                for v in self._class.get(cls, []):
+                    ranked.append((_role_group(v.role), rank, v.order, v))
+            ranked.sort(key=lambda t: t[:3])
+            seq, seen = [], set()
+            for group, _, _, v in ranked:
+                if v.name not in seen:  # first definition wins should a name recur
+                    seen.add(v.name)
+                    seq.append((v, group))
+            self._sequences[class_] = seq
+        return self._sequences[class_]
+
+
+@functools.lru_cache(maxsize=None)
+def load_sdtm_model(version: str = "2.0") -> SdtmModel:
+    """SDTM model ``version`` from ``specs/sdtm-<version>/`` (parsed once, then cached)."""
+    base = _standard_dir("sdtm", version, "SDTM model")
+    datasets = {r["dataset"]: (r["label"], r["class"]) for r in _read_csv(base / "datasets.csv")}
+    variables = [
+        ModelVariable(class_=r["class"], dataset=r["dataset"], order=int(r["order"]), name=r["variable"],
+                      label=r["label"], type=r["type"], role=r["role"], value_domain=r["value_domain"],
+                      usage_restrictions=r["usage_restrictions"])
+        for r in _read_csv(base / "variables.csv")
+    ]
+    return SdtmModel(version, datasets, variables)
+
+
+def _paired_model(sdtmig_version: str) -> SdtmModel | None:
+    """The SDTM model that the manifest pairs with SDTMIG ``sdtmig_version``, if generated."""
+    pairing = manifest().get("sdtm_model") or {}
+    if pairing.get("sdtmig") != sdtmig_version or not pairing.get("version"):
+        return None
+    try:
+        return load_sdtm_model(pairing["version"])
+    except SpecsNotFoundError:
+        return None
+
+
 @functools.lru_cache(maxsize=None)
 def load_sdtmig(version: str = "3.4") -> ImplementationGuide:
-    """SDTMIG ``version`` from ``specs/sdtmig-<version>/`` (parsed once, then cached)."""
+    """SDTMIG ``version`` from ``specs/sdtmig-<version>/`` (parsed once, then cached).
+
+    The SDTM model the IG implements (per ``manifest.json``: SDTMIG v3.4 -> SDTM v2.0) is linked
+    to the IG (``ig.model``) and to each dataset, for :meth:`DatasetSpec.model_variable`.
+    """
     base = _standard_dir("sdtmig", version, "SDTMIG")
     variables: dict[str, list[VariableSpec]] = {}
     for r in _read_csv(base / "variables.csv"):
@@ -276,14 +578,15 @@ def load_sdtmig(version: str = "3.4") -> ImplementationGuide:
             order=int(r["order"]), core=r["core"], codelists=_split(r["codelists"]), role=r["role"],
             value_domain=r.get("value_domain", ""), value_list=_split(r.get("value_list", "")),
         ))
+    model = _paired_model(version)
     datasets = {
         r["dataset"]: DatasetSpec(
             name=r["dataset"], label=r["label"], class_=r["class"], structure=r["structure"],
-            variables=variables.get(r["dataset"], []),
+            variables=variables.get(r["dataset"], []), model=model,
         )
         for r in _read_csv(base / "datasets.csv")
     }
-    return ImplementationGuide("SDTMIG", version, datasets)
+    return ImplementationGuide("SDTMIG", version, datasets, model)
 
 
 @functools.lru_cache(maxsize=None)

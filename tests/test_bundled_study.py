@@ -84,6 +84,10 @@ def test_ex_times_units_and_route(out):
     row = ex[(ex.USUBJID == subj("101-002")) & (ex.EXREFID == "INFUSION 2")].iloc[0]
     assert row.EXENDTC == "2021-08-10"                                # blank end time: date only
     assert set(ex.EXDOSU) == {"10^6/kg"} and set(ex.EXROUTE) == {"INTRAVENOUS"}
+    # VISITNUM is not in the SDTMIG EX table but the SDTM model allows it: it sits among the timing
+    # variables, before EPOCH, not at the end
+    assert list(ex.columns).index("VISITNUM") < list(ex.columns).index("EPOCH")
+    assert set(ex.loc[ex.EXREFID == "INFUSION 3", "VISIT"]) == {"WEEK 8"}
     assert set(ex.EPOCH) == {"TREATMENT"}
     first = ex[ex.EXREFID == "INFUSION 1"]
     assert set(first.EXSTDY) == {1.0}                                 # first infusion is day 1
@@ -212,12 +216,12 @@ def test_xpt_metadata_matches_the_ig(out):
         name = path.stem.upper()
         spec = ig.dataset(name)
         assert meta.name == name and meta.label == spec.label
-        order = [v.name for v in spec.variables]
+        order = [v.name for v in spec.model_variables()]
         names = [v.name for v in meta.variables]
         assert names == sorted(names, key=order.index)                 # IG order
         assert len(meta.rows) == len(pyreadstat.read_xport(str(path))[0])
         for v in meta.variables:
-            assert v.label == spec.variable(v.name).label
+            assert v.label == spec.model_variable(v.name).label
             if v.type == "Char":
                 longest = max([1] + [len(r[v.name] or "") for r in meta.rows])
                 assert v.length == longest, (name, v.name)

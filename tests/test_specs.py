@@ -121,6 +121,225 @@ def test_unknown_ig_version():
         S.load_sdtmig("9.9")
 
 
+# --------------------------------------------------------------------------- SDTM model
+#
+# Expectations read by hand from ../shared/standards/sdtm-2.0/Variables.csv and
+# sdtmig-3.4/Variables.csv.  Ordering rule under test (DatasetSpec.model_variables): the model's
+# sequence for a class is 'General Observations' identifiers, the class's variables, 'General
+# Observations' timing variables, each in the model's Variable Order; a model-only variable M goes
+# right after the IG variable of its role group (identifiers / topic+qualifiers / timing) that is
+# nearest before M in that sequence, else right before the nearest one after M.
+
+
+def test_sdtm_model_in_manifest():
+    m = S.manifest()
+    assert m["sdtm_model"] == {"version": "2.0", "sdtmig": "3.4"}
+    assert m["files"]["sdtm-2.0/variables.csv"]["rows"] == 527
+    assert m["files"]["sdtm-2.0/datasets.csv"]["rows"] == 26
+    assert m["files"]["sdtm-2.0/variables.csv"]["source"] == "sdtm-2.0/Variables.csv"
+
+
+def test_sdtm_model_facts(ig):
+    model = S.load_sdtm_model("2.0")
+    assert ig.model is model and ig.dataset("EX").model is model
+    assert model.classes == ["Associated Persons", "Events", "Findings", "Findings About",
+                             "General Observations", "Interventions"]
+    go = model.class_variables("General Observations")
+    assert len(go) == 64
+    assert [v.name for v in go[:3]] == ["STUDYID", "DOMAIN", "USUBJID"]
+    visitnum = go[16]
+    assert (visitnum.order, visitnum.name, visitnum.label, visitnum.type, visitnum.role) == (
+        17, "VISITNUM", "Visit Number", "Num", "Timing")
+    stdtc = go[26]
+    assert (stdtc.name, stdtc.value_domain, stdtc.usage_restrictions) == (
+        "--STDTC", "ISO 8601 datetime or interval", "Not in Findings class domains")
+    dose = next(v for v in model.class_variables("Interventions") if v.name == "--DOSE")
+    assert (dose.order, dose.label, dose.type, dose.role) == (17, "Dose", "Num", "Record Qualifier")
+    assert len(model.class_variables("Findings")) == 100
+    assert [v.name for v in model.class_variables("Findings About")] == ["--OBJ"]
+    assert len(model.dataset_variables("DM")) == 38
+    assert model.datasets["SUPPQUAL"] == ("Supplemental Qualifiers", "Relationship")
+    # Events --STAT: the source has a literal '\n' after the text; it is folded away
+    stat = next(v for v in model.class_variables("Events") if v.name == "--STAT")
+    assert stat.usage_restrictions == "Not in AE domain"
+
+
+def test_ex_visitnum_is_model_permissible(ig):
+    ex = ig.dataset("EX")
+    assert ex.variable("VISITNUM") is None  # the IG's EX table does not list it
+    assert "VISITNUM" not in ex  # __contains__ stays IG-only
+    v = ex.model_variable("visitnum")
+    assert (v.dataset, v.name, v.label, v.type, v.role, v.core, v.source, v.codelists) == (
+        "EX", "VISITNUM", "Visit Number", "Num", "Timing", "Perm", "model", ())
+    order = {x.name: x.order for x in ex.model_variables()}
+    # EX IG: ... 25 EXADJ (last qualifier), 26 TAETORD, 27 EPOCH, 28 EXSTDTC, 29 EXENDTC, 30 EXSTDY.
+    # Model timing: VISITNUM 17, VISIT 18, VISITDY 19, TAETORD 20, EPOCH 21, --DTC 26, --STDTC 27,
+    # --ENDTC 28, --DY 29, --STDY 30: nothing of EX precedes VISITNUM, so it goes before TAETORD.
+    assert order["EXADJ"] < order["VISITNUM"] < order["VISIT"] < order["VISITDY"] < order["TAETORD"]
+    assert order["EPOCH"] < order["EXDTC"] < order["EXSTDTC"]
+    assert order["EXENDTC"] < order["EXDY"] < order["EXSTDY"]
+    # Interventions: --DOSFRQ 23, --DOSTOT 24, --DOSRGM 25; EX has EXDOSFRQ 17, EXDOSRGM 18.
+    assert order["EXDOSFRQ"] < order["EXDOSTOT"] < order["EXDOSRGM"]
+    dostot = ex.model_variable("EXDOSTOT")
+    assert (dostot.label, dostot.type, dostot.role) == ("Total Daily Dose", "Num", "Record Qualifier")
+    # identifiers: POOLID 4, SPDEVID 5 ... --SEQ 9, --GRPID 10, --REFID 11, --RECID 12, --SPID 13
+    assert order["USUBJID"] < order["SPDEVID"] < order["EXSEQ"]
+    assert order["EXREFID"] < order["EXRECID"] < order["EXSPID"]
+
+
+def test_model_variables_keep_ig_order(ig):
+    for name in ig.names:
+        ds = ig.dataset(name)
+        allowed = ds.model_variables()
+        assert [v.name for v in allowed if v.source == "IG"] == ds.names, name
+        assert [v.name for v in allowed] == ds.allowed_names()
+        assert all(isinstance(v.order, int) for v in ds.variables), name
+        orders = [v.order for v in allowed]
+        assert orders == sorted(orders) and len(set(orders)) == len(orders), name
+        assert len(set(ds.allowed_names())) == len(allowed), name
+
+
+def test_model_variable_lb_and_findings_restrictions(ig):
+    lb = ig.dataset("LB")
+    tpt = lb.model_variable("LBTPT")  # in the IG table (order 56)
+    assert (tpt.source, tpt.order, tpt.label) == ("IG", 56, "Planned Time Point Name")
+    pos = lb.model_variable("LBPOS")  # Findings --POS 26, between --SCAT 24 and --ORRES 28
+    assert (pos.label, pos.type, pos.role, pos.source) == (
+        "Position of Subject During Observation", "Char", "Record Qualifier", "model")
+    assert lb.variable("LBSCAT").order < pos.order < lb.variable("LBORRES").order
+    assert lb.model_variable("LBSTDTC") is None  # 'Not in Findings class domains'
+    assert lb.model_variable("LBSTDY") is None
+    assert lb.model_variable("LBBEATNO") is None  # 'EG Domain only'
+    assert ig.dataset("EG").model_variable("EGBEATNO").source == "IG"
+    assert lb.model_variable("FETUSID") is None  # 'Not in human clinical trials'
+    assert lb.model_variable("LBDTHREL") is None  # idem
+    assert ig.dataset("QS").model_variable("QSEVAL") is None  # 'Not in QS, FT, and ...'
+    assert ig.dataset("VS").model_variable("VSEVAL").source == "model"
+    assert ig.dataset("GF").model_variable("GFINHERT") is not None  # 'GF domain only'
+    assert lb.model_variable("LBINHERT") is None
+    assert ig.dataset("PC").model_variable("PCPTFL") is not None  # specimen-based only
+    assert ig.dataset("VS").model_variable("VSPTFL") is None
+    # Findings About: Findings variables plus --OBJ; the Findings restriction applies too
+    fa = ig.dataset("FA")
+    assert fa.model_variable("FAOBJ").source == "IG"
+    assert fa.model_variable("FAPOS").source == "model"
+    assert fa.model_variable("FASTDTC") is None
+
+
+def test_model_variable_events(ig):
+    ae = ig.dataset("AE")
+    assert ae.model_variable("AEDOSE") is None  # --DOSE is an Interventions variable
+    assert ae.model_variable("AEOCCUR") is None  # 'Not in AE domain'
+    assert ae.model_variable("AESINTV").source == "IG"
+    tox = ae.model_variable("AETOX")  # Events --CONTRT 53, --TOX 54, --TOXGR 55
+    assert (tox.label, tox.role, tox.source) == ("Toxicity", "Variable Qualifier", "model")
+    assert ae.variable("AECONTRT").order < tox.order < ae.variable("AETOXGR").order
+    ce = ig.dataset("CE")
+    assert ce.model_variable("CEEVDTYP") is None  # 'MH domain only'
+    assert ig.dataset("MH").model_variable("MHEVDTYP").source == "IG"
+    assert ce.model_variable("CESINTV") is None  # 'AE domain only'
+    assert ce.model_variable("CELLT").source == "model"  # 'Not in nonclinical trials'
+    assert ig.dataset("CM").model_variable("CMDOSE").source == "IG"
+    assert ig.dataset("CM").model_variable("CMDOSE").label == "Dose per Administration"  # IG's
+
+
+def test_model_variable_not_general_observation(ig):
+    dm = ig.dataset("DM")
+    assert dm.model_variable("VISITNUM") is None  # DM is Special-Purpose: its IG table is the list
+    assert dm.model_variable("AGETXT") is None  # in the model's DM table, not the IG's
+    assert dm.model_variable("AGE").source == "IG"
+    assert dm.allowed_names() == dm.names
+    assert ig.dataset("SV").model_variable("SVDY") is None
+    assert ig.dataset("TS").model_variable("VISITNUM") is None
+    assert ig.dataset("SUPPAE").model_variable("VISITNUM") is None
+    assert ig.dataset("EX").model_variable("EXFOO") is None
+    assert ig.dataset("EX").model_variable("EXMETHOD") is None  # 'Not in human clinical trials; EX ...'
+    assert ig.dataset("EX").model_variable("AEDOSE") is None  # wrong prefix
+    adsl = S.load_adamig().dataset("ADSL")
+    assert adsl.model_variable("TRT01P").label == "Planned Treatment for Period 01"
+    assert adsl.model_variable("VISITNUM") is None
+
+
+def test_model_variable_split_dataset(ig):
+    from dataclasses import replace
+    lbch = replace(ig.dataset("LB"), name="LBCH")
+    assert lbch.domain_prefix == "LB"
+    v = lbch.model_variable("LBPOS")
+    assert (v.dataset, v.name) == ("LBCH", "LBPOS")
+    assert lbch.model_variable("LBCHPOS") is None
+    qsgi = replace(ig.dataset("QS"), name="QSGI")
+    assert qsgi.model_variable("QSEVAL") is None
+    assert qsgi.model_variable("QSPOS").source == "model"
+
+
+def test_every_usage_restriction_is_understood(ig):
+    model = ig.model
+    for name in ig.names:
+        ds = ig.dataset(name)
+        for mv, _ in model.sequence(ds.class_):
+            assert mv.allowed_in(ds.domain_prefix, ds.class_) is not None, (name, mv)
+
+
+def test_usage_allows():
+    f = S._usage_allows
+    assert f("", "LB", "Findings") is True
+    assert f("Not in nonclinical trials", "AE", "Events") is True
+    assert f("Not in human clinical trials", "LB", "Findings") is False
+    assert f("Not in human clinical trials; EX domain only", "EX", "Interventions") is False
+    assert f("EG Domain only", "EG", "Findings") is True
+    assert f("EG Domain only", "LB", "Findings") is False
+    assert f("CP, IS, and LB domains only", "IS", "Findings") is True
+    assert f("CP, IS, and LB domains only", "VS", "Findings") is False
+    assert f("Only in Findings class specimen-based domains: BS, CP, GF, IS, LB, MB, MS, MI, PC, PP",
+             "MI", "Findings") is True
+    assert f("Not in Findings class domains", "FA", "Findings About") is False
+    assert f("Not in Findings class domains", "CM", "Interventions") is True
+    assert f("Not in AE domain", "AE", "Events") is False
+    assert f("Not in AE domain", "MH", "Events") is True
+    assert f("Only on Tuesdays", "AE", "Events") is None
+
+
+@needs_standards
+def test_generator_sdtm_model(tmp_path):
+    build(tmp_path)
+    with (tmp_path / "sdtm-2.0" / "variables.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["class", "dataset", "order", "variable", "label", "type", "role",
+                             "value_domain", "usage_restrictions"]
+    assert len(rows) == 527
+    visitnum = [r for r in rows if r["variable"] == "VISITNUM"]
+    go = [r for r in visitnum if r["class"] == "General Observations"]
+    assert go == [{"class": "General Observations", "dataset": "", "order": "17", "variable": "VISITNUM",
+                   "label": "Visit Number", "type": "Num", "role": "Timing", "value_domain": "",
+                   "usage_restrictions": ""}]
+    assert {(r["class"], r["dataset"]) for r in visitnum} == {
+        ("General Observations", ""), ("Special-Purpose", "SV"), ("Trial Design", "TV")}
+    text = (tmp_path / "sdtm-2.0" / "variables.csv").read_text(encoding="utf-8")
+    # Definition and Notes of VISITNUM are prose: dropped
+    assert "aligns to the chronological order" not in text
+    assert "Numeric version of VISIT" not in text
+    assert "\\n" not in text
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["sdtm_model"] == {"version": "2.0", "sdtmig": "3.4"}
+    entry = manifest["files"]["sdtm-2.0/variables.csv"]
+    src = STANDARDS / "sdtm-2.0" / "Variables.csv"
+    assert entry["source_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+
+
+@needs_standards
+def test_generator_needs_the_paired_model(tmp_path):
+    std = tmp_path / "standards"
+    std.mkdir()
+    for name in ("sdtmig-3.4", "adamig-1.3", "ct"):
+        (std / name).symlink_to(STANDARDS / name)
+    bad = subprocess.run([sys.executable, str(BUILD), "--standards", str(std), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "sdtm-2.0" in bad.stderr
+    bad = subprocess.run([sys.executable, str(BUILD), "--standards", str(std), "--out", str(tmp_path / "out"),
+                          "--sdtmig-version", "9.9"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "--sdtm-version" in bad.stderr
+
+
 # --------------------------------------------------------------------------- ADaMIG
 
 
@@ -329,7 +548,7 @@ def test_generator_picks_newest_ct_and_removes_stale(tmp_path):
     """A newer CT file in the standards dir is picked up by default; --ct-version pins one."""
     std = tmp_path / "standards"
     (std / "ct").mkdir(parents=True)
-    for name in ("sdtmig-3.4", "adamig-1.3"):
+    for name in ("sdtmig-3.4", "sdtm-2.0", "adamig-1.3"):
         (std / name).symlink_to(STANDARDS / name)
     (std / "ct" / "sdtm-ct-2025-03-28.tsv").symlink_to(STANDARDS / "ct" / "sdtm-ct-2025-03-28.tsv")
     (std / "ct" / "sdtm-ct-2099-01-01.tsv").symlink_to(STANDARDS / "ct" / "sdtm-ct-2025-03-28.tsv")

@@ -8,7 +8,9 @@ Usage::
 Why this exists: the toolkit must know dataset/variable metadata (labels, types, order, core)
 and the controlled terminology (CT) offline, in a small, diff-able form that it can ship inside
 the package.  This script distils the read-only exports in ``<repo>/../shared/standards`` into
-plain CSV files of *facts* only -- codes, submission values, labels, types, order, core, roles.
+plain CSV files of *facts* only -- codes, submission values, labels, types, order, core, roles --
+for the SDTMIG, the SDTM model version it implements (which variables a domain may add beyond
+its IG table), the ADaMIG and the CT.
 CDISC's prose (CDISC Notes, CDISC Definition, NCI Preferred Term) is deliberately dropped: it is
 not needed by the toolkit and is not ours to redistribute.
 
@@ -41,6 +43,11 @@ DEFAULT_OUT = REPO / "specs"
 DEFAULT_SDTMIG = "3.4"
 DEFAULT_ADAMIG = "1.3"
 
+# The SDTM model version each SDTMIG version implements (stated on the title page of each IG:
+# SDTMIG v3.4 <-> SDTM v2.0, v3.3 <-> v1.7, v3.2 <-> v1.4, v3.1.3 <-> v1.3, v3.1.2 <-> v1.2).
+# The model lists the variables a general-observation-class domain may use beyond its IG table.
+SDTM_MODEL_FOR_SDTMIG = {"3.4": "2.0", "3.3": "1.7", "3.2": "1.4", "3.1.3": "1.3", "3.1.2": "1.2"}
+
 # CT packages we know how to convert, in manifest order.  Only "sdtm" is mandatory.
 CT_PACKAGES = ("sdtm", "adam", "define-xml")
 CT_FILE_RE = re.compile(r"^(?P<package>[a-z][a-z-]*?)-ct-(?P<version>\d{4}-\d{2}-\d{2})\.(?P<ext>csv|tsv)$")
@@ -55,6 +62,11 @@ SDTM_DATASET_COLS = ["dataset", "label", "class", "structure"]
 SDTM_VARIABLE_COLS = [
     "dataset", "order", "variable", "label", "type", "codelists", "role", "core",
     "value_domain", "value_list",
+]
+SDTM_MODEL_DATASET_COLS = ["dataset", "label", "class", "structure"]
+SDTM_MODEL_VARIABLE_COLS = [
+    "class", "dataset", "order", "variable", "label", "type", "role", "value_domain",
+    "usage_restrictions",
 ]
 ADAM_STRUCTURE_COLS = ["structure", "label", "class", "subclass"]
 ADAM_VARIABLE_COLS = [
@@ -156,6 +168,65 @@ def build_sdtmig(src_dir: Path, version: str) -> dict[str, tuple[list[str], list
     return {
         "datasets.csv": (SDTM_DATASET_COLS, ds_rows, ds_path),
         "variables.csv": (SDTM_VARIABLE_COLS, var_rows, var_path),
+    }
+
+
+def build_sdtm_model(src_dir: Path, version: str) -> dict[str, tuple[list[str], list[list[str]], Path]]:
+    """The SDTM model: its datasets and its variables, per class or per dataset.
+
+    ``Variables.csv`` holds class-level variables (``Dataset Name`` empty: the 'General
+    Observations' identifiers and timing variables, and those of the Interventions, Events,
+    Findings, Findings About and Associated Persons classes, written with ``--`` for the domain
+    prefix) and dataset-level ones (DM, SV, TA, SUPPQUAL ...).  Kept: class, dataset, order,
+    name, label, type, role, described value domain and the usage restriction ('Not in human
+    clinical trials', 'EG Domain only' ...: which domains may use the variable).  Definitions,
+    notes and examples are prose and dropped.  A literal ``\\n`` in a source value is read as
+    a line break and, like any run of whitespace, folded to one space.
+    """
+    ds_path, var_path = src_dir / "Datasets.csv", src_dir / "Variables.csv"
+    datasets = read_table(ds_path, ["Version", "Class", "Dataset Name", "Dataset Label", "Structure"])
+    variables = read_table(
+        var_path,
+        ["Version", "Variable Order", "Class", "Dataset Name", "Variable Name", "Variable Label",
+         "Type", "Described Value Domain", "Role", "Usage Restrictions"],
+    )
+    want = f"SDTM v{version}"
+    for path, rows in ((ds_path, datasets), (var_path, variables)):
+        versions = {r["Version"] for r in rows}
+        check(versions == {want}, f"{path}: expected Version {want!r}, found {sorted(versions)}")
+
+    def clean(text: str) -> str:
+        return " ".join(text.replace("\\n", " ").split())
+
+    ds_rows, ds_class = [], {}
+    for r in datasets:
+        name = r["Dataset Name"]
+        check(name and name not in ds_class, f"{ds_path}: empty or duplicate dataset {name!r}")
+        ds_class[name] = r["Class"]
+        ds_rows.append([name, r["Dataset Label"], r["Class"], r["Structure"]])
+    ds_rows.sort()
+
+    var_rows, seen = [], set()
+    for r in variables:
+        cls, ds, name = r["Class"], r["Dataset Name"], r["Variable Name"]
+        where = f"{var_path}: {cls}/{ds or '-'}.{name}"
+        check(bool(cls) and bool(name), f"{where}: empty class or variable name")
+        if ds:
+            check(ds_class.get(ds) == cls,
+                  f"{where}: dataset not in {ds_path.name} with class {cls!r}")
+        check((cls, ds, name) not in seen, f"{where}: duplicate variable")
+        seen.add((cls, ds, name))
+        check(r["Variable Order"].isdigit(), f"{where}: bad Variable Order {r['Variable Order']!r}")
+        check(r["Type"] in SDTM_TYPES, f"{where}: bad Type {r['Type']!r}")
+        check(bool(r["Role"]), f"{where}: empty Role")
+        var_rows.append([
+            cls, ds, int(r["Variable Order"]), name, clean(r["Variable Label"]), r["Type"],
+            r["Role"], clean(r["Described Value Domain"]), clean(r["Usage Restrictions"]),
+        ])
+    var_rows.sort(key=lambda row: (row[0], row[1], row[2], row[3]))
+    return {
+        "datasets.csv": (SDTM_MODEL_DATASET_COLS, ds_rows, ds_path),
+        "variables.csv": (SDTM_MODEL_VARIABLE_COLS, var_rows, var_path),
     }
 
 
@@ -283,8 +354,10 @@ README = """\
 
 This directory holds the CDISC standards the toolkit works against, reduced to facts: SDTMIG v{sdtmig}
 datasets and variables (`sdtmig-{sdtmig}/`: label, class, structure, variable order, label, type
-Char/Num, codelist C-codes, role, core Req/Exp/Perm), ADaMIG v{adamig} data structures and variables
-(`adamig-{adamig}/`), and the NCI EVS Controlled Terminology package {ct} (`ct/`: one row per term
+Char/Num, codelist C-codes, role, core Req/Exp/Perm), the SDTM model v{sdtm} that SDTMIG
+v{sdtmig} implements (`sdtm-{sdtm}/`: its datasets, and its variables per class -- `--` standing
+for the domain prefix -- or per dataset: order, label, type, role, value domain, usage
+restriction), ADaMIG v{adamig} data structures and variables (`adamig-{adamig}/`), and the NCI EVS Controlled Terminology package {ct} (`ct/`: one row per term
 with its codelist's C-code, short name, name and extensibility, the term's C-code, submission value
 and synonyms, for every codelist of the packages {ct_packages}). CDISC's prose (notes,
 definitions, NCI preferred terms) is deliberately left out. `manifest.json` records, for every file, its source file, the
@@ -300,7 +373,8 @@ standard version changes.
 """
 
 
-def build(standards: Path, out: Path, ct_version: str | None, sdtmig: str, adamig: str) -> dict:
+def build(standards: Path, out: Path, ct_version: str | None, sdtmig: str, adamig: str,
+          sdtm: str | None = None) -> dict:
     standards, out = standards.resolve(), out.resolve()
     if not standards.is_dir():
         raise SourceError(f"standards directory not found: {standards}")
@@ -314,9 +388,17 @@ def build(standards: Path, out: Path, ct_version: str | None, sdtmig: str, adami
     elif ct_version not in with_sdtm:
         raise SourceError(f"CT version {ct_version} not found; available: {', '.join(with_sdtm)}")
 
+    if sdtm is None:
+        sdtm = SDTM_MODEL_FOR_SDTMIG.get(sdtmig)
+        if sdtm is None:
+            raise SourceError(f"which SDTM model version SDTMIG v{sdtmig} implements is not known; "
+                              "give it with --sdtm-version")
+
     outputs: dict[str, tuple[list[str], list[list], Path]] = {}
     for name, spec in build_sdtmig(standards / f"sdtmig-{sdtmig}", sdtmig).items():
         outputs[f"sdtmig-{sdtmig}/{name}"] = spec
+    for name, spec in build_sdtm_model(standards / f"sdtm-{sdtm}", sdtm).items():
+        outputs[f"sdtm-{sdtm}/{name}"] = spec
     for name, spec in build_adamig(standards / f"adamig-{adamig}", adamig).items():
         outputs[f"adamig-{adamig}/{name}"] = spec
     packages = []
@@ -354,12 +436,14 @@ def build(standards: Path, out: Path, ct_version: str | None, sdtmig: str, adami
     manifest = {
         "generator": "tools/build_specs.py",
         "versions": {"sdtmig": sdtmig, "adamig": adamig, "ct": ct_version},
+        # kept out of "versions" (whose keys callers compare); the loader reads the pairing here
+        "sdtm_model": {"version": sdtm, "sdtmig": sdtmig},
         "ct_packages": packages,
         "files": files,
     }
     write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     write_text(out / "README.md", README.format(
-        sdtmig=sdtmig, adamig=adamig, ct=ct_version, ct_packages=", ".join(packages)))
+        sdtmig=sdtmig, sdtm=sdtm, adamig=adamig, ct=ct_version, ct_packages=", ".join(packages)))
     return manifest
 
 
@@ -371,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ct-version", help="CT package date YYYY-MM-DD (default: newest found)")
     ap.add_argument("--sdtmig-version", default=DEFAULT_SDTMIG, help="SDTMIG version (default: %(default)s)")
     ap.add_argument("--adamig-version", default=DEFAULT_ADAMIG, help="ADaMIG version (default: %(default)s)")
+    ap.add_argument("--sdtm-version",
+                    help="SDTM model version (default: the one the SDTMIG version implements, "
+                         f"{', '.join(f'{k}->{v}' for k, v in SDTM_MODEL_FOR_SDTMIG.items())})")
     args = ap.parse_args(argv)
     try:
-        manifest = build(args.standards, args.out, args.ct_version, args.sdtmig_version, args.adamig_version)
+        manifest = build(args.standards, args.out, args.ct_version, args.sdtmig_version, args.adamig_version,
+                         args.sdtm_version)
     except SourceError as exc:
         print(f"build_specs: error: {exc}", file=sys.stderr)
         return 1
