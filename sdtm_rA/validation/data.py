@@ -133,9 +133,9 @@ def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
     else:
         raise ValueError(f"unsupported file type {suffix}")
     for col in df.columns:
-        if meta["var_types"].get(col) == "Char" or not pd.api.types.is_numeric_dtype(df[col]):
-            if not pd.api.types.is_numeric_dtype(df[col]):
-                df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
+        s = df[col]
+        if not pd.api.types.is_numeric_dtype(s) and (s.dtype == object or s.isna().any()):
+            df[col] = s.astype(object).where(s.notna(), "").astype(str)
     return df, meta
 
 
