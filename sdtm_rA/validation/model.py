@@ -68,19 +68,20 @@ def flag(ds, mask, variable: str | None, message, *, value=None, severity: str |
         vals = sub[variable] if variable and variable in sub.columns else pd.Series("", index=sub.index)
     else:
         vals = value.loc[mask] if isinstance(value, pd.Series) else pd.Series(value, index=sub.index)
-    text = vals.map(_as_text)
+    text = _texts(vals)
     if callable(message):
         msgs = {v: message(v) for v in text.unique()}
         msg = text.map(msgs)
     else:
         msg = pd.Series(message, index=sub.index)
     seq_var = ds.seq_var
+    seq_text = _texts(sub[seq_var]).to_numpy() if seq_var and seq_var in sub.columns else ""
     out = pd.DataFrame({
         "dataset": ds.name,
         "variable": variable or "",
         "row": sub["__row__"].astype(int).to_numpy() if "__row__" in sub.columns else (sub.index + 1),
         "usubjid": sub["USUBJID"].astype(str).to_numpy() if "USUBJID" in sub.columns else "",
-        "seq": sub[seq_var].map(_as_text).to_numpy() if seq_var and seq_var in sub.columns else "",
+        "seq": seq_text,
         "value": text.to_numpy(),
         "message": msg.to_numpy(),
     })
@@ -100,6 +101,14 @@ def dataset_finding(name: str, variable: str | None, message: str, value="", sev
 
 def empty() -> pd.DataFrame:
     return pd.DataFrame(columns=["dataset", "variable", "row", "usubjid", "seq", "value", "message"])
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """Values as finding text, converted once per distinct value (a million flagged rows stay cheap)."""
+    if pd.api.types.is_numeric_dtype(values):
+        table = {v: _as_text(float(v)) for v in pd.unique(values.dropna())}
+        return values.map(table).fillna("").astype(str)
+    return values.astype(object).where(values.notna(), "").astype(str)
 
 
 def _as_text(v) -> str:
