@@ -92,7 +92,10 @@ STUDY_SCHEMA = {
     }}},
     "trial_summary": {"type": "list", "schema": {"type": "dict", "schema": {
         "parmcd": {"type": "string", "required": True, "maxlength": 8},
-        "value": {"type": ["string", "number", "date"], "required": True},
+        "value": {"type": ["string", "number", "date"], "excludes": "null_flavor"},
+        "null_flavor": {"type": "string", "allowed": ["NI", "NA", "UNK", "ASKU", "NASK", "NAV",
+                                                      "MSK", "OTH", "PINF", "NINF", "QS", "TRC"],
+                        "excludes": "value"},
         "codelist": {"type": "string"},
         "code": {"type": "string"},
         "ref": {"type": "string"},

@@ -42,6 +42,15 @@ def build_ts(study, ct, dm: pd.DataFrame | None, issues: Issues) -> pd.DataFrame
                          value=parmcd)
             continue
         parm = ct.paired_value("TSPARMCD", parmcd, "TSPARM") or ""
+        if "value" not in p and "null_flavor" not in p:
+            issues.error(f"trial_summary: {parmcd} needs `value:` or `null_flavor:`", file="study.yaml")
+            continue
+        if "null_flavor" in p:  # no value to give: say why, in TSVALNF (ISO 21090 null flavor)
+            counts[parmcd] = counts.get(parmcd, 0) + 1
+            rows.append({"STUDYID": study.study_id, "DOMAIN": "TS", "TSSEQ": float(counts[parmcd]),
+                         "TSPARMCD": parmcd, "TSPARM": parm, "TSVAL": "", "TSVALNF": p["null_flavor"],
+                         "TSVALCD": "", "TSVCDREF": "", "TSVCDVER": ""})
+            continue
         value = str(p["value"])
         valcd, ref, ver = p.get("code", ""), p.get("ref", ""), p.get("version", "")
         cl_name = p.get("codelist") or VALUE_CODELISTS.get(parmcd)
@@ -62,9 +71,9 @@ def build_ts(study, ct, dm: pd.DataFrame | None, issues: Issues) -> pd.DataFrame
                 ref, ver = "CDISC CT", ct.version
         counts[parmcd] = counts.get(parmcd, 0) + 1
         rows.append({"STUDYID": study.study_id, "DOMAIN": "TS", "TSSEQ": float(counts[parmcd]),
-                     "TSPARMCD": parmcd, "TSPARM": parm, "TSVAL": value, "TSVALCD": valcd,
+                     "TSPARMCD": parmcd, "TSPARM": parm, "TSVAL": value, "TSVALNF": "", "TSVALCD": valcd,
                      "TSVCDREF": ref, "TSVCDVER": ver})
     del names
     ts = pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "TSSEQ", "TSPARMCD", "TSPARM", "TSVAL",
-                                     "TSVALCD", "TSVCDREF", "TSVCDVER"])
+                                     "TSVALNF", "TSVALCD", "TSVCDREF", "TSVCDVER"])
     return ts

@@ -420,7 +420,7 @@ def _duration_message(col: str, text: str) -> str:
 
 
 @rule("SD0208", "error", "--TESTCD/TSPARMCD not a valid short name",
-      core=("CORE-000303", "CG0372"), p21=("SD0018",))
+      core=("CORE-000220", "CG0372"), p21=("SD0018",))
 def short_name(study):
     """--TESTCD and --PARMCD (TSPARMCD, OIPARMCD) values become variable names when a dataset is
     transposed, so they follow the SAS V5 name rules: at most 8 characters, a letter first, then
@@ -450,7 +450,7 @@ def _bad_name(uniques: pd.Series) -> np.ndarray:
 
 
 @rule("SD0209", "error", "--TEST/TSPARM longer than 40 characters",
-      core=("CORE-000220",), p21=("SD0017",))
+      core=("CORE-000199",), p21=("SD0017",))
 def test_name_length(study):
     """--TEST (and TSPARM, OIPARM) values become variable labels when a dataset is transposed,
     and a SAS V5 label holds 40 characters: the IG limits them to 40 (IETEST, the criterion
