@@ -30,10 +30,9 @@ from sdtm_rA.validation.model import RULES
 load_rules()
 MINE = sorted(r for r in RULES if r.startswith("SD04"))
 
-# The clean folder's own SD04xx findings: conversion gaps reported to the lead, not rule errors.
-# TS has no PCLAS record although STYPE = INTERVENTIONAL and INTTYPE = BIOLOGIC (an MSC product has
-# an established pharmacologic class in MED-RT, or the record can carry TSVALNF): FDA TCG / P21 SD2223.
-CLEAN_KNOWN = {("SD0431", "TS", "TSPARMCD", 0, "PCLAS")}
+# The clean folder's own SD04xx findings: none. (TS carries PCLAS with TSVALNF = NA, since the MSC
+# product has no MED-RT established pharmacologic class; without it SD0431 would fire.)
+CLEAN_KNOWN: set = set()
 
 
 def findings(folder: Path) -> pd.DataFrame:
