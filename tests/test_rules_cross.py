@@ -318,7 +318,8 @@ def c_ts_val_or_nf(f):
 
     def fn(df):
         df.loc[r1 - 1, "TSVAL"] = ""
-        df.insert(list(df.columns).index("TSVAL") + 1, "TSVALNF", "")
+        if "TSVALNF" not in df.columns:
+            df.insert(list(df.columns).index("TSVAL") + 1, "TSVALNF", "")
         df.loc[r2 - 1, "TSVALNF"] = "NA"
     vk.edit(f, "TS", fn)
     return ({("SD0432", "TS", "TSVAL", r1, ""), ("SD0432", "TS", "TSVALNF", r2, "NA")},
