@@ -1,7 +1,9 @@
-"""Safe, reproducible SAS XPORT (XPT) version 5 output for FDA submissions.
+"""Safe, reproducible SAS XPORT (XPT) version 5 output for FDA submissions, and fast reading.
 
 pyreadstat does the encoding (IBM 370 floating point, NAMESTR records, padding); this module
 wraps it so that nothing is lost silently and the same inputs always give the same bytes.
+``read_xpt_fast`` reads XPT v5 with numpy, about 10 times faster than pyreadstat with the same
+result (see the "fast reading" section below); XPT v8 files go to pyreadstat.
 
 What pyreadstat 1.3.7 does on its own, and what ``write_xpt`` does about it (measured with
 ``file_format_version=5``):
@@ -51,7 +53,7 @@ import os
 import re
 import struct
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -64,6 +66,8 @@ __all__ = [
     "check_for_xpt",
     "write_xpt",
     "read_xpt",
+    "read_xpt_fast",
+    "XptMeta",
     "reproducible_timestamp",
 ]
 
@@ -659,4 +663,504 @@ def read_xpt(path):
     for col, kind in (meta.readstat_variable_types or {}).items():
         if kind == "string" and col in df.columns:
             df[col] = df[col].fillna("")
+    return df, meta
+
+
+# --------------------------------------------------------------------------- fast reading
+#
+# XPT v5 (SAS TS-140) stores the observations as fixed-length records packed back to back, so
+# the whole observation block is one (rows x row_length) byte matrix: every variable is a
+# column slice of it, decoded with a few vectorised numpy operations instead of one C callback
+# and one Python object per cell (pyreadstat/readstat).  The results are those of
+# pyreadstat 1.3.7 (readstat's readstat_xport_read.c and ieee.c), value for value:
+#
+# * numbers: readstat's IBM -> IEEE conversion (TS-140's xpt2ieee) *truncates* the 56-bit IBM
+#   fraction to 53 bits (it does not round), does not normalise unnormalised IBM numbers, turns
+#   any value whose fraction is zero but whose first byte is not into NaN (so '.', 'A'-'Z', '_'
+#   missing values, but also an IBM "-0"), and the all-ones pattern 0x7FFFFFFFFFFFFFFF into
+#   +-inf.  The same bit operations are done here on uint64 arrays.  Lengths 3-7 are truncated
+#   IBM doubles (padded with zero bytes); numeric lengths 1-2 are read as NaN, as readstat does.
+# * text: trailing blanks *and NUL bytes* are stripped, and a value ends at its first NUL
+#   (readstat hands C strings to pyreadstat); bytes are decoded as UTF-8 (pyreadstat's
+#   behaviour), but where a column is not valid UTF-8 (pyreadstat raises UnicodeDecodeError)
+#   it is decoded as latin-1 and a note is added to ``meta.notes``.
+# * rows at the end of the observation block that are blank in every byte are dropped (they
+#   cannot be told apart from the blank padding); blank rows between other rows are kept.
+#
+# Differences from pyreadstat, on purpose:
+# * a library with several members: readstat runs on past the first member and reads the next
+#   member's header records as observation rows; here reading stops at the next MEMBER header
+#   (``meta.member_count`` says how many members the file has; a note is added).
+# * a file cut inside an observation (the bytes after the last whole row are not blank) or
+#   inside the header raises XptError; readstat silently drops the partial row.
+# * numeric variables with a SAS date/time format are returned as numbers (pyreadstat converts
+#   them to dates unless ``disable_datetime_conversion=True``); SDTM dates are ISO 8601 text.
+# * creation_time is the library header's creation datetime (record 2), modification_time the
+#   modification datetime (record 3); readstat gives record 3's for both.
+# * NAMESTR positions (npos) must match the variables stored back to back in NAMESTR order
+#   (which is what readstat assumes without checking); anything else raises XptError.
+#
+# XPT version 8 files ('LIBV8' header) are read with pyreadstat instead (automatic fallback).
+
+_LIBV8_PREFIX = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
+_LIBRARY_PREFIX = _LIBRARY_HEADER[:48]
+# xpt2ieee: shift the fraction right until its leading 1 is bit 52 (0 for an unnormalised one)
+_IBM_SHIFT = np.array([0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3], dtype=np.uint64)
+_STR_DTYPE = None
+
+
+@dataclass
+class XptMeta:
+    """Metadata of an XPT file, with the attribute names of pyreadstat's metadata container.
+
+    Empty labels are ``None`` (as in pyreadstat).  ``member_count``, ``format_version``,
+    ``reader`` ('numpy' or 'pyreadstat') and ``notes`` are additions."""
+
+    table_name: str | None
+    file_label: str | None
+    column_names: list
+    column_labels: list
+    column_names_to_labels: dict
+    variable_storage_width: dict
+    readstat_variable_types: dict
+    original_variable_types: dict
+    variable_display_width: dict
+    number_rows: int
+    number_columns: int
+    creation_time: _dt.datetime | None = None
+    modification_time: _dt.datetime | None = None
+    file_format: str = "xport"
+    file_encoding: str | None = None
+    format_version: int = 5
+    member_count: int = 1
+    reader: str = "numpy"
+    notes: list = field(default_factory=list)
+
+
+def _string_dtype():
+    """The dtype pandas gives a column of Python strings (what pyreadstat's frames have):
+    ``str`` (pyarrow or python storage) in pandas 3, ``object`` in pandas 2."""
+    global _STR_DTYPE
+    if _STR_DTYPE is None:
+        _STR_DTYPE = pd.Series(["a"]).dtype
+    return _STR_DTYPE
+
+
+def _cstr(raw: bytes) -> bytes:
+    """readstat_convert: strip trailing blanks and NULs; then a C string (ends at a NUL)."""
+    return raw.rstrip(b" \x00").split(b"\x00", 1)[0]
+
+
+def _header_text(raw: bytes, encoding: str | None = None) -> str | None:
+    b = _cstr(raw)
+    if not b:
+        return None
+    try:
+        return b.decode(encoding or "utf-8")
+    except UnicodeDecodeError:
+        return b.decode("latin-1")
+
+
+def _header_datetime(raw: bytes) -> _dt.datetime | None:
+    m = re.match(rb"^(\d\d)([A-Z]{3})(\d\d):(\d\d):(\d\d):(\d\d)$", raw)
+    if not m or m.group(2).decode() not in _MONTHS:
+        return None
+    day, mon, yy, hh, mi, ss = m.groups()
+    year = int(yy) + (2000 if int(yy) < 60 else 1900)
+    try:
+        return _dt.datetime(year, _MONTHS.index(mon.decode()) + 1, int(day), int(hh), int(mi),
+                            int(ss))
+    except ValueError:
+        return None
+
+
+def _ibm_to_ieee(x: np.ndarray) -> np.ndarray:
+    """uint64 IBM 370 doubles (native byte order) -> float64, bit for bit as readstat's
+    xpt2ieee: the fraction is shifted right (truncated) until its leading 1 is bit 52, which
+    is then dropped as IEEE's implicit 1; exponent 4 * (e - 65) + shift + 1023."""
+    u = np.uint64
+    frac = x & u(0x00FFFFFFFFFFFFFF)
+    shift = _IBM_SHIFT[(x >> u(52)) & u(0xF)]
+    bits = (frac >> shift) & u(0x000FFFFFFFFFFFFF)
+    exp = ((x >> u(54)) & u(0x7F << 2)) + shift
+    exp += u(763)
+    bits |= exp << u(52)
+    bits |= x & u(1 << 63)
+    out = bits.view(np.float64)
+    zero_frac = frac == 0
+    if zero_frac.any():  # 0.0 if all zero; NaN otherwise (missing values, IBM "-0", ...)
+        out[zero_frac] = np.where(x[zero_frac] == 0, 0.0, np.nan)
+    ones = frac == u(0x00FFFFFFFFFFFFFF)
+    if ones.any():  # 0x7FFFFFFFFFFFFFFF, the clamp pattern of IEEE -> IBM: +-inf
+        big = ones & ((x & u(0x7F00000000000000)) == u(0x7F00000000000000))
+        out[big] = np.where(x[big] >> u(63), -np.inf, np.inf)
+    return out
+
+
+def _read_num_column(words: np.ndarray, width: int) -> np.ndarray:
+    """IBM doubles of ``width`` bytes, loaded as big-endian 8-byte words -> float64 array."""
+    if not 3 <= width <= 8:
+        return np.full(len(words), np.nan)  # readstat: outside XPORT_MIN/MAX_DOUBLE_SIZE: NaN
+    if width < 8:  # a truncated IBM double: the bytes after it are zero
+        words &= np.uint64(((1 << (8 * width)) - 1) << (8 * (8 - width)))
+    return _ibm_to_ieee(words)
+
+
+def _decode_values(block: np.ndarray, encoding: str | None, name: str, notes: list) -> list:
+    """Slow, exact path (NUL bytes or non-ASCII text): one Python string per value."""
+    raw = [_cstr(bytes(r)) for r in np.ascontiguousarray(block)]
+    enc = encoding or "utf-8"
+    try:
+        return [b.decode(enc) for b in raw]
+    except UnicodeDecodeError:
+        notes.append(f"{name}: text is not valid {enc}; decoded as latin-1")
+        return [b.decode("latin-1") for b in raw]
+
+
+def _as_str_array(values, dtype):
+    if dtype == object:
+        return np.array(values, dtype=object)
+    return pd.array(values, dtype=dtype)
+
+
+def _read_char_column(block: np.ndarray, encoding: str | None, name: str, notes: list):
+    """Contiguous (n, w) uint8 matrix of blank-padded text -> array of str ('' for blank)."""
+    n, w = block.shape
+    dtype = _string_dtype()
+    if n == 0:
+        return np.array([], dtype=object)  # pyreadstat: object, as pandas has no value to infer
+    lowest = int(block.min())
+    if lowest == 0:  # a NUL byte somewhere: readstat's C-string semantics, value by value
+        return _as_str_array(_decode_values(block, encoding, name, notes), dtype)
+    highest = int(block.max())
+    ascii_ = highest < 128
+    utf8 = encoding is None or encoding.replace("-", "").replace("_", "").lower() == "utf8"
+    if not ascii_ and not utf8:
+        return _as_str_array(_decode_values(block, encoding, name, notes), dtype)
+    if getattr(dtype, "storage", None) == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        if lowest == highest == 32:  # all blank
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(b""))
+            return pd.Series(arr, dtype=dtype, copy=False).array
+        # the matrix as n strings of w bytes (no copy), then Arrow strips the blanks
+        offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)
+        arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets),
+                                               pa.py_buffer(np.ascontiguousarray(block)))
+        if bool((block[:, -1] == 32).any()):  # else no value has trailing blanks
+            arr = pc.ascii_rtrim(arr, characters=" ")
+        if not ascii_:
+            try:
+                arr.validate(full=True)  # UTF-8 of every value
+            except pa.ArrowInvalid:
+                return _as_str_array(_decode_values(block, encoding, name, notes), dtype)
+        return pd.Series(arr, dtype=dtype, copy=False).array
+    if not ascii_:
+        return _as_str_array(_decode_values(block, encoding, name, notes), dtype)
+    # no pyarrow: Python strings from a fixed-width bytes view (ASCII, no NULs here)
+    fixed = np.ascontiguousarray(block).view(f"S{w}").reshape(n)
+    strip = np.strings.rstrip if hasattr(np, "strings") else np.char.rstrip
+    values = strip(fixed, b" ").astype(f"U{w}").astype(object)
+    return values if dtype == object else pd.array(values, dtype=dtype)
+
+
+@dataclass
+class _Namestr:
+    name: str
+    label: str | None
+    kind: str  # 'string' | 'double'
+    length: int
+    position: int
+    format: str | None
+    display_width: int
+
+
+def _read_bytes(path: str) -> np.ndarray:
+    """The file's bytes, in an array with 8 zero bytes after its end (so that the 8-byte
+    loads of ``_gather`` may run past the last row)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        buf = np.empty(size + 8, dtype=np.uint8)
+        view = memoryview(buf)[:size]
+        got = 0
+        while got < size:
+            k = fh.readinto(view[got:])
+            if not k:
+                break
+            got += k
+    buf[got:got + 8] = 0
+    return buf[:got]
+
+
+def _gather(buf: np.ndarray, start: int, nrows: int, rowlen: int, pos: int, width: int,
+            numeric: bool = False) -> np.ndarray:
+    """Bytes ``pos:pos+width`` of each of ``nrows`` rows of ``rowlen`` bytes from ``start``.
+
+    Numbers: big-endian 8-byte words as native uint64 (a shorter number reads on into the
+    next variable, or into the zero bytes after the end of ``buf``: mask it).  Text: a
+    contiguous (n, w) uint8 matrix; w = 3, 5, 6, 7 are loaded as 8-byte words and returned
+    as (n, 8) with the bytes after the value set to blanks (numpy copies items of 1, 2, 4, 8
+    and more than 8 bytes fast, others slowly)."""
+    base = buf.base if buf.base is not None else buf
+
+    def strided(dtype, offset=pos):
+        return np.ndarray((nrows,), dtype=dtype, buffer=base, offset=start + offset,
+                          strides=(rowlen,))
+
+    if numeric:
+        return strided(">u8").astype(np.uint64)
+    if not nrows:
+        return np.empty((0, width), dtype=np.uint8)
+    if width in (3, 5, 6, 7):
+        words = strided(np.uint64).astype("<u8")
+        keep = np.uint64((1 << (8 * width)) - 1)  # little-endian: the first bytes are low bits
+        words &= keep
+        words |= np.uint64(0x2020202020202020) & ~keep
+        return words.view(np.uint8).reshape(nrows, 8)
+    return strided(f"V{width}").copy().view(np.uint8).reshape(nrows, width)
+
+
+def _find_records(buf: np.ndarray, start: int, prefix: bytes, follow: bytes | None) -> np.ndarray:
+    """Byte offsets (from ``start``, on 80-byte boundaries) of records starting with ``prefix``
+    (and, if given, followed by a record starting with ``follow``)."""
+    nrec = (len(buf) - start) // _RECORD
+    if nrec <= 0:
+        return np.empty(0, dtype=np.int64)
+    recs = buf[start:start + nrec * _RECORD].reshape(nrec, _RECORD)
+    cand = np.flatnonzero(recs[:, 0] == prefix[0])
+    for k in range(1, len(prefix)):
+        if not cand.size:
+            break
+        cand = cand[recs[cand, k] == prefix[k]]
+    if follow is not None and cand.size:
+        cand = cand[cand + 1 < nrec]
+        for k in range(len(follow)):
+            cand = cand[recs[cand + 1, k] == follow[k]]
+    return start + cand.astype(np.int64) * _RECORD
+
+
+def _last_nonblank(a: np.ndarray) -> int:
+    """Index of the last byte of ``a`` that is not a blank; -1 if there is none."""
+    end = len(a)
+    step = 1 << 16
+    while end > 0:
+        begin = max(0, end - step)
+        nz = np.flatnonzero(a[begin:end] != 32)
+        if nz.size:
+            return begin + int(nz[-1])
+        end = begin
+        step = min(step * 4, 1 << 26)
+    return -1
+
+
+def _parse_v5_header(buf: np.ndarray, path: str, encoding: str | None = None):
+    """Header of the first member: (table name, label, created, modified, namestrs, obs start).
+    ``None`` for an XPT version 8 file."""
+    size = len(buf)
+
+    def fail(why):
+        raise XptError(f"{path}: {why}")
+
+    def record(i: int, what: str) -> bytes:
+        if (i + 1) * _RECORD > size:
+            fail(f"truncated XPT file: it ends inside the {what} (record {i + 1}; the file is "
+                 f"{size} bytes)")
+        return bytes(buf[i * _RECORD:(i + 1) * _RECORD])
+
+    if size == 0:
+        fail("empty file, not a SAS XPORT (XPT) file")
+    first = bytes(buf[:_RECORD])
+    if first.startswith(_LIBV8_PREFIX):
+        return None
+    if not first.startswith(_LIBRARY_PREFIX[:len(first)]):
+        if first.startswith(b"HEADER RECORD*******"):
+            fail(f"unsupported XPT library header {first[:48]!r} (neither XPT version 5 "
+                 f"'LIBRARY' nor version 8 'LIBV8')")
+        fail(f"not a SAS XPORT (XPT) file: it starts with {first[:24]!r}, not the XPT library "
+             f"header 'HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!'")
+    record(0, "library header")
+    real1 = record(1, "library header")
+    real2 = record(2, "library header")
+    member = record(3, "member header")
+    if not member.startswith(_MEMBER_PREFIX):
+        fail(f"not a valid XPT v5 file: record 4 should be the MEMBER header, got {member!r}")
+    ns_field = member[74:78]
+    namestr_size = int(ns_field) if ns_field.isdigit() else 140
+    if namestr_size not in (136, 140):
+        fail(f"bad MEMBER header: NAMESTR record size {namestr_size} (expected 140, or 136 "
+             f"for VAX/VMS)")
+    if not record(4, "member header").startswith(_DSCRPTR_PREFIX):
+        fail(f"not a valid XPT v5 file: record 5 should be the DSCRPTR header, got "
+             f"{record(4, 'member header')!r}")
+    mh1 = record(5, "member header")
+    mh2 = record(6, "member header")
+    namestr_header = record(7, "NAMESTR header")
+    if not namestr_header.startswith(_NAMESTR_PREFIX):
+        fail(f"not a valid XPT v5 file: record 8 should be the NAMESTR header, got "
+             f"{namestr_header!r}")
+    count = namestr_header[53:58]
+    if not count.strip().isdigit():
+        fail(f"bad NAMESTR header: variable count {count!r} is not a number")
+    nvars = int(count)
+    block = nvars * namestr_size
+    padded = -(-block // _RECORD) * _RECORD
+    obs_header = 8 + padded // _RECORD
+    if 8 * _RECORD + block > size:
+        fail(f"truncated XPT file: it ends inside the NAMESTR records ({nvars} variables of "
+             f"{namestr_size} bytes from byte 640; the file is {size} bytes)")
+    obs = record(obs_header, "OBS header")
+    if not obs.startswith(_OBS_PREFIX):
+        fail(f"bad NAMESTR records or header: no OBS header after the {nvars} NAMESTR records "
+             f"(at byte {obs_header * _RECORD}: {obs[:48]!r})")
+    variables: list[_Namestr] = []
+    pos = 0
+    positions = []
+    for i in range(nvars):
+        base = 8 * _RECORD + i * namestr_size
+        rec = bytes(buf[base:base + namestr_size])
+        ntype, _nhfun, nlng, _nvar0 = struct.unpack(">hhhh", rec[0:8])
+        name = _header_text(rec[8:16], encoding) or ""
+        label = _header_text(rec[16:56], encoding)
+        nform = _header_text(rec[56:64], encoding)
+        nfl, nfd, _nfj = struct.unpack(">hhh", rec[64:70])
+        (npos,) = struct.unpack(">i", rec[84:88])
+        what = f"bad NAMESTR record {i + 1} of {nvars} ({name or 'no name'})"
+        if ntype not in (1, 2):
+            fail(f"{what}: variable type {ntype} (1 = numeric, 2 = character)")
+        if nlng < 1:
+            fail(f"{what}: length {nlng}")
+        if ntype == 1 and nlng > 8:
+            fail(f"{what}: numeric length {nlng} (at most 8)")
+        if nform is None:
+            fmt = None
+        elif nfd:
+            fmt = f"{nform}{nfl}.{nfd}"
+        elif nfl:
+            fmt = f"{nform}{nfl}"
+        else:
+            fmt = nform
+        variables.append(_Namestr(name, label, "double" if ntype == 1 else "string", nlng,
+                                  pos, fmt, nfl))
+        positions.append(npos)
+        pos += nlng
+    if any(p != v.position for p, v in zip(positions, variables)) and any(positions):
+        bad = next(v for p, v in zip(positions, variables) if p != v.position)
+        fail(f"bad NAMESTR records: variable {bad.name} is at position "
+             f"{positions[variables.index(bad)]}, but the variables are stored back to back "
+             f"in NAMESTR order, which puts it at {bad.position}")
+    return (_header_text(mh1[8:16], encoding), _header_text(mh2[32:72], encoding),
+            _header_datetime(real1[64:80]), _header_datetime(real2[0:16]),
+            variables, (obs_header + 1) * _RECORD)
+
+
+def _read_with_pyreadstat(path: str, encoding: str | None, why: str):
+    kwargs = {"encoding": encoding} if encoding else {}
+    try:
+        df, m = pyreadstat.read_xport(path, disable_datetime_conversion=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported with the file name
+        raise XptError(f"{path}: {why}, read with pyreadstat, which failed: "
+                       f"{type(exc).__name__}: {exc}") from exc
+    types = dict(m.readstat_variable_types or {})
+    for col, kind in types.items():
+        if kind == "string" and col in df.columns and df[col].isna().any():
+            df[col] = df[col].fillna("")
+    names = list(m.column_names or df.columns)
+    meta = XptMeta(
+        table_name=m.table_name, file_label=m.file_label, column_names=names,
+        column_labels=list(m.column_labels or [None] * len(names)),
+        column_names_to_labels=dict(m.column_names_to_labels or {}),
+        variable_storage_width=dict(m.variable_storage_width or {}),
+        readstat_variable_types=types,
+        original_variable_types=dict(m.original_variable_types or {}),
+        variable_display_width=dict(m.variable_display_width or {}),
+        number_rows=len(df), number_columns=len(names),
+        creation_time=m.creation_time, modification_time=m.modification_time,
+        file_encoding=m.file_encoding, format_version=8, reader="pyreadstat",
+        notes=[f"{why}: read with pyreadstat"])
+    return df, meta
+
+
+def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = None):
+    """Read a SAS XPORT file: ``(DataFrame, XptMeta)``, the same data as ``pyreadstat.read_xport``.
+
+    XPT version 5 files are decoded with numpy, the whole observation block at once (about 10
+    times faster than pyreadstat); version 8 files (``LIBV8`` header) are passed on to
+    pyreadstat.  Character columns have the dtype pandas gives text (``str`` in pandas 3,
+    ``object`` before) with '' for blank values; numeric columns are float64 with NaN for
+    missing values (also the special missing values .A-.Z and ._, and for numbers with SAS
+    date formats, which are not converted to dates).  Only the first member (dataset) of a
+    library is read, and ``meta.member_count`` tells how many there are.
+
+    ``encoding``: of the character values; default UTF-8 (as pyreadstat), with a fallback to
+    latin-1 for a column that is not valid UTF-8 (noted in ``meta.notes``).
+    ``threads``: columns decoded in parallel (numpy releases the GIL); default: up to 4.
+
+    Raises :class:`XptError` naming the file for anything that is not a readable XPT file:
+    not XPT at all, a truncated file (cut inside the header or inside an observation), bad
+    NAMESTR records.  See the comment above this function for the exact rules.
+    """
+    path = os.fspath(path)
+    buf = _read_bytes(path)
+    parsed = _parse_v5_header(buf, path, encoding)
+    if parsed is None:
+        return _read_with_pyreadstat(path, encoding, "XPT version 8 file (LIBV8 header)")
+    table_name, file_label, created, modified, variables, obs_start = parsed
+    notes: list[str] = []
+    members = _find_records(buf, obs_start, _MEMBER_PREFIX, _DSCRPTR_PREFIX)
+    obs_end = int(members[0]) if members.size else len(buf)
+    if members.size:
+        notes.append(f"the library holds {members.size + 1} members (datasets); only the "
+                     f"first, {table_name}, was read")
+    obs = buf[obs_start:obs_end]
+    rowlen = sum(v.length for v in variables)
+    nrows = 0
+    if rowlen:
+        nfull = len(obs) // rowlen
+        tail = obs[nfull * rowlen:]
+        if tail.size and bool(((tail != 32) & (tail != 0)).any()):
+            raise XptError(f"{path}: truncated XPT file: the last observation is cut ("
+                           f"{tail.size} of its {rowlen} bytes are in the file, after "
+                           f"{nfull} complete observations)")
+        last = _last_nonblank(obs[:nfull * rowlen])
+        nrows = last // rowlen + 1 if last >= 0 else 0
+
+    def decode(v: _Namestr):
+        if v.kind == "double":
+            if not nrows:
+                return np.empty(0, dtype=np.float64)
+            words = _gather(buf, obs_start, nrows, rowlen, v.position, v.length, numeric=True)
+            return _read_num_column(words, v.length)
+        block = _gather(buf, obs_start, nrows, rowlen, v.position, v.length)
+        return _read_char_column(block, encoding, v.name, notes)
+
+    if threads is None:
+        try:
+            threads = min(4, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):
+            threads = min(4, os.cpu_count() or 1)
+    if threads > 1 and len(variables) > 1 and nrows * rowlen > (1 << 23):
+        from concurrent.futures import ThreadPoolExecutor
+        # biggest columns first, for an even spread over the threads
+        order = sorted(range(len(variables)), key=lambda i: -variables[i].length)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            done = dict(zip(order, pool.map(lambda i: decode(variables[i]), order)))
+        arrays = [done[i] for i in range(len(variables))]
+    else:
+        arrays = [decode(v) for v in variables]
+    df = pd.DataFrame(dict(enumerate(arrays)), copy=False) if arrays else pd.DataFrame(
+        index=pd.RangeIndex(0))
+    names = [v.name for v in variables]
+    df.columns = names
+    meta = XptMeta(
+        table_name=table_name, file_label=file_label, column_names=names,
+        column_labels=[v.label for v in variables],
+        column_names_to_labels={v.name: v.label for v in variables},
+        variable_storage_width={v.name: v.length for v in variables},
+        readstat_variable_types={v.name: v.kind for v in variables},
+        original_variable_types={v.name: v.format for v in variables},
+        variable_display_width={v.name: v.display_width for v in variables},
+        number_rows=nrows, number_columns=len(variables),
+        creation_time=created, modification_time=modified,
+        member_count=int(members.size) + 1, notes=notes)
     return df, meta
