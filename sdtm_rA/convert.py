@@ -36,6 +36,9 @@ class ConversionResult:
     issues: Issues = field(default_factory=Issues)
     outputs: dict[str, dict] = field(default_factory=dict)
     run: dict = field(default_factory=dict)
+    validation: object = None          # ValidationResult of OUT/sdtm, when validated
+    validation_reports: list = field(default_factory=list)   # OUT/validation.html, .json
+    validation_error: str = ""         # why validation could not run (the conversion still succeeded)
 
 
 def load_all_mappings(study: Study, ig, ct) -> list:
@@ -141,15 +144,20 @@ def _xpt_variables(name: str, data: pd.DataFrame, ig) -> tuple[str, dict]:
     spec = ig.dataset(name)
     variables = {}
     for col in data.columns:
-        v = spec.variable(col)
+        v = spec.model_variable(col)
         typ = "Num" if pd.api.types.is_numeric_dtype(data[col]) else "Char"
         variables[col] = xpt.XptVariable(name=col, label=v.label if v else col, type=typ)
     return spec.label, variables
 
 
 def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
-            command: list[str] | None = None) -> ConversionResult:
-    """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`."""
+            command: list[str] | None = None, validate: bool = False) -> ConversionResult:
+    """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`.
+
+    With `validate` (what `sdtm-ra convert` does unless --no-validate), the datasets written are then
+    validated into `out/validation.json` and `out/validation.html`; findings (even errors) do not make
+    the conversion fail. Off by default for library callers (tests, benchmarks) that only convert.
+    """
     progress = progress or (lambda msg: None)
     if study_folder is None:
         folder, mapping_dir = bundled_study_folder()
@@ -190,7 +198,40 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     result.run = run
+    _validate_output(result, out, f"sdtmig-{study.sdtmig}" if study.sdtmig else None, validate, progress)
     return result
+
+
+VALIDATION_REPORTS = ("validation.json", "validation.html")
+
+
+def _validate_output(result: ConversionResult, out: Path, standard, validate: bool, progress) -> None:
+    """Validate OUT/sdtm/ into OUT/validation.json and .html (each written atomically).
+
+    Reports of an earlier run are removed when this run is not validated: they would describe other
+    data. A validation that cannot run is recorded in `result.validation_error`, never raised.
+    """
+    paths = [out / name for name in VALIDATION_REPORTS]
+    if not validate:
+        for p in paths:
+            p.unlink(missing_ok=True)
+        return
+    t0 = time.perf_counter()
+    try:
+        from .validation import validate_folder
+        from .validation.report import write_report
+        res = validate_folder(out / "sdtm", standard=standard)
+        for p in paths:
+            write_report(res, p)
+    except Exception as exc:  # noqa: BLE001 - the conversion itself succeeded
+        for p in paths:
+            p.unlink(missing_ok=True)
+        result.validation_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        progress(f"  validation could not run: {result.validation_error}")
+        return
+    result.validation = res
+    result.validation_reports = [paths[1], paths[0]]  # the HTML first: the one a person opens
+    progress(f"  validated {len(res.study.datasets)} datasets in {time.perf_counter() - t0:.1f}s")
 
 
 def _swap_in(tmp: Path, final: Path, run_json: Path) -> None:

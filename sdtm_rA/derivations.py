@@ -158,14 +158,23 @@ def visitnum(ctx, variable, spec):
     return out
 
 
-@derivation("visit", args={"visit": _S}, required=("visit",))
+@derivation("visit", args={"visit": _S, "visitnum": _S}, required=("visit",), inputs=("visitnum",))
 def visit(ctx, variable, spec):
-    """VISIT: the schedule's name for the raw label (aliases resolved); unscheduled as collected."""
+    """VISIT: the schedule's name for the raw label (aliases resolved). An unscheduled visit is
+    named after its VISITNUM when `visitnum:` is given ('UNSCHEDULED 7.1'), so that VISIT and
+    VISITNUM stay one-to-one across subjects, as validators require; else as collected."""
     raw = _text(ctx.column(spec["visit"], variable))
     sched, ordinal = _visit_parts(ctx, variable, raw)
     table = {k: v.visit for k, v in sched.items()}
     table.update({k: re.sub(r"\s+", " ", k.strip().upper()) for k in ordinal})
-    return raw.map(table).fillna("").astype(str)
+    out = raw.map(table).fillna("").astype(str)
+    if spec.get("visitnum") and ordinal:
+        from .findings import format_number
+        nums = ctx.values[spec["visitnum"]]
+        uns = raw.isin(list(ordinal)) & nums.notna()
+        label = re.sub(r"\s*\{n\}\s*", " ", ctx.study.unscheduled_pattern).strip().upper()
+        out[uns] = label + " " + nums[uns].map(lambda v: format_number(float(v)))
+    return out
 
 
 @derivation("visitdy", args={"visitnum": _S}, required=("visitnum",), inputs=("visitnum",))

@@ -142,7 +142,7 @@ def test_lb_not_done_unscheduled_and_dates(out):
         subj("101-002"), "INTLK17", "Sample hemolyzed", "")
     w12 = lb[(lb.USUBJID == subj("101-002")) & (lb.VISITNUM == 6)]
     assert set(w12.LBDTC.str[:10]) == {"2021-10-06"}                   # sampled 2 days after the visit
-    uns = lb[lb.VISIT == "UNSCHEDULED 1"]
+    uns = lb[lb.VISIT == "UNSCHEDULED 7.1"]               # named after its VISITNUM (VISIT 1:1 VISITNUM)
     assert set(uns.USUBJID) == {subj("101-005")} and set(uns.VISITNUM) == {7.1}
     # 18-MAR-2022 against first dose 20-OCT-2021: 149 days later -> study day 150
     assert set(uns.LBDY) == {150.0} and set(uns.LBTESTCD) == {"CRP", "ESR"}

@@ -180,8 +180,9 @@ def _visits(folder):
         df.loc[(df["USUBJID"] == S1) & (df["VISITNUM"] == 3), "VISIT"] = "WEEK 1 VISIT"
 
     edit(folder, "SV", fix_sv)
+    # SV names visit 7.1 'UNSCHEDULED 7.1'; LB now calls it something else
     edit(folder, "LB", lambda df: df.__setitem__("VISIT", df["VISIT"].where(df["VISITNUM"] != 7.1,
-                                                                            "UNSCHEDULED 7.1")))
+                                                                            "UNSCHEDULED VISIT 7.1")))
     return exp
 
 

@@ -99,6 +99,25 @@ def dataset_finding(name: str, variable: str | None, message: str, value="", sev
     return out
 
 
+def first_per_value(found: pd.DataFrame) -> pd.DataFrame:
+    """One finding per dataset, variable and value (its first row), with the record count.
+
+    For notices and warnings that repeat one decision on many records (a sponsor term used on a
+    million lab records), one line per decision is what a reviewer needs; errors stay per row.
+    """
+    if found is None or found.empty:
+        return found
+    keys = ["dataset", "variable", "value"]
+    counts = found.groupby(keys, sort=False)["row"].transform("size")
+    first = ~found.duplicated(keys, keep="first")
+    out = found[first].copy()
+    n = counts[first]
+    many = n > 1
+    out.loc[many, "message"] = out.loc[many, "message"] + " (" + n[many].astype(str) + \
+        " records; the first is this row)"
+    return out.reset_index(drop=True)
+
+
 def empty() -> pd.DataFrame:
     return pd.DataFrame(columns=["dataset", "variable", "row", "usubjid", "seq", "value", "message"])
 
@@ -107,7 +126,7 @@ def _texts(values: pd.Series) -> pd.Series:
     """Values as finding text, converted once per distinct value (a million flagged rows stay cheap)."""
     if pd.api.types.is_numeric_dtype(values):
         table = {v: _as_text(float(v)) for v in pd.unique(values.dropna())}
-        return values.map(table).fillna("").astype(str)
+        return values.map(table).astype(object).where(values.notna(), "").astype(str)
     return values.astype(object).where(values.notna(), "").astype(str)
 
 

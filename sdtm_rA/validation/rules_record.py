@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..dates import is_iso8601
-from .model import _as_text, flag, rule
+from .model import first_per_value, _as_text, flag, rule
 from .schemas import (DATETIME, DURATION, DURATION_OR_INTERVAL, DURATION_RE, MAX_BYTES, NAME_LENGTH, NAME_RE,
                       NUMBER_RE, PAIR_TABLES, TEST_LENGTH, check_column, distinct, mask_of, pair_tables,
                       schema_for, texts_of, validator, validator_for)
@@ -191,6 +191,8 @@ def codelist_value(study):
             found = _flag_verdicts(ds, col, codes, verdicts,
                                    lambda v, c=col, cls=codelists, a=allowed: _codelist_message(c, v.text, cls, a),
                                    severity=severity)
+            if found is not None and severity == "warning":
+                found = first_per_value(found)  # a new sponsor term is one decision, not N findings
             if found is not None:
                 out.append(found)
     return out
