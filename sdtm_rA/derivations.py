@@ -133,28 +133,42 @@ def _visit_parts(ctx, variable, raw: pd.Series):
 @derivation("visitnum", args={"visit": _S, "date": _S}, required=("visit",), inputs=("date",))
 def visitnum(ctx, variable, spec):
     """VISITNUM from the schedule; an unscheduled visit n gets the number of the last scheduled
-    visit whose planned day is on or before its study day, plus n/10 (e.g. 7.1 after visit 7)."""
+    visit whose planned day is on or before its study day, plus n × step (study.yaml
+    `unscheduled: {step: 0.1}`: 7.1 for UNSCHEDULED 1 after visit 7). The numbering must stay
+    below the next integer: more unscheduled visits than the step allows is an error."""
     raw = _text(ctx.column(spec["visit"], variable))
     sched, ordinal = _visit_parts(ctx, variable, raw)
     out = raw.map({k: v.visitnum for k, v in sched.items()}).astype(float)
     is_uns = raw.isin(list(ordinal))
-    if is_uns.any():
-        if not spec.get("date"):
-            ctx.issues.error("unscheduled visits need `date:` to be placed between scheduled ones",
-                             **ctx.where(variable))
-            return out
-        ref = subject_value(ctx, variable, "DM", "RFSTDTC")
-        day = dates.study_day(_text(ctx.values[spec["date"]]), ref)
-        planned = sorted((v.day, v.visitnum) for v in ctx.study.visits if v.day is not None)
-        for ix in raw.index[is_uns]:
-            d = day.get(ix)
-            if d is None or pd.isna(d):
-                ctx.issues.error(f"unscheduled visit '{raw[ix]}' has no complete date to place it "
-                                 f"({ctx.raw_lines([ix])})", value=raw[ix], **ctx.where(variable))
-                continue
-            before = [num for pday, num in planned if pday <= d]
-            base = before[-1] if before else 0.0
-            out[ix] = round(base + ordinal[raw[ix]] / 10, 3)
+    if not is_uns.any():
+        return out
+    if not spec.get("date"):
+        ctx.issues.error("unscheduled visits need `date:` to be placed between scheduled ones",
+                         **ctx.where(variable))
+        return out
+    ref = subject_value(ctx, variable, "DM", "RFSTDTC")
+    day = dates.study_day(_text(ctx.values[spec["date"]])[is_uns], ref[is_uns]).astype("Float64")
+    undated = day.isna()
+    if undated.any():
+        ctx.report_values(variable, raw[is_uns][undated.to_numpy()],
+                          lambda v: f"unscheduled visit '{v}' has no complete date to place it")
+    planned = sorted((v.day, v.visitnum) for v in ctx.study.visits if v.day is not None)
+    days = np.array([p[0] for p in planned], dtype=float)
+    nums = np.array([p[1] for p in planned], dtype=float)
+    d = day.to_numpy(dtype=float, na_value=np.nan)
+    pos = np.searchsorted(days, d, side="right") - 1          # last planned day <= study day
+    base = np.where(pos >= 0, nums[np.clip(pos, 0, None)], 0.0)
+    step = ctx.study.unscheduled_step
+    n = raw[is_uns].map(ordinal).to_numpy(dtype=float)
+    value = np.round(base + n * step, 6)
+    too_many = (n * step >= 1 - 1e-9) & ~np.isnan(d)
+    if too_many.any():
+        bad = raw[is_uns][too_many]
+        ctx.report_values(variable, bad, lambda v: f"'{v}' cannot be numbered with step {step} "
+                          f"without reaching the next visit number; set `unscheduled: {{step: 0.01}}` "
+                          "in study.yaml")
+    value[np.isnan(d) | too_many] = np.nan
+    out[is_uns] = value
     return out
 
 

@@ -34,6 +34,7 @@ class Study:
     arms: list[dict] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     unscheduled_pattern: str = "UNSCHEDULED {n}"
+    unscheduled_step: float = 0.1
     epochs: list[dict] = field(default_factory=list)
     trial_summary: list[dict] = field(default_factory=list)
     doc: dict = field(default_factory=dict)
@@ -85,7 +86,8 @@ STUDY_SCHEMA = {
         "epoch": {"type": "string"},
         "aliases": {"type": "list", "schema": {"type": "string"}},
     }}},
-    "unscheduled": {"type": "dict", "schema": {"pattern": {"type": "string", "regex": r".*\{n\}.*"}}},
+    "unscheduled": {"type": "dict", "schema": {"pattern": {"type": "string", "regex": r".*\{n\}.*"},
+                                               "step": {"type": "float", "allowed": [0.1, 0.01, 0.001]}}},
     "epochs": {"type": "list", "schema": {"type": "dict", "schema": {
         "epoch": {"type": "string", "required": True},
         "start": {"required": True, "type": ["string", "dict"]},
@@ -132,6 +134,7 @@ def load_study(folder: Path, mapping_dir: Path | None = None) -> Study:
                  xpt_timestamp=str(stamp) if stamp else None, arms=list(doc.get("arms", [])),
                  visits=visits,
                  unscheduled_pattern=doc.get("unscheduled", {}).get("pattern", "UNSCHEDULED {n}"),
+                 unscheduled_step=float(doc.get("unscheduled", {}).get("step", 0.1)),
                  epochs=list(doc.get("epochs", [])), trial_summary=list(doc.get("trial_summary", [])),
                  doc=doc, path=path)
 

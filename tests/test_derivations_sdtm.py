@@ -342,3 +342,26 @@ def test_reference_range_indicator_limits_inclusive(tmp_path):
     assert (lo["R8"], hi["R8"]) == ("", "")
     stresc = by(out, "LBSPID", "LBSTRESC")
     assert (stresc["R6"], stresc["R7"]) == ("3", "12")                      # no float noise
+
+
+# ====================================================================== unscheduled numbering step
+
+MANY_UNSCHEDULED = ("SPID,SUBJID,TEST,VISIT,DATE,RESULT\n"
+                    "U1,101,GLUC,UNSCHEDULED 9,2021-03-12,5.0\n"    # day 3 after DAY 1 (2): 2 + 0.9
+                    "U2,101,GLUC,UNSCHEDULED 10,2021-03-13,5.1\n")  # 2 + 1.0 would be visit 3
+
+
+def test_more_unscheduled_visits_than_the_step_allows_is_an_error(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(), "lb": lb_mapping(**VISIT_RULES)},
+                           raw={**sk.DM_RAW, "raw/lab.csv": MANY_UNSCHEDULED})
+    text = sk.error_text(sk.conversion_error(folder))
+    assert "UNSCHEDULED 10" in text and "step 0.1" in text and "step: 0.01" in text
+
+
+def test_unscheduled_step_001(tmp_path):
+    study = {"unscheduled": {"pattern": "UNSCHEDULED {n}", "step": 0.01}}
+    folder = sk.make_study(tmp_path, study, mappings={"dm": sk.dm_mapping(), "lb": lb_mapping(**VISIT_RULES)},
+                           raw={**sk.DM_RAW, "raw/lab.csv": MANY_UNSCHEDULED})
+    out = sk.build(folder).datasets["LB"]
+    got = dict(zip(out.LBSPID, out.VISITNUM))
+    assert got["U1"] == pytest.approx(2.09) and got["U2"] == pytest.approx(2.10)   # DAY 1 is visit 2
