@@ -125,7 +125,7 @@ def test_lb_101_planted_rows(raw):
 def test_qs_haq_workbook(raw):
     wb = openpyxl.load_workbook(raw / "qs_haq.xlsx", read_only=True)
     assert wb.sheetnames == ["HAQ", "Notes"]
-    qs = pd.read_excel(raw / "qs_haq.xlsx", sheet_name="HAQ", dtype=object)
+    qs = pd.read_excel(raw / "qs_haq.xlsx", sheet_name="HAQ", dtype=object, engine="openpyxl")
     assert list(qs.columns) == ["STUDYID", "SITEID", "SUBJID", "VISIT", "QSDAT", "QSCAT", "ITEMCODE", "QSTEST",
                                 "QSORRES", "QSORRESU", "QSSTAT", "QSREASND"]
     nd = qs[qs.ITEMCODE == "HAQALL"]
