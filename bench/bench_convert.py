@@ -101,6 +101,8 @@ def child_convert(study: str, out: str, result_path: str, profile: list[str], pr
     name_of = lambda a, k: str(k.get("name") or (a[1] if len(a) > 1 else "?"))  # noqa: E731
     xpt_prof = lambda a, k: "XPT"  # noqa: E731
     _wrap(xpt, "check_for_xpt", timed("xpt_check", name_of, xpt_prof))
+    if hasattr(xpt, "prepare_for_xpt"):  # convert checks each dataset once, through prepare_for_xpt
+        _wrap(xpt, "prepare_for_xpt", timed("xpt_check", name_of, xpt_prof))
     _wrap(xpt, "write_xpt", timed("xpt_write", name_of, xpt_prof))
 
     # build breakdown (no profiler): each top-level variable rule, each named derivation (also when

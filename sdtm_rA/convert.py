@@ -169,14 +169,16 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     ig = result.run.pop("ig")
     created = xpt.reproducible_timestamp(study.xpt_timestamp)
 
-    # Check every dataset against the XPT limits before writing any of them.
+    # Check every dataset against the XPT limits before writing any of them (prepare_for_xpt
+    # checks and prepares in one pass; write_xpt(prepared=...) does not check again).
     problems = []
     prepared = {}
     for name, data in sorted(result.datasets.items()):
         label, variables = _xpt_variables(name, data, ig)
-        for p in xpt.check_for_xpt(data, name, label, variables):
+        checked = xpt.prepare_for_xpt(data, name, label, variables)
+        for p in checked.problems:
             problems.append(Issue("error", p, domain=name))
-        prepared[name] = (label, variables)
+        prepared[name] = (label, variables, checked)
     if problems:
         raise ConversionError(problems)
 
@@ -186,9 +188,10 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     tmp = Path(tempfile.mkdtemp(prefix=".sdtm-", dir=out))
     try:
         for name, data in sorted(result.datasets.items()):
-            label, variables = prepared[name]
+            label, variables, checked = prepared.pop(name)
             info = xpt.write_xpt(data, tmp / f"{name.lower()}.xpt", name=name, label=label,
-                                 variables=variables, created=created)
+                                 variables=variables, created=created, prepared=checked)
+            del checked  # its columns are no longer needed
             result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(len(data)),
                                                           "sha256": info["sha256"]}
         run = _run_record(study, result, command, created)

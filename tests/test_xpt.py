@@ -1,5 +1,7 @@
 """Tests of sdtm_rA.xpt: round trips judged by pyreadstat *and* by the independent reader in
-tests/xpt_reader.py, reproducible bytes, every guard, atomic writes and SOURCE_DATE_EPOCH."""
+tests/xpt_reader.py, reproducible bytes, every guard (the value checks run on each column's
+distinct values: rows named and counted), prepare_for_xpt + write_xpt(prepared=...), atomic
+writes and SOURCE_DATE_EPOCH.  Timings are in bench/bench_xpt_write.py, not here."""
 
 from __future__ import annotations
 
@@ -555,3 +557,181 @@ def test_pyreadstat_behaviours_the_guards_exist_for(tmp_path):
     pyreadstat.write_xport(pd.DataFrame({"A": ["y" * 201]}), str(tmp_path / "c.xpt"),
                            file_format_version=5)
     assert xpt_reader.read(tmp_path / "c.xpt").variables[0].length == 201
+
+
+# ------------------------------------------------------------------ checks on distinct values
+
+
+@pytest.mark.parametrize("dtype", ["object", "str", "string"])
+def test_value_problems_name_first_row_and_count_rows(dtype):
+    # the checks run on the distinct values; the counts are of rows, the rows 1-based
+    block = ["ok", None, "é  ", "ok", "é", "é", "X" * 201, None, "X" * 201 + "  ", "a\x00b"]
+    df = pd.DataFrame({"A": pd.Series(block * 3, dtype=dtype)})
+    problems = _problems(df)
+    assert problems == [
+        "AE.A row 3: value 'é' (2 bytes) is not ASCII (character 'é' U+00E9 at position 1) "
+        "(8 more rows)",
+        f"AE.A row 7: value {'X' * 60!r}... (201 bytes) is longer than the 200 bytes XPT v5 "
+        f"allows (5 more rows)",
+        "AE.A row 10: value 'a\\x00b' contains a NUL character, which would cut the value short "
+        "(2 more rows)",
+    ]
+
+
+def test_one_problem_row_has_no_count():
+    df = pd.DataFrame({"A": ["ok"] * 5 + ["é"] + ["ok"] * 5})
+    (p,) = _problems(df)
+    assert p.startswith("AE.A row 6: value 'é'") and "more row" not in p
+
+
+def test_missing_text_of_every_kind_is_empty_and_blanks_are_stripped(tmp_path):
+    df = pd.DataFrame({
+        "O": pd.Series(["A  ", None, np.nan, pd.NA, pd.NaT, "A", " B"], dtype=object),
+        "S": pd.Series(["x", None, "x ", "", "yy   ", None, "z"], dtype="str"),
+        "T": pd.Series(["x", pd.NA, "x ", "", "yy", pd.NA, "z"], dtype="string"),
+        "C": pd.Series(["c ", "d", None, "c", "d", "c", "c"], dtype="category"),
+        "E": pd.Series([None] * 7, dtype=object),
+        "N": [1.0] * 7,
+    })
+    res = write_xpt(df, tmp_path / "m.xpt", name="M", label="", created=CREATED)
+    assert res["lengths"] == {"O": 2, "S": 2, "T": 2, "C": 1, "E": 1, "N": 8}
+    rows = xpt_reader.read(tmp_path / "m.xpt").rows
+    assert [r["O"] for r in rows] == ["A", "", "", "", "", "A", " B"]
+    assert [r["S"] for r in rows] == ["x", "", "x", "", "yy", "", "z"]
+    assert [r["T"] for r in rows] == ["x", "", "x", "", "yy", "", "z"]
+    assert [r["C"] for r in rows] == ["c", "d", "", "c", "d", "c", "c"]
+    assert [r["E"] for r in rows] == [""] * 7
+
+
+def test_trailing_blank_row_with_missing_values_of_several_dtypes_refused():
+    df = pd.DataFrame({"A": pd.Series(["x", np.nan], dtype=object),
+                       "B": pd.Series(["y", None], dtype="str"),
+                       "C": pd.Series(["z", "   "], dtype="string")})
+    (p,) = _problems(df)
+    assert p.startswith("AE row 2: the last row is blank in every variable")
+
+
+@pytest.mark.parametrize("distinct", [127, 128, 32767, 32768])
+def test_many_distinct_values_round_trip(tmp_path, distinct):
+    # the row -> distinct value codes are stored in the smallest integer type
+    values = [f"V{i:05d}" for i in range(distinct)]
+    column = values + [None, values[-1] + "   ", values[0]]
+    df = pd.DataFrame({"A": pd.Series(column, dtype=object),
+                       "N": np.arange(len(column), dtype=float)})
+    write_xpt(df, tmp_path / "d.xpt", name="D", label="", created=CREATED)
+    got, _ = read_xpt(tmp_path / "d.xpt")
+    assert got.A.tolist() == values + ["", values[-1], values[0]]
+
+
+def test_object_numbers(tmp_path):
+    df = pd.DataFrame({"N": pd.Series([1, 2.5, None, np.nan, -0.0, np.int64(7), np.float32(0.5),
+                                       2 ** 53, -(2 ** 53)], dtype=object)})
+    write_xpt(df, tmp_path / "n.xpt", name="N", label="", created=CREATED)
+    ds = xpt_reader.read(tmp_path / "n.xpt")
+    assert [r["N"] for r in ds.rows] == [1.0, 2.5, None, None, 0.0, 7.0, 0.5, 2.0 ** 53, -2.0 ** 53]
+    assert ds.observation_bytes[32:40] == bytes(8)  # -0.0 written as 0.0
+
+
+def test_object_integers_beyond_2_53_refused_row_by_row():
+    df = pd.DataFrame({"N": pd.Series([2 ** 53 + 1, 1, None, 10 ** 400, np.int64(-2 ** 60),
+                                       2.0 ** 60], dtype=object)})
+    problems = _problems(df)
+    assert [p.split(":")[0] for p in problems] == ["AE.N row 1", "AE.N row 4", "AE.N row 5"]
+    assert problems[0].startswith("AE.N row 1: integer 9007199254740993 is beyond 2**53")
+    assert f"integer {10 ** 400!r} is beyond" in problems[1]
+    # a float is a float: 2.0**60 is exact, and allowed
+
+
+def test_object_numbers_out_of_range_refused():
+    df = pd.DataFrame({"N": pd.Series([1, float("inf"), 1e300, None], dtype=object)})
+    problems = _problems(df)
+    assert problems[0].startswith("AE.N row 2: value inf is not finite")
+    assert problems[1].startswith("AE.N row 3: value 1e+300 is too large")
+
+
+# ------------------------------------------------------------------ prepare once, write
+
+
+def test_prepared_write_does_not_check_again_and_gives_the_same_bytes(tmp_path, monkeypatch):
+    df = _frame()
+    prepared = xpt.prepare_for_xpt(df, "AE", "Adverse Events", VARS)
+    assert prepared.problems == [] == check_for_xpt(df, "AE", "Adverse Events", VARS)
+    assert prepared.nrows == len(df)
+    calls = []
+    real = xpt._analyse
+    monkeypatch.setattr(xpt, "_analyse", lambda *a: calls.append(a) or real(*a))
+    got = write_xpt(df, tmp_path / "p.xpt", name="AE", label="Adverse Events", variables=VARS,
+                    created=CREATED, prepared=prepared)
+    assert calls == []
+    want = _write(tmp_path, fname="ae.xpt")
+    assert len(calls) == 1  # without prepared=, write_xpt checks
+    assert (tmp_path / "p.xpt").read_bytes() == (tmp_path / "ae.xpt").read_bytes()
+    assert {k: v for k, v in got.items() if k != "path"} == \
+        {k: v for k, v in want.items() if k != "path"}
+    # a prepared dataset can be written more than once
+    write_xpt(df, tmp_path / "q.xpt", name="AE", label="Adverse Events", variables=VARS,
+              created=CREATED, prepared=prepared)
+    assert (tmp_path / "q.xpt").read_bytes() == (tmp_path / "ae.xpt").read_bytes()
+
+
+def test_prepared_problems_are_raised(tmp_path):
+    df = _frame()
+    df.loc[2, "AETERM"] = "é"
+    prepared = xpt.prepare_for_xpt(df, "AE", "Adverse Events", VARS)
+    assert prepared.problems == check_for_xpt(df, "AE", "Adverse Events", VARS)
+    assert len(prepared.problems) == 1
+    with pytest.raises(XptError) as info:
+        write_xpt(df, tmp_path / "p.xpt", name="AE", label="Adverse Events", variables=VARS,
+                  created=CREATED, prepared=prepared)
+    assert info.value.problems == prepared.problems
+    assert _dir_listing(tmp_path) == []
+
+
+def test_prepared_must_match_the_frame_and_arguments(tmp_path):
+    df = _frame()
+    prepared = xpt.prepare_for_xpt(df, "AE", "Adverse Events", VARS)
+
+    def write(frame=df, name="AE", label="Adverse Events", variables=VARS, prep=prepared):
+        return write_xpt(frame, tmp_path / "p.xpt", name=name, label=label, variables=variables,
+                         created=CREATED, prepared=prep)
+
+    with pytest.raises(XptError, match="another data frame"):
+        write(frame=df.copy())
+    with pytest.raises(XptError, match="dataset 'AE'"):
+        write(name="AX")
+    with pytest.raises(XptError, match="label"):
+        write(label="Other")
+    with pytest.raises(XptError, match="variable declarations"):
+        write(variables=dict(VARS, AVAL=XptVariable("AVAL", "Other label", "Num")))
+    with pytest.raises(XptError, match="prepare_for_xpt"):
+        write(prep=check_for_xpt(df, "AE", "Adverse Events", VARS))
+    variables = {k: XptVariable(v.name, v.label, v.type, v.length) for k, v in VARS.items()}
+    prepared2 = xpt.prepare_for_xpt(df, "AE", "Adverse Events", variables)
+    variables["AETERM"].length = 50  # changed in place after preparing
+    with pytest.raises(XptError, match="variable declarations"):
+        write(variables=variables, prep=prepared2)
+    df["NEW"] = "x"  # the same frame, with a column more
+    with pytest.raises(XptError, match="columns"):
+        write()
+    assert _dir_listing(tmp_path) == []
+
+
+def test_pyreadstat_gets_object_text_columns(tmp_path, monkeypatch):
+    # pyreadstat writes pandas 3 'str' columns about 3 times slower than object columns
+    seen = {}
+    real = pyreadstat.write_xport
+
+    def spy(df, dst_path, **kwargs):
+        seen.update({c: str(t) for c, t in df.dtypes.items()})
+        return real(df, dst_path, **kwargs)
+
+    monkeypatch.setattr(xpt.pyreadstat, "write_xport", spy)
+    df = pd.DataFrame({"S": pd.Series(["a", None], dtype="str"),
+                       "T": pd.Series(["a", pd.NA], dtype="string"),
+                       "O": pd.Series(["a", None], dtype=object),
+                       "C": pd.Series(["a", "b"], dtype="category"),
+                       "I": pd.Series([1, 2], dtype="int64"),
+                       "F": [1.0, np.nan]})
+    write_xpt(df, tmp_path / "o.xpt", name="O", label="", created=CREATED)
+    assert seen == {"S": "object", "T": "object", "O": "object", "C": "object",
+                    "I": "float64", "F": "float64"}
