@@ -1303,3 +1303,25 @@ def _noisy_text(text: str) -> bool:
         return False
     short = re.sub(r"[^0-9]", "", _round12(text)).lstrip("0")
     return len(short) <= 12
+
+
+@rule("SD0338", "error", "RFSTDTC/RFENDTC missing for a subject assigned to an arm",
+      core=("CORE-000191", "CG0570"))
+def reference_dates_with_an_arm(study):
+    """A subject assigned to an arm (ARMCD populated and not a reason for having none) has
+    reference start and end dates: RFSTDTC and RFENDTC are Exp and only empty for screen
+    failures and subjects not assigned (SDTMIG DM assumptions; CORE-000191)."""
+    dm = study.datasets.get("DM")
+    if dm is None or "ARMCD" not in dm.df.columns:
+        return []
+    df = dm.df
+    arm = df["ARMCD"].astype(str).str.strip()
+    assigned = (arm != "") & ~arm.str.upper().isin(["SCRNFAIL", "NOTASSGN", "NOTTRT"])
+    out = []
+    for var in ("RFSTDTC", "RFENDTC"):
+        if var not in df.columns:
+            continue
+        missing = assigned & (df[var].astype(str).str.strip() == "")
+        out.append(flag(dm, missing, var, f"{var} is empty although the subject is assigned to an "
+                        "arm (ARMCD populated): give the subject's reference date", value=df["ARMCD"]))
+    return out

@@ -1024,7 +1024,7 @@ def ts_has_sstdtc(study):
                            value="SSTDTC")
 
 
-@rule("SD0431", "warning", "TS lacks a parameter the FDA requires", core=("CG0287",),
+@rule("SD0431", "warning", "TS lacks a parameter the FDA requires", core=("CORE-000741", "CG0287"),
       p21=tuple(p for _, p, _ in _TS_REQUIRED if p), fda=("FDAB011",))
 def ts_required_parameters(study):
     """Besides SSTDTC, the FDA's Technical Conformance Guide asks every TS for SDTIGVER, TITLE,
@@ -1058,7 +1058,8 @@ def ts_required_parameters(study):
 
 
 @rule("SD0432", "error", "Not exactly one of TSVAL and TSVALNF populated",
-      core=("CORE-000149", "CORE-000150", "CG0259", "CG0260"), p21=("SD2017", "SD2018"))
+      core=("CORE-000149", "CORE-000150", "CORE-000041", "CORE-000787", "CG0259", "CG0260"),
+      p21=("SD2017", "SD2018"))
 def ts_value_or_null_flavor(study):
     """A TS record has a value (TSVAL) or says why it has none (TSVALNF, an ISO 21090 null
     flavor), never both and never neither."""

@@ -589,3 +589,31 @@ def dot_value(study):
             out.append(flag(ds, ds.df[col].isin(bad), col, lambda v, col=col: (
                 f"{col} = '{v}': a missing value must be null (empty), not '.'")))
     return out
+
+
+@rule("SD0134", "error", "DOMAIN is not a CDISC domain code",
+      core=("CORE-000929", "CG0001"))
+def domain_is_a_cdisc_term(study):
+    """The DOMAIN value must be a published CDISC domain abbreviation (codelist DOMAIN, C66734) or
+    a sponsor-defined custom domain, whose code starts with X, Y or Z as the SDTMIG reserves
+    (CORE-000929 asks define.xml; without one the CT is the reference). A typo such as 'DN' for DM
+    is otherwise caught only when datasets are merged."""
+    try:
+        terms = study.ct.codelist("C66734").values
+    except KeyError:
+        return []
+    out = []
+    for name in sorted(study.datasets):
+        ds = study.datasets[name]
+        if ds.is_supp or "DOMAIN" not in ds.df.columns or not len(ds.df):
+            continue
+        text = ds.df["DOMAIN"].map(_as_text) if pd.api.types.is_numeric_dtype(ds.df["DOMAIN"]) \
+            else ds.df["DOMAIN"].astype(str)
+        distinct = pd.Series(text.unique())
+        bad = set(distinct[(distinct.str.strip() != "") & ~distinct.isin(terms)
+                           & ~distinct.str.match(r"^[XYZ][A-Z0-9]$")])
+        if bad:
+            out.append(flag(ds, text.isin(bad), "DOMAIN",
+                            lambda v: f"DOMAIN = '{v}' is not a CDISC domain code (codelist DOMAIN, "
+                                      "C66734) nor a custom domain code starting with X, Y or Z"))
+    return out
