@@ -68,10 +68,12 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
         df[col] = df[col].str.strip()
     if decimal == ",":
         for col in df.columns:
-            uniq = pd.Series(df[col].unique())
-            hits = uniq[uniq.str.match(_DECIMAL_COMMA)]
-            if len(hits):  # decided once per distinct value
-                df[col] = df[col].replace(dict(zip(hits, hits.str.replace(",", ".", regex=False))))
+            codes, uniques = pd.factorize(df[col])
+            uniq = pd.Series(uniques, dtype=object).astype(str)
+            hits = uniq.str.match(_DECIMAL_COMMA)
+            if hits.any():  # decided once per distinct value, then mapped back through the codes
+                fixed = uniq.where(~hits, uniq.str.replace(",", ".", regex=False)).to_numpy()
+                df[col] = fixed[codes]
     df[FILE] = display
     df[LINE] = range(first_data_line, first_data_line + len(df))
     return df.reset_index(drop=True)
