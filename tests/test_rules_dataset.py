@@ -132,7 +132,8 @@ CASES = {
         ["letters A-Z and digits only"]),
     "domain_value_wrong": (
         lambda f: vk.edit(f, "LB", set_value([("DOMAIN", 5, "LX"), ("DOMAIN", 9, "AE")])),
-        {("SD0104", "LB", "DOMAIN", 5, "LX"), ("SD0104", "LB", "DOMAIN", 9, "AE")},
+        {("SD0104", "LB", "DOMAIN", 5, "LX"), ("SD0104", "LB", "DOMAIN", 9, "AE"),
+         ("SD0134", "LB", "DOMAIN", 5, "LX")},   # 'LX' is not a CDISC domain code either
         ["DOMAIN = 'LX' in dataset LB: expected 'LB'"]),
     "dataset_label_differs": (
         lambda f: rewrite(f, "AE", label="AE listing"),
