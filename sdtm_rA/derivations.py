@@ -356,10 +356,10 @@ def actual_arm_code(ctx, variable, spec):
     if spec.get("exposure_where"):
         raw = raw[conditions.evaluate(spec["exposure_where"], lambda c: raw[c], raw.index)]
     keys = src.key
-    treated = set(map(tuple, raw[keys].astype(str).itertuples(index=False, name=None)))
-    mine = pd.DataFrame({k: ctx.frame[f"{ctx.mapping.primary}.{k}"] for k in keys})
-    flag = pd.Series([tuple(r) in treated for r in mine.itertuples(index=False, name=None)],
-                     index=ctx.index)
+    treated = raw[keys].astype(str).drop_duplicates().assign(__treated__=True)
+    mine = pd.DataFrame({k: ctx.frame[f"{ctx.mapping.primary}.{k}"].astype(str) for k in keys})
+    flag = pd.Series(mine.merge(treated, on=keys, how="left")["__treated__"].fillna(False)
+                     .astype(bool).to_numpy(), index=ctx.index)
     planned = _text(ctx.values[spec["planned"]])
     return planned.where(flag | (planned == ""), "NOTTRT")
 

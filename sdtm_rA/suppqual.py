@@ -36,27 +36,39 @@ def continuation_qnam(qnam: str, n: int) -> str:
 def build_supp(domain: str, data: pd.DataFrame, qualifiers: dict[str, dict]) -> pd.DataFrame:
     """`qualifiers`: QNAM → {'values': Series aligned with data, 'label', 'orig', 'eval'}."""
     seq_var = f"{domain}SEQ"
-    rows = []
+    idvar = "" if domain == "DM" else seq_var
+    if idvar:  # IDVARVAL is text: each distinct --SEQ formatted once
+        seqs = data[seq_var]
+        idval_all = seqs.map({v: format_number(float(v)) for v in seqs.dropna().unique()}).fillna("")
+    else:
+        idval_all = pd.Series("", index=data.index)
+    parts = []
     for qnam, q in qualifiers.items():
         values = q["values"]
         if pd.api.types.is_numeric_dtype(values):
-            values = values.map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+            values = values.map({v: format_number(float(v)) for v in values.dropna().unique()})
         values = values.fillna("").astype(str)
-        present = values != ""
+        present = (values != "").to_numpy()
         if not present.any():
             continue
-        sub = data.loc[present.to_numpy()]
-        vals = values[present]
-        idvar = "" if domain == "DM" else seq_var
-        idval = [""] * len(sub) if domain == "DM" else [format_number(float(x)) for x in sub[seq_var]]
-        for (study, subj), iv, val in zip(sub[["STUDYID", "USUBJID"]].itertuples(index=False),
-                                          idval, vals):
-            for n, piece in enumerate(split_text(val)):
-                rows.append([study, domain, subj, idvar, iv, continuation_qnam(qnam, n), q["label"],
-                             piece, q.get("orig", "CRF"), q.get("eval", "")])
-    supp = pd.DataFrame(rows, columns=SUPP_COLUMNS)
-    if supp.empty:
-        return supp
+        part = pd.DataFrame({"STUDYID": data["STUDYID"].to_numpy()[present],
+                             "RDOMAIN": domain,
+                             "USUBJID": data["USUBJID"].to_numpy()[present],
+                             "IDVAR": idvar,
+                             "IDVARVAL": idval_all.to_numpy()[present],
+                             "QVAL": values.to_numpy()[present]})
+        # Text over 200 characters becomes QNAM, QNAM1, QNAM2 … (only those rows are split).
+        pieces = part["QVAL"].map(lambda v: split_text(v) if len(v) > 200 else [v])
+        part = part.assign(QVAL=pieces).explode("QVAL")
+        n = part.groupby(level=0).cumcount()
+        part["QNAM"] = [continuation_qnam(qnam, k) for k in n] if (n > 0).any() else qnam
+        part["QLABEL"] = q["label"]
+        part["QORIG"] = q.get("orig", "CRF")
+        part["QEVAL"] = q.get("eval", "")
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=SUPP_COLUMNS)
+    supp = pd.concat(parts, ignore_index=True)[SUPP_COLUMNS]
     # IDVARVAL is text but sorts numerically within IDVAR so that SEQ 10 follows SEQ 9.
     supp["__num__"] = pd.to_numeric(supp["IDVARVAL"], errors="coerce")
     supp = supp.sort_values(["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "__num__", "IDVARVAL", "QNAM"],
