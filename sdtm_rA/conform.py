@@ -112,13 +112,22 @@ def _check_lengths(domain, data, issues, where, row_origin):
     for col in data.columns:
         if pd.api.types.is_numeric_dtype(data[col]):
             continue
-        lengths = data[col].fillna("").astype(str).str.len()
-        over = lengths > 200
-        if over.any():
+        text = data[col].fillna("").astype(str)
+        uniq = pd.Series(text.unique())
+        long_values = set(uniq[uniq.str.len() > 200])   # measured once per distinct value
+        if long_values:
+            over = text.isin(long_values)
+            lengths = text[over].str.len()
             issues.error(f"value longer than 200 characters ({int(lengths.max())}) in "
                          f"{_name_rows(data, over, row_origin)}; XPT v5 stops at 200 - send it to "
                          "SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
                          **_at(where, col))
+
+
+def _key_text(v) -> str:
+    if isinstance(v, float):
+        return "" if v != v else format_number(v)
+    return str(v)
 
 
 def _check_keys(domain, data, keys, issues, where, row_origin):
@@ -127,14 +136,11 @@ def _check_keys(domain, data, keys, issues, where, row_origin):
         issues.error(f"key variables {missing} are not in the dataset", domain=domain,
                      **_at(where))
         return
-    frame = data[keys].copy()
-    for k in keys:
-        if pd.api.types.is_numeric_dtype(frame[k]):
-            frame[k] = frame[k].map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+    frame = data[keys]
     dup = frame.duplicated(keep=False)
     if dup.any():
-        for _, grp in frame[dup].groupby(keys, sort=True):
-            key_text = ", ".join(f"{k}={v}" for k, v in zip(keys, grp.iloc[0]))
+        for _, grp in frame[dup].groupby(keys, sort=True, dropna=False):
+            key_text = ", ".join(f"{k}={_key_text(v)}" for k, v in zip(keys, grp.iloc[0]))
             issues.error(f"duplicate records for key {key_text}: "
                          f"{_name_rows(data, data.index.isin(grp.index), row_origin)}",
                          domain=domain, value=key_text, **_at(where))
