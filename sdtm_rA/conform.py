@@ -92,14 +92,18 @@ def _check_required(domain, data, spec, issues, where, row_origin):
                          **_at(where, v.name))
 
 
-def _check_ascii(domain, data, issues, where, row_origin):
+def _text_columns(data):
+    """(name, text, distinct values) of each character column: checks look at distinct values."""
     for col in data.columns:
         if pd.api.types.is_numeric_dtype(data[col]):
             continue
         text = data[col].fillna("").astype(str)
-        uniq = pd.Series(text.unique())
-        bad_vals = set(uniq[~uniq.map(str.isascii)])
-        for value in sorted(bad_vals):
+        yield col, text, pd.Series(text.unique())
+
+
+def _check_ascii(domain, data, issues, where, row_origin):
+    for col, text, uniq in _text_columns(data):
+        for value in sorted(set(uniq[~uniq.map(str.isascii)])):
             mask = text == value
             ch = next(c for c in value if not c.isascii())
             issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in '{value}': "
@@ -109,16 +113,11 @@ def _check_ascii(domain, data, issues, where, row_origin):
 
 
 def _check_lengths(domain, data, issues, where, row_origin):
-    for col in data.columns:
-        if pd.api.types.is_numeric_dtype(data[col]):
-            continue
-        text = data[col].fillna("").astype(str)
-        uniq = pd.Series(text.unique())
-        long_values = set(uniq[uniq.str.len() > 200])   # measured once per distinct value
+    for col, text, uniq in _text_columns(data):
+        long_values = set(uniq[uniq.str.len() > 200])
         if long_values:
             over = text.isin(long_values)
-            lengths = text[over].str.len()
-            issues.error(f"value longer than 200 characters ({int(lengths.max())}) in "
+            issues.error(f"value longer than 200 characters ({int(text[over].str.len().max())}) in "
                          f"{_name_rows(data, over, row_origin)}; XPT v5 stops at 200 - send it to "
                          "SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
                          **_at(where, col))

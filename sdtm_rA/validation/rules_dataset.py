@@ -154,15 +154,21 @@ def dataset_name(study):
     beginning with a letter: the SAS XPORT v5 limit, and what FDA's gateway accepts."""
     out = []
     for name in sorted(study.datasets):
-        problems = []
-        if len(name) > MAX_NAME:
-            problems.append(f"is {len(name)} characters long (at most {MAX_NAME})")
-        if not DATASET_NAME_RE.match(name):
-            problems.append("must be letters A-Z and digits only, beginning with a letter")
+        problems = _name_problems(name, DATASET_NAME_RE,
+                                  "must be letters A-Z and digits only, beginning with a letter")
         if problems:
-            out.append(dataset_finding(name, None, f"dataset name {name} " + " and ".join(problems)
-                                       + " (SAS XPORT v5)", value=name))
+            out.append(dataset_finding(name, None, f"dataset name {name} {problems}", value=name))
     return out
+
+
+def _name_problems(name: str, pattern, rule_text: str) -> str:
+    """What is wrong with a dataset or variable name under the SAS XPORT v5 rules ('' if nothing)."""
+    problems = []
+    if len(name) > MAX_NAME:
+        problems.append(f"is {len(name)} characters long (at most {MAX_NAME})")
+    if not pattern.match(name):
+        problems.append(rule_text)
+    return " and ".join(problems) + " (SAS XPORT v5)" if problems else ""
 
 
 @rule("SD0104", "error", "DOMAIN value does not match the dataset name",
@@ -430,14 +436,10 @@ def variable_name(study):
     for name in sorted(study.datasets):
         ds = study.datasets[name]
         for col in ds.columns:
-            problems = []
-            if len(col) > MAX_NAME:
-                problems.append(f"is {len(col)} characters long (at most {MAX_NAME})")
-            if not VAR_NAME_RE.match(col):
-                problems.append("must be upper-case letters, digits and _ only, beginning with a letter")
+            problems = _name_problems(col, VAR_NAME_RE, "must be upper-case letters, digits and _ "
+                                      "only, beginning with a letter")
             if problems:
-                out.append(dataset_finding(name, col, f"variable name {col} " + " and ".join(problems)
-                                           + " (SAS XPORT v5)", value=col))
+                out.append(dataset_finding(name, col, f"variable name {col} {problems}", value=col))
     return out
 
 
