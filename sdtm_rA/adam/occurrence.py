@@ -8,14 +8,13 @@ Flags are ``'Y'`` or missing (``None``), as in admiral.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .subject import _mask
+from .subject import _mask, sort_warning_on_ties
 
 __all__ = [
     "derive_trtemfl",
@@ -146,12 +145,7 @@ def derive_extreme_flag(
     keep = np.ones(len(out), bool) if filter is None else _mask(out, filter, "filter").to_numpy()
     sub = out.loc[keep, by + order].reset_index(drop=True)
     sub.insert(0, "__pos__", np.flatnonzero(keep))
-    sub = sub.sort_values(by + order, kind="mergesort", na_position="last")
-    ties = sub.duplicated(by + order, keep=False)
-    if ties.any():
-        keys = sub.loc[ties, by + order].drop_duplicates().head(5).to_dict("records")
-        warnings.warn(f"records not unique with respect to {by + order}: {keys}",
-                      UserWarning, stacklevel=2)
+    sub = sort_warning_on_ties(sub, by + order)
     flag = np.zeros(len(out), bool)
     flag[sub.loc[~sub.duplicated(by, keep=mode), "__pos__"].to_numpy()] = True
     out[new] = _flag(flag, out.index)

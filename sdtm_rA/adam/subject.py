@@ -26,6 +26,18 @@ __all__ = [
 ]
 
 
+def sort_warning_on_ties(df: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """Stable sort by `keys` (missing last); warn, as admiral's uniqueness check does, when records
+    tie on all of them: the input order then decides, which the user should know."""
+    df = df.sort_values(keys, kind="mergesort", na_position="last")
+    ties = df.duplicated(keys, keep=False)
+    if ties.any():
+        sample = df.loc[ties, keys].drop_duplicates().head(5).to_dict("records")
+        warnings.warn(f"records not unique with respect to {keys}: {sample}", UserWarning,
+                      stacklevel=3)
+    return df
+
+
 def _mask(df: pd.DataFrame, cond: Any, name: str = "filter") -> pd.Series:
     """A boolean Series aligned with ``df`` from a Series/array or a column name (NA -> False)."""
     if isinstance(cond, str):
@@ -107,13 +119,7 @@ def merge_first_last(
 
     add = other if filter is None else other[_mask(other, filter, "filter")]
     if order:
-        add = add.sort_values(by + order, kind="mergesort", na_position="last")
-        ties = add.duplicated(by + order, keep=False)
-        if ties.any():
-            keys = add.loc[ties, by + order].drop_duplicates().head(5).to_dict("records")
-            warnings.warn(f"records not unique with respect to {by + order}: {keys}",
-                          UserWarning, stacklevel=2)
-        add = add.drop_duplicates(by, keep=mode)
+        add = sort_warning_on_ties(add, by + order).drop_duplicates(by, keep=mode)
     else:
         dup = add.duplicated(by, keep=False)
         if dup.any():
