@@ -299,13 +299,7 @@ def testcd_one_test(study):
     a domain, across its split parts.  In QS the same code may name different items of different
     questionnaires, so there the pairing is checked within each QSCAT.  The most frequent name is
     taken as meant; the other records are flagged, and the message lists every name in use."""
-    out = []
-    for code, cls, frame in _frames(study, FINDINGS, subject_level=False):
-        within = (f"{code}CAT",) if code == "QS" else ()
-        res = _one_to_one(frame, f"{code}TESTCD", f"{code}TEST", within)
-        if res is not None:
-            out += _flag(study, frame, res[0], f"{code}TEST", res[1])
-    return out
+    return _test_pairing(study, "TESTCD", "TEST")
 
 
 @rule("SD0304", "error", "--TEST has one --TESTCD within a domain (QS: within QSCAT)",
@@ -314,12 +308,17 @@ def test_one_testcd(study):
     """The converse of SD0303: one test name must map to a single test code in a domain (within
     QSCAT for QS), otherwise results of one test are split across codes and a reviewer's
     tabulation by --TESTCD misses some of them."""
+    return _test_pairing(study, "TEST", "TESTCD")
+
+
+def _test_pairing(study, key: str, other: str) -> list:
+    """Records whose --<other> differs from the one most used with their --<key> (QS: per QSCAT)."""
     out = []
     for code, cls, frame in _frames(study, FINDINGS, subject_level=False):
         within = (f"{code}CAT",) if code == "QS" else ()
-        res = _one_to_one(frame, f"{code}TEST", f"{code}TESTCD", within)
+        res = _one_to_one(frame, f"{code}{key}", f"{code}{other}", within)
         if res is not None:
-            out += _flag(study, frame, res[0], f"{code}TESTCD", res[1])
+            out += _flag(study, frame, res[0], f"{code}{other}", res[1])
     return out
 
 

@@ -221,14 +221,20 @@ def dataset_label_limits(study):
     out = []
     for name in sorted(study.datasets):
         label = study.datasets[name].label or ""
-        if len(label.encode("utf-8", "surrogatepass")) > MAX_LABEL:
-            out.append(dataset_finding(name, None, f"dataset label of {name} is {len(label)} "
-                                       f"characters long (at most {MAX_LABEL}): '{label}'", value=label))
-        elif not label.isascii():
-            bad = next(ch for ch in label if not ch.isascii())
-            out.append(dataset_finding(name, None, f"dataset label of {name} contains {_char_label(bad)}: "
-                                       f"use ASCII only, e.g. '{_ascii_suggestion(label)}'", value=label))
+        problem = _label_problem(label, f"dataset label of {name}")
+        if problem:
+            out.append(dataset_finding(name, None, problem, value=label))
     return out
+
+
+def _label_problem(label: str, what: str) -> str:
+    """What keeps a dataset or variable label from the SAS XPORT v5 limits ('' if nothing)."""
+    if len(label.encode("utf-8", "surrogatepass")) > MAX_LABEL:
+        return f"{what} is {len(label)} characters long (at most {MAX_LABEL}): '{label}'"
+    if not label.isascii():
+        bad = next(ch for ch in label if not ch.isascii())
+        return f"{what} contains {_char_label(bad)}: use ASCII only, e.g. '{_ascii_suggestion(label)}'"
+    return ""
 
 
 @rule("SD0106", "warning", "Dataset label differs from the IG")
@@ -453,13 +459,9 @@ def variable_label_limits(study):
         ds = study.datasets[name]
         for col in ds.columns:
             label = ds.var_labels.get(col) or ""
-            if len(label.encode("utf-8", "surrogatepass")) > MAX_LABEL:
-                out.append(dataset_finding(name, col, f"label of {col} is {len(label)} characters long "
-                                           f"(at most {MAX_LABEL}): '{label}'", value=label))
-            elif not label.isascii():
-                bad = next(ch for ch in label if not ch.isascii())
-                out.append(dataset_finding(name, col, f"label of {col} contains {_char_label(bad)}: use "
-                                           f"ASCII only, e.g. '{_ascii_suggestion(label)}'", value=label))
+            problem = _label_problem(label, f"label of {col}")
+            if problem:
+                out.append(dataset_finding(name, col, problem, value=label))
     return out
 
 
