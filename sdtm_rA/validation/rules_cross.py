@@ -1089,17 +1089,8 @@ def ts_parmcd_parm_one_to_one(study):
         return None
     cd, nm = _text(ts.df, "TSPARMCD"), _text(ts.df, "TSPARM")
     ok = (cd != "") & (nm != "")
-    out = []
-    for a, b, var, a_name, b_name in ((cd, nm, "TSPARM", "TSPARMCD", "TSPARM"),
-                                     (nm, cd, "TSPARMCD", "TSPARM", "TSPARMCD")):
-        first = pd.Series(b[ok].to_numpy(), index=a[ok].to_numpy())
-        first = first[~first.index.duplicated()]
-        exp = a.map(first).astype(object)
-        bad = ok & exp.notna() & (b != exp.fillna(""))
-        out.append(_flag_each(ts, bad, var, f"{b_name} '" + b + f"' differs from the {b_name} given earlier for "
-                              f"{a_name} '" + a + "': '" + exp.fillna("") + f"' ({a_name} and {b_name} are "
-                              "one-to-one)"))
-    return out
+    return [_ts_pairing(ts, ok, cd, nm, "TSPARMCD", "TSPARM"),
+            _ts_pairing(ts, ok, nm, cd, "TSPARM", "TSPARMCD")]
 
 
 @rule("SD0434", "warning", "TSPARM is not the CDISC name of TSPARMCD", core=("CORE-000152",), p21=("CT2003",))
@@ -1243,15 +1234,17 @@ def ts_val_valcd_one_to_one(study):
     ref = _text(ts.df, "TSVCDREF").str.upper()
     val, cd = _text(ts.df, "TSVAL"), _text(ts.df, "TSVALCD")
     ok = (val != "") & (cd != "")
-    out = []
-    for a, b, var, a_name, b_name in ((val, cd, "TSVALCD", "TSVAL", "TSVALCD"),
-                                     (cd, val, "TSVAL", "TSVALCD", "TSVAL")):
-        k = ref + "|" + a
-        first = pd.Series(b[ok].to_numpy(), index=k[ok].to_numpy())
-        first = first[~first.index.duplicated()]
-        exp = k.map(first).astype(object)
-        bad = ok & exp.notna() & (b != exp.fillna(""))
-        out.append(_flag_each(ts, bad, var, f"{b_name} '" + b + f"' differs from the {b_name} given earlier for "
-                              f"{a_name} '" + a + "': '" + exp.fillna("") + f"' ({a_name} and {b_name} are "
-                              "one-to-one)"))
-    return out
+    return [_ts_pairing(ts, ok, val, cd, "TSVAL", "TSVALCD", within=ref),
+            _ts_pairing(ts, ok, cd, val, "TSVALCD", "TSVAL", within=ref)]
+
+
+def _ts_pairing(ts, ok, a, b, a_name: str, b_name: str, within=None):
+    """Rows whose `b` differs from the first `b` given for the same `a` (and `within` value)."""
+    k = a if within is None else within + "|" + a
+    first = pd.Series(b[ok].to_numpy(), index=k[ok].to_numpy())
+    first = first[~first.index.duplicated()]
+    exp = k.map(first).astype(object)
+    bad = ok & exp.notna() & (b != exp.fillna(""))
+    return _flag_each(ts, bad, b_name, f"{b_name} '" + b + f"' differs from the {b_name} given earlier for "
+                      f"{a_name} '" + a + "': '" + exp.fillna("") + f"' ({a_name} and {b_name} are "
+                      "one-to-one)")
