@@ -67,6 +67,112 @@ def convert(study, out, quiet, no_validate):
         _echo_err(f"validation could not run: {result.validation_error}")
 
 
+def _fail(exc: ConversionError, what: str, out) -> None:
+    for issue in exc.issues:
+        _echo_err(str(issue))
+    _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
+    sys.exit(1)
+
+
+@main.command()
+@click.argument("sdtm", type=click.Path(file_okay=False))
+@click.option("--spec", "spec", default=None, type=click.Path(file_okay=False),
+              help="Folder of ADaM spec files (*.yaml); default: the bundled study's.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder; datasets go to OUT/adam/, provenance under \"adam\" in OUT/run.json.")
+@click.option("--quiet", is_flag=True, help="No progress lines, only the summary and errors.")
+def derive(sdtm, spec, out, quiet):
+    """Derive ADaM datasets from the SDTM datasets in folder SDTM (XPT, CSV or parquet).
+
+    Every spec is checked against the SDTM variables before any derivation runs; a failed run leaves
+    OUT/adam/ as it was.
+    """
+    from .adam.derive import derive as run_derive
+
+    t0 = time.perf_counter()
+    progress = (lambda m: None) if quiet else _echo_err
+    try:
+        result = run_derive(sdtm, out, spec_folder=spec, progress=progress,
+                            command=["sdtm-ra", *sys.argv[1:]])
+    except ConversionError as exc:
+        _fail(exc, "derivation", out)
+    _report_derived(result, out, t0)
+
+
+def _report_derived(result, out, t0) -> None:
+    warnings = [i for i in result.issues.items if i.severity == "warning"]
+    for w in warnings:
+        _echo_err(str(w))
+    rows = sum(o["rows"] for o in result.outputs.values())
+    click.echo(f"wrote {len(result.outputs)} ADaM datasets ({rows} records) to {out}/adam in "
+               f"{time.perf_counter() - t0:.1f}s; {len(warnings)} warning(s)")
+
+
+@main.command()
+@click.argument("study", required=False, type=click.Path(file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: OUT/sdtm/, OUT/adam/, run.json, validation reports, summary.html.")
+@click.option("--spec", "spec", default=None, type=click.Path(file_okay=False),
+              help="ADaM spec folder; default: STUDY/adam/, or the bundled study's specs.")
+@click.option("--quiet", is_flag=True, help="No progress lines, only the summaries and errors.")
+def run(study, out, spec, quiet):
+    """The whole pipeline: convert STUDY to SDTM, derive ADaM, validate both, write OUT/summary.html.
+
+    Without STUDY, the bundled example study. Exit 1 when the conversion or the derivation fails;
+    validation findings are reported (OUT/validation.html, OUT/adam-validation.html) without failing.
+    """
+    from .adam.derive import derive as run_derive
+    from .convert import convert as run_convert
+
+    t0 = time.perf_counter()
+    progress = (lambda m: None) if quiet else _echo_err
+    command = ["sdtm-ra", *sys.argv[1:]]
+    try:
+        conv = run_convert(study, out, progress=progress, command=command, validate=True)
+    except ConversionError as exc:
+        _fail(exc, "conversion", out)
+    click.echo(f"SDTM: {len(conv.outputs)} datasets in {out}/sdtm")
+    if conv.validation is not None:
+        from .validation.report import console_summary
+        click.echo(console_summary(conv.validation, [str(p) for p in conv.validation_reports]))
+    if spec is None and study is not None:
+        own = Path(study) / "adam"
+        if not own.is_dir():
+            click.echo(f"no ADaM specs in {own}: ADaM skipped (give --spec)")
+            return
+        spec = own
+    t1 = time.perf_counter()
+    try:
+        result = run_derive(Path(out) / "sdtm", out, spec_folder=spec, progress=progress, command=command)
+    except ConversionError as exc:
+        _fail(exc, "derivation", f"{out}/adam")
+    _report_derived(result, out, t1)
+    _after_derive(result, Path(out), progress)
+    click.echo(f"done in {time.perf_counter() - t0:.1f}s")
+
+
+def _after_derive(result, out: Path, progress) -> None:
+    """ADaM validation reports and the summary page; problems here are reported, never fatal."""
+    try:
+        from .validation import validate_folder
+        from .validation.report import console_summary, write_report
+        res = validate_folder(out / "adam")
+        paths = [out / "adam-validation.html", out / "adam-validation.json"]
+        for p in paths:
+            write_report(res, p)
+        click.echo(console_summary(res, [str(p) for p in paths]))
+    except Exception as exc:  # noqa: BLE001 - the datasets are written; say why the check could not run
+        _echo_err(f"ADaM validation could not run: {_one_line_plain(exc)}")
+    if {"ADSL", "ADEFF"} <= set(result.datasets):
+        from .adam.summary import write_summary
+        try:
+            write_summary(out / "summary.html", result.datasets["ADSL"], result.datasets["ADEFF"],
+                          title=f"{result.datasets['ADSL']['STUDYID'].iloc[0]}: efficacy summary")
+            click.echo(f"summary: {out / 'summary.html'}")
+        except Exception as exc:  # noqa: BLE001
+            _echo_err(f"summary.html could not be written: {_one_line_plain(exc)}")
+
+
 @main.command()
 @click.argument("folder", type=str)
 @click.option("--report", "reports", multiple=True, metavar="PATH",

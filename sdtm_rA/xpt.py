@@ -120,6 +120,7 @@ class XptVariable:
     label: str
     type: Literal["Char", "Num"]
     length: int | None = None  # None = computed from the data (Char) / 8 (Num)
+    format: str | None = None  # a SAS display format, e.g. DATE9. for ADaM numeric dates
 
 
 # --------------------------------------------------------------------------- checks
@@ -771,9 +772,11 @@ def write_xpt(df, path, *, name: str, label: str, variables: dict[str, XptVariab
     os.close(fd)
     try:
         try:
+            formats = {n: v.format for n, v in (variables or {}).items() if v.format}
             pyreadstat.write_xport(out, tmp, file_label=label or "",
                                    column_labels=[c.label or None for c in columns],
-                                   table_name=name, file_format_version=5)
+                                   table_name=name, file_format_version=5,
+                                   variable_format=formats or None)
         except XptError:
             raise
         except Exception as exc:

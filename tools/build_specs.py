@@ -370,6 +370,9 @@ with `python tools/build_specs.py` (options: `--standards DIR`, `--out DIR`, `--
 YYYY-MM-DD`; the newest CT package found is the default). The output is deterministic: running it
 again on the same sources gives identical bytes, so `git diff specs/` shows exactly what a new
 standard version changes.
+
+One exception, never written or removed by the generator: `adam/<study>/*.yaml` are the authored ADaM
+specs of the bundled study (see docs/adam-specs.md); edit those by hand.
 """
 
 

@@ -1,0 +1,261 @@
+"""SDTM datasets + ADaM specs → ADaM datasets (XPT v5) in OUT/adam/, with provenance in OUT/run.json.
+
+Every spec is checked against the variables of the SDTM folder before the first derivation runs;
+datasets are then derived in dependency order (ADSL first). Nothing is written until all of them are
+built and pass the XPT checks; OUT/adam/ is then replaced in one move, so a failed run leaves the
+earlier outputs as they were.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__, xpt
+from ..errors import ConversionError, Issue, Issues
+from .spec import AdamSpec, check_spec, load_spec_folder
+from .steps import StepError, run_step
+
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+READABLE = (".xpt", ".csv", ".parquet")
+
+
+@dataclass
+class DeriveResult:
+    datasets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    specs: dict[str, AdamSpec] = field(default_factory=dict)
+    issues: Issues = field(default_factory=Issues)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+
+
+class _Context:
+    """What a step may read: the SDTM domains and the ADaM datasets derived so far."""
+
+    def __init__(self, sdtm: dict, adam: dict):
+        self.sdtm, self.adam = sdtm, adam
+
+    def dataset(self, name: str) -> pd.DataFrame:
+        if name in self.adam:
+            return self.adam[name]
+        return self.sdtm[name]
+
+
+def bundled_adam_specs() -> Path:
+    """The ADaM specs of the bundled study: `specs/adam/ramsc01/` in a checkout, `sdtm_rA/_specs/...`
+    once installed."""
+    from ..specs import specs_dir
+    return specs_dir() / "adam" / "ramsc01"
+
+
+def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
+    from ..validation.data import read_one
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConversionError([Issue("error", "SDTM folder not found", file=str(folder))])
+    data = {}
+    problems = []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE):
+        try:
+            df, _ = read_one(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
+            problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
+            continue
+        data[path.stem.upper()] = df
+    if problems:
+        raise ConversionError(problems)
+    if not data:
+        raise ConversionError([Issue("error", "no SDTM datasets (.xpt, .csv, .parquet)", file=str(folder))])
+    return data
+
+
+def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progress=None) -> DeriveResult:
+    """Check every spec, then derive the datasets in memory (no files written)."""
+    progress = progress or (lambda msg: None)
+    result = DeriveResult()
+    known = {name: set(df.columns) for name, df in sdtm.items()}
+    issues: list[Issue] = []
+    for sp in specs:
+        issues += check_spec(sp, known)
+        known[sp.dataset] = set(sp.variables)      # what later datasets may read
+    if issues:
+        raise ConversionError(issues)
+    ctx = _Context(sdtm, result.datasets)
+    for sp in specs:
+        t0 = time.perf_counter()
+        df = None
+        for s in sp.steps:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    df = run_step(s.step, df, s.args, ctx)
+                except (StepError, ValueError, KeyError, TypeError) as exc:
+                    raise ConversionError([Issue("error", f"{s.where()}: {exc}", file=sp.file, line=s.line,
+                                                 domain=sp.dataset)]) from exc
+            for w in caught:
+                result.issues.warning(f"{s.where()}: {w.message}", file=sp.file, line=s.line, domain=sp.dataset)
+        result.datasets[sp.dataset] = finish_dataset(df, sp)
+        result.specs[sp.dataset] = sp
+        progress(f"  {sp.dataset:<8} {len(df):>8} records  ({time.perf_counter() - t0:.1f}s)")
+    return result
+
+
+def _sas_number(s: pd.Series, name: str) -> pd.Series:
+    """datetime64 → SAS datetime (seconds) for --DTM variables, else SAS date (days)."""
+    seconds = (s - SAS_EPOCH).dt.total_seconds()
+    return seconds if name.endswith("DTM") else (seconds / 86400.0).round()
+
+
+def finish_dataset(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
+    """The spec's variables in its order, ADaM types, sorted by the keys (which must be unique)."""
+    out = pd.DataFrame(index=df.index)
+    for name, meta in sp.variables.items():
+        s = df[name]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[name] = s            # kept as dates for the datasets that read this one; see xpt_frame
+            meta.type = "Num"
+            meta.format = meta.format or ("DATETIME20." if name.endswith("DTM") else "DATE9.")
+            continue
+        if isinstance(s.dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(s):
+            s = s.map({True: "Y", False: "N"})
+        if meta.type == "Num" or (meta.type is None and pd.api.types.is_numeric_dtype(s)):
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+            bad = s.notna() & num.isna() & (s.astype(str).str.strip() != "")
+            if bad.any():
+                vals = sorted(set(s[bad].astype(str)))[:5]
+                raise ConversionError([Issue("error", f"{name} is numeric but has text values {vals}",
+                                             file=sp.file, line=sp.line("variables", name), domain=sp.dataset)])
+            s, meta.type = num, "Num"
+        else:
+            s = s.astype(object).where(s.notna(), "").map(lambda v: v if isinstance(v, str) else _text(v))
+            meta.type = "Char"
+        out[name] = s
+    out = out.sort_values(sp.keys, kind="mergesort", na_position="last").reset_index(drop=True)
+    dup = out.duplicated(sp.keys, keep=False)
+    if dup.any():
+        sample = out.loc[dup, sp.keys].drop_duplicates().head(5).to_dict("records")
+        raise ConversionError([Issue("error", f"keys {sp.keys} are not unique: {dup.sum()} records share "
+                                     f"their key, e.g. {sample}", file=sp.file, line=sp.line("keys"),
+                                     domain=sp.dataset)])
+    return out
+
+
+def xpt_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Dates and datetimes as SAS numbers (days / seconds since 1960-01-01) for the XPT file."""
+    out = df.copy()
+    for name in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[name]):
+            out[name] = _sas_number(out[name], name)
+    return out
+
+
+def _text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _xpt_variables(sp: AdamSpec) -> dict:
+    return {n: xpt.XptVariable(name=n, label=m.label, type=m.type, length=m.length, format=m.format)
+            for n, m in sp.variables.items()}
+
+
+def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
+           xpt_timestamp=None) -> DeriveResult:
+    """Derive the ADaM datasets of `spec_folder` (the bundled study's when None) from `sdtm_folder`
+    into OUT/adam/, and record inputs and outputs under "adam" in OUT/run.json."""
+    progress = progress or (lambda msg: None)
+    spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
+    specs = load_spec_folder(spec_folder)
+    sdtm = read_sdtm_folder(Path(sdtm_folder))
+    progress(f"ADaM from {sdtm_folder} with the specs of {spec_folder}")
+    result = derive_datasets(sdtm, specs, progress)
+    created = xpt.reproducible_timestamp(xpt_timestamp if xpt_timestamp is not None
+                                         else _sdtm_timestamp(Path(sdtm_folder)))
+
+    problems, prepared = [], {}
+    frames = {name: xpt_frame(data) for name, data in result.datasets.items()}
+    for name, data in frames.items():
+        sp = result.specs[name]
+        variables = _xpt_variables(sp)
+        checked = xpt.prepare_for_xpt(data, name, sp.label, variables)
+        problems += [Issue("error", p, domain=name, file=sp.file) for p in checked.problems]
+        prepared[name] = (sp.label, variables, checked)
+    if problems:
+        raise ConversionError(problems)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".adam-", dir=out))
+    try:
+        for name, data in sorted(frames.items()):
+            label, variables, checked = prepared.pop(name)
+            info = xpt.write_xpt(data, tmp / f"{name.lower()}.xpt", name=name, label=label,
+                                 variables=variables, created=created, prepared=checked)
+            result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": int(len(data)), "sha256": info["sha256"]}
+        result.inputs = _inputs(Path(sdtm_folder), spec_folder)
+        record = {"tool": "sdtm_rA", "version": __version__,
+                  "command": command if command is not None else sys.argv,
+                  "xpt_timestamp": created.isoformat(), "inputs": result.inputs, "outputs": result.outputs,
+                  "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
+        _swap_folder(tmp, out / "adam")
+        _update_run_json(out / "run.json", record)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def _sdtm_timestamp(folder: Path):
+    """The creation date in the header of the SDTM XPT files: ADaM made from the same SDTM carry the
+    same date, so two runs give identical bytes (None when there is no XPT input)."""
+    for path in sorted(folder.glob("*.xpt")):
+        with open(path, "rb") as fh:
+            head = fh.read(160)
+        stamp = xpt._header_datetime(head[80 + 64:160])
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _inputs(sdtm_folder: Path, spec_folder: Path) -> dict:
+    inputs = {}
+    for label, root in (("sdtm", sdtm_folder), ("adam-specs", spec_folder)):
+        for path in sorted(Path(root).iterdir()):
+            if path.is_file() and (path.suffix.lower() in READABLE or path.suffix == ".yaml"):
+                inputs[f"{label}/{path.name}"] = xpt._sha256(path)
+    return inputs
+
+
+def _swap_folder(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.parent / f".adam-old-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _update_run_json(path: Path, record: dict) -> None:
+    """Add the ADaM provenance under "adam", keeping what convert wrote (replaced atomically)."""
+    run = {}
+    if path.exists():
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            run = {}
+    run["adam"] = record
+    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(run, indent=2) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,346 @@
+"""ADaM specs: one YAML document per analysis dataset, read safely and checked before anything runs.
+
+    dataset: ADSL
+    label: Subject-Level Analysis Dataset
+    class: ADSL                      # ADSL | BDS | OCCDS | OTHER
+    keys: [STUDYID, USUBJID]         # unique record key, also the sort order
+    steps:                           # named derivations (sdtm_rA.adam.steps), run in order
+      - {derive: records, dataset: DM, where: {ARMCD: {not: [SCRNFAIL, ""]}}}
+      - {derive: copy, new: TRT01P, source: ARM}
+    variables:                       # the output: order, label, type (from the ADaMIG when omitted)
+      STUDYID:
+      TRT01P: {label: Planned Treatment for Period 01}
+
+The check walks the steps with the variables each one creates, so a spec that reads a variable no
+earlier step made, names an SDTM variable the input folder lacks, or lists an output nobody derives is
+reported with file and line before the first derivation runs. Nothing in a spec is evaluated as code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConversionError, Issue
+from ..schema import schema_issues, suggest
+from ..specs import load_adamig
+from ..yamlio import line_of, load_yaml
+from .steps import NAME_RE, STEPS, FORMULAS, Step, args_with_defaults, formula_roles, keep_map
+from .where import COMPARISONS, OPERATORS, columns_of
+
+CLASSES = ("ADSL", "BDS", "OCCDS", "OTHER")
+FORMATS = ("DATE9.", "DATETIME20.", "TIME8.")
+PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
+
+_VARIABLE = {"type": "dict", "nullable": True, "schema": {
+    "label": {"type": "string", "maxlength": 40},
+    "type": {"type": "string", "allowed": ["Char", "Num"]},
+    "length": {"type": "integer", "min": 1, "max": 200},
+    "format": {"type": "string", "allowed": list(FORMATS)},
+}}
+
+TOP_SCHEMA = {
+    "dataset": {"type": "string", "required": True, "regex": r"^AD[A-Z0-9]{2,6}$"},
+    "label": {"type": "string", "required": True, "maxlength": 40},
+    "class": {"type": "string", "required": True, "allowed": list(CLASSES)},
+    "keys": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "string"}},
+    "description": {"type": "string"},
+    "steps": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "dict"}},
+    "variables": {"type": "dict", "required": True, "minlength": 1,
+                  "keysrules": {"type": "string", "regex": NAME_RE}, "valuesrules": _VARIABLE},
+}
+
+_KIND_RULES = {
+    "var": {"type": "string"}, "new": {"type": "string", "regex": NAME_RE},
+    "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"}, "source_var": {"type": "string"},
+    "vars": {"type": "list", "schema": {"type": "string"}},
+    "source_vars": {"type": "list", "schema": {"type": "string"}},
+    "keep": {"type": ["list", "dict"]}, "where": {"type": "dict"}, "source_where": {"type": "dict"},
+    "paramcd": {"type": "string", "regex": PARAMCD_RE},
+    "params": {"type": "dict", "valuesrules": {"type": "string", "regex": PARAMCD_RE}},
+    "text": {"type": "string"}, "number": {"type": "number"}, "integer": {"type": "integer"},
+    "boolean": {"type": "boolean"}, "list": {"type": "list"}, "mapping": {"type": "dict"}, "any": {},
+}
+
+
+def step_schema(st: Step) -> dict:
+    schema = {"derive": {"type": "string", "required": True}}
+    for name, arg in st.args.items():
+        rule = dict(_KIND_RULES[arg.kind])
+        if arg.required:
+            rule["required"] = True
+        if arg.allowed:
+            rule["allowed"] = list(arg.allowed)
+        schema[name] = rule
+    return schema
+
+
+@dataclass
+class VariableMeta:
+    name: str
+    label: str
+    type: str | None      # None: from the data (numeric → Num)
+    length: int | None = None
+    format: str | None = None
+
+
+@dataclass
+class SpecStep:
+    step: Step
+    args: dict            # as written (without `derive`)
+    line: int | None
+    index: int
+
+    def where(self) -> str:
+        return f"step {self.index + 1} ({self.step.name})"
+
+
+@dataclass
+class AdamSpec:
+    dataset: str
+    label: str
+    class_: str
+    keys: list[str]
+    steps: list[SpecStep]
+    variables: dict[str, VariableMeta]
+    file: str
+    doc: dict = field(repr=False, default_factory=dict)
+
+    def line(self, *path) -> int | None:
+        return line_of(self.doc, list(path))
+
+    def reads(self) -> set[str]:
+        """Datasets the steps read (SDTM domains or ADaM datasets)."""
+        out = set()
+        for s in self.steps:
+            a = args_with_defaults(s.step, s.args)
+            for name, arg in s.step.args.items():
+                if arg.kind == "dataset" and a.get(name):
+                    out.add(a[name])
+            for src in a.get("sources") or []:
+                if isinstance(src, dict) and src.get("dataset"):
+                    out.add(src["dataset"])
+        return out
+
+
+def load_spec(path: Path, display: str | None = None) -> AdamSpec:
+    """Read and schema-check one spec file (the checks against the data come in `check_spec`)."""
+    display = display or str(path)
+    doc = load_yaml(path, display)
+    issues = schema_issues(doc, TOP_SCHEMA, display)
+    if issues:
+        raise ConversionError(issues)
+    steps = []
+    for i, raw in enumerate(doc["steps"]):
+        line = line_of(doc, ["steps", i])
+        name = raw.get("derive")
+        st = STEPS.get(name) if isinstance(name, str) else None
+        if st is None:
+            issues.append(Issue("error", f"steps[{i + 1}]: unknown derivation {name!r}"
+                                f"{suggest(name, STEPS)}; known: {', '.join(sorted(STEPS))}",
+                                file=display, line=line))
+            continue
+        for issue in schema_issues(raw, step_schema(st), display):
+            issues.append(Issue("error", f"steps[{i + 1}] ({name}): {issue.message}", file=display,
+                                line=issue.line or line))
+        steps.append(SpecStep(st, {k: v for k, v in raw.items() if k != "derive"}, line, i))
+    if issues:
+        raise ConversionError(issues)
+    ig = load_adamig()
+    structure = {"ADSL": "ADSL", "BDS": "BDS"}.get(doc["class"])
+    variables = {}
+    for name, meta in doc["variables"].items():
+        meta = meta or {}
+        std = None
+        if structure:
+            try:
+                std = ig.dataset(structure).variable(name)
+            except (KeyError, LookupError):
+                std = None
+        label = meta.get("label") or (std.label if std else "")
+        if not label:
+            issues.append(Issue("error", f"variables.{name}: no label, and the ADaMIG has none for {name} "
+                                f"in class {doc['class']}: give `label:`", file=display,
+                                line=line_of(doc, ["variables", name])))
+        typ = meta.get("type") or ({"Char": "Char", "Num": "Num"}.get(std.type) if std else None)
+        variables[name] = VariableMeta(name, label, typ, meta.get("length"), meta.get("format"))
+    for k in doc["keys"]:
+        if k not in variables:
+            issues.append(Issue("error", f"keys: {k} is not in variables", file=display, line=line_of(doc, ["keys"])))
+    if issues:
+        raise ConversionError(issues)
+    return AdamSpec(doc["dataset"], doc["label"], doc["class"], list(doc["keys"]), steps, variables, display, doc)
+
+
+def _condition_issues(cond, where: str) -> list[str]:
+    problems = []
+    if not isinstance(cond, dict):
+        return [f"{where}: a condition is a mapping of variable: test"]
+    for key, test in cond.items():
+        if key == "any":
+            if not isinstance(test, list) or not test:
+                problems.append(f"{where}: any: needs a list of conditions")
+            else:
+                for sub in test:
+                    problems += _condition_issues(sub, where)
+            continue
+        if isinstance(test, dict):
+            for op, val in test.items():
+                if op not in OPERATORS:
+                    problems.append(f"{where}: {key}: unknown test {op!r}{suggest(op, OPERATORS)}")
+                elif op in COMPARISONS and not (isinstance(val, (int, float, str)) or
+                                                (isinstance(val, dict) and set(val) == {"var"})):
+                    problems.append(f"{where}: {key}: {op} takes a number, a date or {{var: NAME}}")
+    return problems
+
+
+def check_spec(spec: AdamSpec, known: dict[str, set[str]]) -> list[Issue]:
+    """Walk the steps with the variables available at each one; `known` gives the variables of every
+    dataset the spec may read (SDTM domains of the input folder, ADaM datasets derived before)."""
+    issues: list[Issue] = []
+    cols: dict[str, int] = {}      # variable → index of the step that created it
+    params: set[str] = set()
+
+    def err(s: SpecStep, msg: str, key=None):
+        line = line_of(spec.doc, ["steps", s.index, key]) if key else s.line
+        issues.append(Issue("error", f"{s.where()}: {msg}", file=spec.file, line=line or s.line,
+                            domain=spec.dataset))
+
+    def need(s, key, var, pool, what):
+        if var not in pool:
+            hint = suggest(var, pool)
+            err(s, f"{key}: {var} is not {what}{hint}", key)
+
+    for s in spec.steps:
+        a = args_with_defaults(s.step, s.args)
+        if s.index == 0 and not s.step.starts:
+            err(s, "the first step must create the records (records, parameter, parameter_count, "
+                   "parameter_haq_di)")
+        if s.index > 0 and s.step.starts and not s.step.adds_records:
+            err(s, "records can only start the dataset (use merge to add variables)")
+        src_name = a.get("dataset")
+        src_cols = known.get(src_name, set()) if src_name else set()
+        if src_name and src_name not in known:
+            err(s, f"dataset: {src_name} is not in the input{suggest(src_name, known)}; available: "
+                   f"{', '.join(sorted(known))}", "dataset")
+            src_name = None
+        mine = f"a variable of {spec.dataset} at this step"
+        theirs = f"a variable of {src_name}"
+        for name, arg in s.step.args.items():
+            val = a.get(name)
+            if val is None or val == [] or val == {}:
+                continue
+            if arg.kind == "var":
+                need(s, name, val, cols, mine)
+            elif arg.kind == "vars":
+                for v in val:
+                    need(s, name, v, cols, mine)
+            elif arg.kind == "where":
+                for p in _condition_issues(val, name):
+                    err(s, p, name)
+                for v in columns_of(val):
+                    need(s, name, v, cols, mine)
+            elif src_name and arg.kind == "source_var":
+                need(s, name, val, src_cols, theirs)
+            elif src_name and arg.kind == "source_vars":
+                for v in val:
+                    need(s, name, v, src_cols, theirs)
+            elif src_name and arg.kind == "keep":
+                for v in keep_map(val).values():
+                    need(s, name, v, src_cols, theirs)
+            elif src_name and arg.kind == "source_where":
+                for p in _condition_issues(val, name):
+                    err(s, p, name)
+                for v in columns_of(val):
+                    need(s, name, v, src_cols, theirs)
+            elif arg.kind == "params" or (arg.kind == "paramcd" and name != "paramcd"):
+                for p in (val.values() if isinstance(val, dict) else [val]):
+                    if p not in params:
+                        err(s, f"{name}: parameter {p} is not created by an earlier step{suggest(p, params)}", name)
+        if s.step.name == "last_date":
+            for j, src in enumerate(a.get("sources") or []):
+                if not isinstance(src, dict) or not {"dataset", "dtc"} <= set(src):
+                    err(s, f"sources[{j + 1}]: needs dataset and dtc", "sources")
+                elif src["dataset"] not in known:
+                    err(s, f"sources[{j + 1}]: dataset {src['dataset']} is not in the input", "sources")
+                else:
+                    for v in [src["dtc"]] + columns_of(src.get("where") or {}):
+                        need(s, "sources", v, known[src["dataset"]], f"a variable of {src['dataset']}")
+        if s.step.name == "parameter_computed" and a.get("formula") in FORMULAS:
+            req, opt = formula_roles(a["formula"])
+            roles = set(a.get("inputs") or {})
+            for r in sorted(roles - set(req) - set(opt)):
+                err(s, f"inputs: {a['formula']} has no input {r!r}; it takes {', '.join(req + opt)}", "inputs")
+            for r in req:
+                if r not in roles:
+                    err(s, f"inputs: {a['formula']} needs {r}", "inputs")
+        if s.step.name == "analysis_visit":
+            for j, w in enumerate(a.get("windows") or []):
+                if not isinstance(w, dict) or not {"avisit", "avisitn", "target", "lo", "hi"} <= set(w):
+                    err(s, f"windows[{j + 1}]: needs avisit, avisitn, target, lo and hi", "windows")
+        if s.step.name == "groups":
+            for j, g in enumerate(a.get("groups") or []):
+                if not isinstance(g, dict) or "label" not in g or set(g) - {"label", "ge", "lt"}:
+                    err(s, f"groups[{j + 1}]: use {{label, ge, lt}}", "groups")
+        outputs = s.step.outputs(a)
+        if s.step.name == "records" and not a.get("keep"):
+            outputs += sorted(src_cols)         # every variable of the source
+        for out in outputs:
+            if out in cols and not s.step.adds_records and out not in keep_map(a.get("keep")):
+                err(s, f"{out} already exists (created by step {cols[out] + 1})")
+            cols.setdefault(out, s.index)
+        if s.step.adds_records and a.get("paramcd"):
+            params.add(a["paramcd"])
+    for name in spec.variables:
+        if name not in cols:
+            issues.append(Issue("error", f"variables: {name} is not created by any step"
+                                f"{suggest(name, cols)}", file=spec.file,
+                                line=spec.line("variables", name), domain=spec.dataset))
+    return issues
+
+
+def load_spec_folder(folder: Path) -> list[AdamSpec]:
+    """Every `*.yaml` of an ADaM spec folder, each problem of every file reported together; ordered
+    so that a dataset comes after those it reads (ADSL first)."""
+    files = sorted(Path(folder).glob("*.yaml"))
+    if not files:
+        raise ConversionError([Issue("error", "no ADaM spec files (*.yaml) found", file=str(folder))])
+    specs, issues, seen = [], [], {}
+    for path in files:
+        display = f"{Path(folder).name}/{path.name}"
+        try:
+            sp = load_spec(path, display)
+        except ConversionError as exc:
+            issues.extend(exc.issues)
+            continue
+        if sp.dataset in seen:
+            issues.append(Issue("error", f"dataset {sp.dataset} is also specified in {seen[sp.dataset]}",
+                                file=display, line=sp.line("dataset")))
+            continue
+        seen[sp.dataset] = display
+        specs.append(sp)
+    if issues:
+        raise ConversionError(issues)
+    return order_specs(specs)
+
+
+def order_specs(specs: list[AdamSpec]) -> list[AdamSpec]:
+    by_name = {s.dataset: s for s in specs}
+    done, order, visiting = set(), [], set()
+
+    def visit(s: AdamSpec, chain):
+        if s.dataset in done:
+            return
+        if s.dataset in visiting:
+            raise ConversionError([Issue("error", f"datasets read each other: {' -> '.join(chain + [s.dataset])}",
+                                         file=s.file)])
+        visiting.add(s.dataset)
+        for dep in sorted(s.reads() & set(by_name)):
+            if dep != s.dataset:
+                visit(by_name[dep], chain + [s.dataset])
+        visiting.discard(s.dataset)
+        done.add(s.dataset)
+        order.append(s)
+
+    for s in sorted(specs, key=lambda s: (s.dataset != "ADSL", s.dataset)):
+        visit(s, [])
+    return order

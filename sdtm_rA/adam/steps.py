@@ -1,0 +1,670 @@
+"""The named derivations an ADaM spec may use, with their arguments.
+
+An ADaM spec lists steps (`- {derive: <name>, <argument>: <value>, ...}`) that run in order on one
+working dataset. Each step here declares its arguments by kind, which is what lets the spec be
+checked completely before anything runs: a `var` must be a variable that an earlier step created, a
+`source_var` a variable of the `dataset` the step reads, a `new` a valid ADaM name; the Cerberus
+schema of every step is generated from these declarations. The work itself is done by the admiral-
+style functions of `sdtm_rA.adam.*`; a step only connects arguments to them.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import bds, occurrence, ra_scores, subject
+from .dates import derive_vars_dt, derive_vars_dtm, study_day
+from .where import evaluate
+
+NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
+
+
+@dataclass(frozen=True)
+class Arg:
+    kind: str                 # see KINDS
+    required: bool = False
+    default: object = None
+    allowed: tuple = ()
+    doc: str = ""
+
+
+KINDS = {
+    "var": "a variable of the dataset being derived, created by an earlier step",
+    "vars": "a list of such variables",
+    "new": "the name of a variable this step creates (at most 8 characters)",
+    "dataset": "an SDTM domain of the input folder or an ADaM dataset derived before this one",
+    "source_var": "a variable of the step's `dataset`",
+    "source_vars": "a list of variables of the step's `dataset`",
+    "keep": "variables of the step's `dataset` to bring along: a list, or {NEW: SOURCE}",
+    "where": "a condition on the dataset being derived (see where conditions)",
+    "source_where": "a condition on the step's `dataset`",
+    "paramcd": "a parameter code (at most 8 characters)",
+    "params": "{role: PARAMCD}: the parameters the step reads",
+    "text": "a text", "number": "a number", "integer": "a whole number", "boolean": "true or false",
+    "list": "a list", "mapping": "a mapping", "any": "any value",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    func: Callable          # func(df, args, ctx) -> DataFrame
+    args: dict
+    doc: str
+    starts: bool = False    # may be the first step (creates the records)
+    adds_records: bool = False
+    restrictable: bool = False   # accepts `where:` to derive on a subset only (restrict_derivation)
+    fixed_outputs: tuple = ()
+    outputs_of: Callable | None = None   # extra outputs computed from the arguments
+
+    def outputs(self, args: dict) -> list[str]:
+        out = [args[n] for n, a in self.args.items() if a.kind == "new" and args.get(n)]
+        for n, a in self.args.items():
+            if a.kind == "keep" and args.get(n):
+                out += list(keep_map(args[n]).keys())
+        out += list(self.fixed_outputs)
+        if self.outputs_of:
+            out += self.outputs_of(args)
+        return out
+
+
+STEPS: dict[str, Step] = {}
+
+
+def step(name, *, starts=False, adds_records=False, restrictable=False, fixed_outputs=(),
+         outputs_of=None, **args: Arg):
+    if restrictable and "where" not in args:
+        args["where"] = Arg("where", doc="derive on these records only; the others get missing values")
+
+    def wrap(func):
+        STEPS[name] = Step(name, func, args, inspect.cleandoc(func.__doc__ or ""), starts, adds_records,
+                           restrictable, tuple(fixed_outputs), outputs_of)
+        return func
+    return wrap
+
+
+def keep_map(keep) -> dict:
+    """`[A, B]` → {A: A, B: B}; `{NEW: OLD}` as is."""
+    if not keep:
+        return {}
+    if isinstance(keep, dict):
+        return dict(keep)
+    return {k: k for k in keep}
+
+
+def args_with_defaults(st: Step, args: dict) -> dict:
+    full = {n: a.default for n, a in st.args.items()}
+    full.update({k: v for k, v in args.items() if k != "derive"})
+    return full
+
+
+class StepError(ValueError):
+    """A step that cannot run on these data (the message names the values at fault)."""
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+def _flag_values(mask: pd.Series, true, false) -> pd.Series:
+    return pd.Series(np.where(mask.to_numpy(), true, false), index=mask.index, dtype=object)
+
+
+def _records(src: pd.DataFrame, where) -> pd.DataFrame:
+    return src[evaluate(where, src)] if where else src
+
+
+def _subject_keys(src: pd.DataFrame) -> list[str]:
+    return [c for c in ("STUDYID", "USUBJID") if c in src.columns]
+
+
+def _numbers(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
+def censored_numbers(values: pd.Series, censored: str = "missing") -> pd.Series:
+    """Numbers from results; a censored text result ('<0.5', '>500') gives missing, its limit, or half
+    its limit (the LLOQ/2 convention for '<')."""
+    num = _numbers(values)
+    if censored == "missing":
+        return num
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    m = text.str.extract(r"^([<>]=?)\s*([0-9]*\.?[0-9]+)$")
+    limit = pd.to_numeric(m[1], errors="coerce")
+    if censored == "half":
+        limit = limit.where(~m[0].fillna("").str.startswith("<"), limit / 2)
+    return num.where(num.notna(), limit)
+
+
+def _append(df: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    if df is None or df.empty:
+        return new.reset_index(drop=True)
+    return pd.concat([df, new], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- records and merges
+
+@step("records", starts=True, dataset=Arg("dataset", True), where=Arg("source_where"),
+      keep=Arg("keep", doc="default: every variable"))
+def records(df, a, ctx):
+    """Start the dataset with the records of `dataset` meeting `where` (ADSL from DM, ADAE from AE)."""
+    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    cols = keep_map(a["keep"]) or {c: c for c in src.columns}
+    out = src[list(cols.values())].copy()
+    out.columns = list(cols.keys())
+    return out.reset_index(drop=True)
+
+
+@step("merge", dataset=Arg("dataset", True), keep=Arg("keep", True), by=Arg("vars", default=["USUBJID"]),
+      where=Arg("source_where"), order=Arg("source_vars"),
+      mode=Arg("text", default="first", allowed=("first", "last")))
+def merge(df, a, ctx):
+    """Variables of the first/last record per `by` group of `dataset` (admiral derive_vars_merged);
+    without `order`, two records for one group are an error."""
+    src = ctx.dataset(a["dataset"])
+    mask = evaluate(a["where"], src) if a["where"] else None
+    try:
+        return subject.merge_first_last(df, src, by=a["by"], order=a["order"], mode=a["mode"],
+                                        filter=mask, new_vars=keep_map(a["keep"]))
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+
+
+@step("exists_flag", new=Arg("new", True), dataset=Arg("dataset", True), where=Arg("source_where"),
+      by=Arg("vars", default=["USUBJID"]), then=Arg("text", default="Y"), **{"else": Arg("text", default="N")})
+def exists_flag(df, a, ctx):
+    """`then` (Y) when `dataset` has a record meeting `where` for the same `by` values (SAFFL: any dose)."""
+    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    keys = pd.MultiIndex.from_frame(src[a["by"]].astype(str)) if len(a["by"]) > 1 else src[a["by"][0]].astype(str)
+    mine = pd.MultiIndex.from_frame(df[a["by"]].astype(str)) if len(a["by"]) > 1 else df[a["by"][0]].astype(str)
+    return df.assign(**{a["new"]: _flag_values(pd.Series(pd.Index(mine).isin(pd.Index(keys)), index=df.index),
+                                                a["then"], a["else"])})
+
+
+@step("flag", new=Arg("new", True), where=Arg("where", True), then=Arg("text", default="Y"),
+      **{"else": Arg("text", default="N")}, unknown_if_missing=Arg("vars", doc="missing where any of these is"))
+def flag(df, a, ctx):
+    """`then` (Y) where the condition holds, else `else` (N) (ITTFL, a status from a baseline value); missing
+    where a variable of `unknown_if_missing` is missing (no value, no status)."""
+    res = _flag_values(evaluate(a["where"], df), a["then"], a["else"] or None)
+    for v in a["unknown_if_missing"] or []:
+        res = res.where(df[v].notna() & (df[v].astype(str).str.strip() != ""), None)
+    return df.assign(**{a["new"]: res})
+
+
+@step("constant", restrictable=True, new=Arg("new", True), value=Arg("any", True))
+def constant(df, a, ctx):
+    """One value on every record (AGEU, a PARAMTYP)."""
+    return df.assign(**{a["new"]: a["value"]})
+
+
+_CENSORED = Arg("text", default="missing", allowed=("missing", "limit", "half"),
+                doc="a '<x'/'>x' result: missing, x, or x/2 for '<x'")
+
+
+@step("copy", restrictable=True, new=Arg("new", True), source=Arg("var", True),
+      numeric=Arg("boolean", default=False), censored=_CENSORED)
+def copy(df, a, ctx):
+    """A variable under another name (TRT01P from ARM); `numeric: true` reads text as numbers."""
+    s = df[a["source"]]
+    return df.assign(**{a["new"]: censored_numbers(s, a["censored"]) if a["numeric"] else s})
+
+
+@step("recode", restrictable=True, new=Arg("new", True), source=Arg("var", True),
+      values=Arg("mapping", True), other=Arg("any"))
+def recode(df, a, ctx):
+    """A value map (TRT01PN from TRT01P); values not in the map get `other` (default missing)."""
+    values = {str(k): v for k, v in a["values"].items()}
+    s = df[a["source"]].astype(object).where(df[a["source"]].notna(), "").astype(str)
+    res = s.map(values)
+    if a["other"] is not None:
+        res = res.where(s.isin(list(values)), a["other"])
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
+        res = pd.to_numeric(res, errors="coerce")
+    return df.assign(**{a["new"]: res})
+
+
+@step("groups", restrictable=True, new=Arg("new", True), source=Arg("var", True), groups=Arg("list", True))
+def groups(df, a, ctx):
+    """Categories of a number: `groups: [{label: "<65", lt: 65}, {label: ">=65", ge: 65}]`
+    (a value belongs to the first group with `ge <= value < lt`)."""
+    cuts = [(g.get("ge"), g.get("lt"), g["label"]) for g in a["groups"]]
+    return subject.derive_age_groups(df, cuts=cuts, new=a["new"], age=a["source"])
+
+
+# ----------------------------------------------------------------------------- dates
+
+def _date_outputs(suffix_flags):
+    def outputs(a):
+        new = a.get("new") or ""
+        prefix = new[: -len(suffix_flags[0])] if new.endswith(suffix_flags[0]) else new
+        return [prefix + s for s in suffix_flags[1:] if a.get("flag", True)]
+    return outputs
+
+
+_IMPUTATION = dict(highest_imputation=Arg("text", default="n", allowed=("Y", "M", "D", "h", "m", "s", "n")),
+                   date_imputation=Arg("text", default="first"),
+                   min_dates=Arg("vars"), max_dates=Arg("vars"),
+                   flag=Arg("boolean", default=True, doc="add the --DTF (and --TMF) imputation flags"))
+
+
+def _prefix(new: str, suffix: str) -> str:
+    if not new.endswith(suffix):
+        raise StepError(f"new: {new} must end in {suffix} (its flags are named after it)")
+    return new[: -len(suffix)]
+
+
+@step("date", new=Arg("new", True), dtc=Arg("var", True), outputs_of=_date_outputs(("DT", "DTF")), **_IMPUTATION)
+def date(df, a, ctx):
+    """A numeric date from an ISO 8601 --DTC with admiral's imputation rules and its --DTF flag."""
+    return derive_vars_dt(df, _prefix(a["new"], "DT"), a["dtc"], highest_imputation=a["highest_imputation"],
+                          date_imputation=a["date_imputation"], flag_imputation="date" if a["flag"] else "none",
+                          min_dates=a["min_dates"], max_dates=a["max_dates"])
+
+
+@step("datetime", new=Arg("new", True), dtc=Arg("var", True), time_imputation=Arg("text", default="first"),
+      outputs_of=_date_outputs(("DTM", "DTF", "TMF")), **_IMPUTATION)
+def datetime(df, a, ctx):
+    """A numeric datetime from an ISO 8601 --DTC with admiral's imputation rules, --DTF and --TMF."""
+    hi = a["highest_imputation"]
+    return derive_vars_dtm(df, _prefix(a["new"], "DTM"), a["dtc"], highest_imputation=hi,
+                           date_imputation=a["date_imputation"], time_imputation=a["time_imputation"],
+                           flag_imputation="both" if a["flag"] else "none",
+                           min_dates=a["min_dates"], max_dates=a["max_dates"])
+
+
+@step("datepart", restrictable=True, new=Arg("new", True), source=Arg("var", True))
+def datepart(df, a, ctx):
+    """The date of a datetime (TRTSDT from TRTSDTM)."""
+    return df.assign(**{a["new"]: pd.to_datetime(df[a["source"]]).dt.normalize()})
+
+
+@step("study_day", restrictable=True, new=Arg("new", True), date=Arg("var", True),
+      reference=Arg("var", default="TRTSDT"))
+def study_day_step(df, a, ctx):
+    """ADY/ASTDY: days from the reference date, no day 0 (day 1 is the reference date)."""
+    return df.assign(**{a["new"]: study_day(df[a["date"]], df[a["reference"]])})
+
+
+@step("treatment_dates", dataset=Arg("dataset", default="EX"), dose=Arg("source_var", default="EXDOSE"),
+      include_placebo=Arg("boolean", default=True),
+      fixed_outputs=("TRTSDTM", "TRTSTMF", "TRTEDTM", "TRTETMF", "TRTSDT", "TRTEDT"))
+def treatment_dates(df, a, ctx):
+    """TRTSDTM/TRTSDT (first dose > 0) and TRTEDTM/TRTEDT (last), with time flags (admiral's ADSL)."""
+    return subject.derive_trt_dates(df, ctx.dataset(a["dataset"]), dose_var=a["dose"],
+                                    include_placebo=a["include_placebo"])
+
+
+@step("duration", restrictable=True, new=Arg("new", True), start=Arg("var", True), end=Arg("var", True),
+      unit=Arg("text", default="DAYS", allowed=("DAYS", "WEEKS")), unit_var=Arg("new"),
+      add_one=Arg("boolean", default=True))
+def duration(df, a, ctx):
+    """end − start (+1 when not negative, admiral's default): TRTDURD, ADURN/ADURU."""
+    return occurrence.derive_duration(df, start=a["start"], end=a["end"], new=a["new"], unit=a["unit"],
+                                      new_unit=a["unit_var"], add_one=a["add_one"])
+
+
+@step("last_date", new=Arg("new", True), sources=Arg("list", True, doc="[{dataset, dtc, where}]"),
+      by=Arg("vars", default=["USUBJID"]))
+def last_date(df, a, ctx):
+    """The latest complete date over several sources (LSTALVDT: last date known alive)."""
+    frames = []
+    for s in a["sources"]:
+        src = _records(ctx.dataset(s["dataset"]), s.get("where"))
+        d = pd.to_datetime(src[s["dtc"]].astype(str).str[:10], format="%Y-%m-%d", errors="coerce")
+        frames.append(pd.DataFrame({**{k: src[k].to_numpy() for k in a["by"]}, "__d": d.to_numpy()}))
+    allv = pd.concat(frames, ignore_index=True).dropna(subset=["__d"])
+    last = allv.groupby(a["by"])["__d"].max().rename(a["new"]).reset_index()
+    out = df.merge(last, on=a["by"], how="left")
+    out.index = df.index
+    return out
+
+
+# ----------------------------------------------------------------------------- occurrence flags
+
+@step("trtemfl", new=Arg("new", default="TRTEMFL"), start=Arg("var", default="ASTDT"),
+      end=Arg("var", default="AENDT"), trt_start=Arg("var", default="TRTSDT"), trt_end=Arg("var", default="TRTEDT"),
+      end_window=Arg("integer", default=0), ignore_missing_start=Arg("boolean", default=False))
+def trtemfl(df, a, ctx):
+    """Treatment-emergent flag, admiral's rules in admiral's order (see occurrence.derive_trtemfl)."""
+    return occurrence.derive_trtemfl(df, start=a["start"], end=a["end"], trt_start=a["trt_start"],
+                                     trt_end=a["trt_end"], end_window=a["end_window"],
+                                     ignore_missing_start=a["ignore_missing_start"], new=a["new"])
+
+
+@step("extreme_flag", new=Arg("new", True), by=Arg("vars", True), order=Arg("vars", True),
+      mode=Arg("text", default="first", allowed=("first", "last")), where=Arg("where"))
+def extreme_flag(df, a, ctx):
+    """'Y' on the first/last record per group among those meeting `where` (AOCCFL, AOCCPFL, ANL01FL)."""
+    mask = evaluate(a["where"], df) if a["where"] else None
+    return occurrence.derive_extreme_flag(df, by=a["by"], order=a["order"], new=a["new"], mode=a["mode"],
+                                          filter=mask)
+
+
+# ----------------------------------------------------------------------------- BDS parameters
+
+_PARAM = dict(paramcd=Arg("paramcd", True), param=Arg("text", True), paramn=Arg("number"),
+              set=Arg("mapping", doc="{VARIABLE: value} on the new records (e.g. ANL01FL: Y)"))
+
+
+def _param_outputs(*fixed):
+    def outputs(a):
+        out = ["STUDYID", "USUBJID"] + list(fixed) + (["PARAMN"] if a.get("paramn") is not None else [])
+        out += [b for b in a.get("by") or [] if b not in out] if "dataset" in a else []
+        return out + list((a.get("set") or {}).keys())
+    return outputs
+
+
+def _set(new: pd.DataFrame, a: dict) -> pd.DataFrame:
+    for k, v in (a.get("set") or {}).items():
+        new[k] = v
+    return new
+
+
+def _param_frame(src: pd.DataFrame, a: dict, aval, avalc=None) -> pd.DataFrame:
+    out = src[_subject_keys(src)].copy()
+    out["PARAMCD"] = a["paramcd"]
+    out["PARAM"] = a["param"]
+    if a.get("paramn") is not None:
+        out["PARAMN"] = float(a["paramn"])
+    out["AVAL"] = aval
+    if avalc is not None:
+        out["AVALC"] = avalc
+    for new, old in keep_map(a.get("keep")).items():
+        out[new] = src[old].to_numpy()
+    return out
+
+
+def _traceability(src, a, var):
+    dom = a["dataset"]
+    seq = f"{dom}SEQ"
+    seqs = _numbers(src[seq]).to_numpy() if seq in src.columns else np.nan
+    return {"SRCDOM": dom, "SRCVAR": var, "SRCSEQ": seqs}
+
+
+@step("parameter", starts=True, adds_records=True, dataset=Arg("dataset", True), where=Arg("source_where", True),
+      aval=Arg("source_var"), avalc=Arg("source_var"), factor=Arg("number"),
+      low=Arg("source_var"), high=Arg("source_var"), keep=Arg("keep"), censored=_CENSORED,
+      outputs_of=lambda a: (_param_outputs("PARAMCD", "PARAM", "AVAL", "SRCDOM", "SRCVAR", "SRCSEQ")(a)
+                            + (["AVALC"] if a.get("avalc") else []) + (["ANRLO"] if a.get("low") else [])
+                            + (["ANRHI"] if a.get("high") else [])),
+      **_PARAM)
+def parameter(df, a, ctx):
+    """One analysis record per record of `dataset` meeting `where` (CRP from LB, PAINVAS from QS);
+    `factor` converts the unit (AVAL and the range); SRCDOM/SRCVAR/SRCSEQ trace each record."""
+    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    factor = 1.0 if a["factor"] is None else float(a["factor"])
+    aval = np.nan
+    if a["aval"]:
+        raw = src[a["aval"]]
+        if a["censored"] != "missing" and a["avalc"]:
+            raw = raw.where(raw.notna(), src[a["avalc"]])
+        aval = censored_numbers(raw, a["censored"]) * factor
+    avalc = src[a["avalc"]].astype(object).to_numpy() if a["avalc"] else None
+    if a["avalc"] and a["factor"] is not None and a["aval"]:
+        # the text result would keep the old unit: write the converted number instead
+        avalc = np.where(pd.isna(aval), avalc, pd.Series(aval).map(lambda v: f"{v:.15g}").to_numpy())
+    new = _param_frame(src, a, np.asarray(aval, dtype="float64") if a["aval"] else np.nan, avalc)
+    for arg, var in (("low", "ANRLO"), ("high", "ANRHI")):
+        if a[arg]:
+            new[var] = (_numbers(src[a[arg]]) * factor).to_numpy()
+    for k, v in _traceability(src, a, a["aval"] or a["avalc"] or "").items():
+        new[k] = v
+    return _append(df, _set(new, a))
+
+
+def _grouped_param(df, a, ctx, values: pd.Series, src: pd.DataFrame) -> pd.DataFrame:
+    """Records for a parameter computed per `by` group of `src`: `values` is indexed by the group keys;
+    kept variables come from the group's first record."""
+    by = a["by"]
+    first = src.drop_duplicates(by, keep="first").set_index(by)
+    vals = values.reindex(first.index)
+    keep = {c: c for c in _subject_keys(src) if c not in by}
+    first = first.reset_index()
+    new = first[by + list(keep)].copy()
+    new["PARAMCD"], new["PARAM"] = a["paramcd"], a["param"]
+    if a.get("paramn") is not None:
+        new["PARAMN"] = float(a["paramn"])
+    new["AVAL"] = vals.to_numpy(dtype="float64")
+    for n, old in keep_map(a.get("keep")).items():
+        new[n] = first[old].to_numpy()
+    new = new[new["AVAL"].notna()]
+    return _append(df, _set(new, a))
+
+
+@step("parameter_count", starts=True, adds_records=True, dataset=Arg("dataset", True),
+      where=Arg("source_where", True), count_where=Arg("source_where", True),
+      by=Arg("source_vars", default=["USUBJID", "VISITNUM"]), keep=Arg("keep"),
+      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL"), **_PARAM)
+def parameter_count(df, a, ctx):
+    """The number of records meeting `count_where` among those meeting `where`, per `by` group
+    (TJC28: joints with MKORRES Y among the evaluated joints; a visit without any gets no record)."""
+    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    hit = evaluate(a["count_where"], src).astype(int)
+    counts = hit.groupby([src[b] for b in a["by"]]).sum().astype("float64")
+    return _grouped_param(df, a, ctx, counts, src)
+
+
+@step("parameter_haq_di", starts=True, adds_records=True, dataset=Arg("dataset", True),
+      where=Arg("source_where", True), by=Arg("source_vars", default=["USUBJID", "VISITNUM"]), keep=Arg("keep"),
+      aids_adjusted=Arg("boolean", default=True), min_categories=Arg("integer", default=6),
+      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL"), **_PARAM)
+def parameter_haq_di(df, a, ctx):
+    """HAQ-DI scored from the HAQ items (ra_scores.haq_di): highest item per category, aids/help
+    raise 0-1 to 2, mean over answered categories, missing under `min_categories`."""
+    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    di = ra_scores.haq_di(src, aids_adjusted=a["aids_adjusted"], by=a["by"], min_categories=a["min_categories"])
+    return _grouped_param(df, a, ctx, di, src)
+
+
+#: Formulas a computed parameter may name: role names are the functions' argument names.
+FORMULAS: dict[str, Callable] = {
+    "sdai": ra_scores.sdai, "cdai": ra_scores.cdai,
+    "das28_esr": ra_scores.das28_esr, "das28_crp": ra_scores.das28_crp,
+    "ratio": lambda numerator, denominator: numerator / denominator.where(denominator != 0),
+}
+
+
+def formula_roles(name: str) -> tuple[list[str], list[str]]:
+    """(required roles, optional roles) of a formula."""
+    sig = inspect.signature(FORMULAS[name])
+    req = [p for p, v in sig.parameters.items() if v.default is inspect.Parameter.empty]
+    opt = [p for p, v in sig.parameters.items() if v.default is not inspect.Parameter.empty]
+    return req, opt
+
+
+def _carry(df, sel, by, carry, new):
+    """Carried variables of new records: the latest (max) value among the input records of the group."""
+    if not carry:
+        return new
+    agg = sel.groupby(by, dropna=False)[carry].max().reset_index()
+    return new.merge(agg, on=by, how="left")
+
+
+@step("parameter_computed", adds_records=True, formula=Arg("text", True, allowed=tuple(FORMULAS)),
+      inputs=Arg("params", True), by=Arg("vars", default=["USUBJID", "AVISITN"]), where=Arg("where"),
+      carry=Arg("vars", doc="variables copied from the inputs (the latest value)"),
+      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP"), **_PARAM)
+def parameter_computed(df, a, ctx):
+    """A parameter computed from other parameters of the same `by` group, created only where every
+    required input has a value (SDAI, CDAI, DAS28-ESR/CRP, a ratio such as Treg/Th17)."""
+    inputs = a["inputs"]
+    sel = df[evaluate(a["where"], df)] if a["where"] else df
+    sel = sel[sel["PARAMCD"].isin(list(inputs.values()))]
+    func = FORMULAS[a["formula"]]
+    roles = dict(inputs)
+    keys = a["by"] + _subject_keys(df)
+    keys = list(dict.fromkeys(keys))
+    set_values = {"PARAM": a["param"]}
+    if a["paramn"] is not None:
+        set_values["PARAMN"] = float(a["paramn"])
+    try:
+        out = bds.derive_param_computed(sel, by=keys, parameters=list(dict.fromkeys(roles.values())),
+                                        new_paramcd=a["paramcd"],
+                                        func=lambda v: func(**{r: v[p] for r, p in roles.items()}),
+                                        set_values=set_values)
+    except ValueError as exc:
+        raise StepError(f"{exc} (restrict the inputs with `where`, e.g. {{ANL01FL: Y}})") from exc
+    new = out.iloc[len(sel):].reset_index(drop=True)
+    new = new[[c for c in new.columns if c in keys or c in ("PARAMCD", "AVAL", "PARAMTYP") or c in set_values]]
+    new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
+    return _append(df, _set(new, a))
+
+
+def _post_baseline(df, a, paramcds):
+    sel = df[df["PARAMCD"].isin(paramcds)]
+    return sel[evaluate(a["post_where"], sel)] if a["post_where"] else sel
+
+
+_POST = {"ABLFL": {"not": "Y"}, "AVISITN": {"gt": 0}}
+
+
+@step("parameter_acr", adds_records=True, level=Arg("integer", True, allowed=(20, 50, 70)),
+      components=Arg("params", True), apr=Arg("text", default="crp"),
+      by=Arg("vars", default=["USUBJID", "AVISITN"]), post_where=Arg("where", default=_POST),
+      base=Arg("var", default="BASE"), carry=Arg("vars"),
+      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "AVALC", "PARAMTYP"), **_PARAM)
+def parameter_acr(df, a, ctx):
+    """ACR20/50/70 (Felson 1995) at each post-baseline group from the components' AVAL and BASE:
+    AVALC Y/N, AVAL 1/0; no record where the response cannot be evaluated."""
+    comps = a["components"]
+    sel = _post_baseline(df, a, list(comps.values()))
+    keys = list(dict.fromkeys(a["by"] + _subject_keys(df)))
+    if sel.duplicated(keys + ["PARAMCD"]).any():
+        dup = sel.loc[sel.duplicated(keys + ["PARAMCD"], keep=False), keys + ["PARAMCD"]].head(5)
+        raise StepError(f"more than one record per {keys + ['PARAMCD']} among the components: "
+                        f"{dup.to_dict('records')} (restrict with post_where, e.g. ANL01FL: Y)")
+    post = sel.pivot(index=keys, columns="PARAMCD", values="AVAL")
+    base = sel.pivot(index=keys, columns="PARAMCD", values=a["base"])
+    rename = {p: r for r, p in comps.items()}
+    post, base = post.rename(columns=rename), base.rename(columns=rename)
+    resp = ra_scores.acr_response(base, post, level=a["level"], apr=a["apr"])
+    resp = resp[resp != ""]
+    new = resp.index.to_frame(index=False)
+    new["PARAMCD"], new["PARAM"] = a["paramcd"], a["param"]
+    if a["paramn"] is not None:
+        new["PARAMN"] = float(a["paramn"])
+    new["AVALC"] = resp.to_numpy()
+    new["AVAL"] = np.where(new["AVALC"] == "Y", 1.0, 0.0)
+    new["PARAMTYP"] = "DERIVED"
+    new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
+    return _append(df, _set(new, a))
+
+
+@step("parameter_eular", adds_records=True, das28=Arg("paramcd", True),
+      by=Arg("vars", default=["USUBJID", "AVISITN"]), post_where=Arg("where", default=_POST),
+      base=Arg("var", default="BASE"), carry=Arg("vars"),
+      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVALC", "PARAMTYP"), **_PARAM)
+def parameter_eular(df, a, ctx):
+    """EULAR response GOOD/MODERATE/NONE (van Gestel 1996) from a DAS28 parameter and its BASE."""
+    sel = _post_baseline(df, a, [a["das28"]])
+    keys = list(dict.fromkeys(a["by"] + _subject_keys(df)))
+    resp = ra_scores.eular_response(sel["AVAL"], sel[a["base"]])
+    ok = resp.notna()
+    new = sel.loc[ok, keys].reset_index(drop=True)
+    new["PARAMCD"], new["PARAM"] = a["paramcd"], a["param"]
+    if a["paramn"] is not None:
+        new["PARAMN"] = float(a["paramn"])
+    new["AVALC"] = resp[ok].to_numpy()
+    new["PARAMTYP"] = "DERIVED"
+    new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
+    return _append(df, _set(new, a))
+
+
+# ----------------------------------------------------------------------------- BDS timing and baseline
+
+@step("analysis_visit", windows=Arg("list", True, doc="[{avisit, avisitn, target, lo, hi}]"),
+      day=Arg("var", default="ADY"), by=Arg("vars", default=["USUBJID", "PARAMCD"]),
+      value=Arg("var", default="AVAL"), avisit=Arg("new", default="AVISIT"), avisitn=Arg("new", default="AVISITN"),
+      flag=Arg("new", default="ANL01FL"))
+def analysis_visit(df, a, ctx):
+    """AVISIT/AVISITN from study-day windows, and ANL01FL on the record nearest each window's target."""
+    value = a["value"] if a["value"] in df.columns and df[a["value"]].notna().any() else None
+    return bds.derive_analysis_window(df, a["windows"], day=a["day"], by=a["by"], value=value,
+                                      avisit=a["avisit"], avisitn=a["avisitn"], flag=a["flag"])
+
+
+@step("baseline_flag", new=Arg("new", default="ABLFL"), by=Arg("vars", default=["USUBJID", "PARAMCD"]),
+      date=Arg("var", default="ADT"), reference=Arg("var", default="TRTSDT"), order=Arg("vars", default=[]),
+      where=Arg("where"))
+def baseline_flag(df, a, ctx):
+    """ABLFL: the last record with a value on or before the reference date (ties: `order`, then input
+    order); `where` limits the candidates (e.g. ANL01FL: Y, or scheduled visits only)."""
+    if not a["where"]:
+        return bds.derive_ablfl(df, by=a["by"], date=a["date"], ref=a["reference"], order=a["order"],
+                                new=a["new"])
+    mask = evaluate(a["where"], df)
+    part = bds.derive_ablfl(df[mask], by=a["by"], date=a["date"], ref=a["reference"], order=a["order"],
+                            new=a["new"])
+    out = df.copy()
+    out[a["new"]] = ""
+    out.loc[mask, a["new"]] = part[a["new"]]
+    return out
+
+
+@step("base", new=Arg("new", default="BASE"), source=Arg("var", default="AVAL"),
+      by=Arg("vars", default=["USUBJID", "PARAMCD"]), flag=Arg("var", default="ABLFL"))
+def base(df, a, ctx):
+    """BASE (or BASEC, BNRIND with another `source`): the baseline record's value on every record."""
+    try:
+        return bds.derive_base(df, by=a["by"], source=a["source"], new=a["new"], flag=a["flag"])
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+
+
+@step("change", restrictable=True, new=Arg("new", default="CHG"), value=Arg("var", default="AVAL"),
+      base=Arg("var", default="BASE"))
+def change(df, a, ctx):
+    """CHG = AVAL − BASE."""
+    return bds.derive_chg(df, value=a["value"], base=a["base"], new=a["new"])
+
+
+@step("percent_change", restrictable=True, new=Arg("new", default="PCHG"), value=Arg("var", default="AVAL"),
+      base=Arg("var", default="BASE"))
+def percent_change(df, a, ctx):
+    """PCHG = 100 × (AVAL − BASE) / |BASE|, empty when BASE is 0."""
+    return bds.derive_pchg(df, value=a["value"], base=a["base"], new=a["new"])
+
+
+@step("range_indicator", restrictable=True, new=Arg("new", default="ANRIND"), value=Arg("var", default="AVAL"),
+      low=Arg("var", default="ANRLO"), high=Arg("var", default="ANRHI"))
+def range_indicator(df, a, ctx):
+    """ANRIND LOW/NORMAL/HIGH against ANRLO/ANRHI (a value on a limit is NORMAL; 15 significant digits)."""
+    return bds.derive_anrind(df, low=a["low"], high=a["high"], value=a["value"], new=a["new"])
+
+
+@step("shift", restrictable=True, new=Arg("new", default="SHIFT1"), source=Arg("var", default="BNRIND"),
+      to=Arg("var", default="ANRIND"))
+def shift(df, a, ctx):
+    """SHIFT1 = 'BNRIND to ANRIND'."""
+    return bds.derive_shift(df, from_var=a["source"], to_var=a["to"], new=a["new"])
+
+
+@step("activity_category", new=Arg("new", default="AVALCAT1"), value=Arg("var", default="AVAL"),
+      indexes=Arg("mapping", True, doc="{PARAMCD: SDAI|CDAI|DAS28}"))
+def activity_category(df, a, ctx):
+    """REMISSION/LOW/MODERATE/HIGH by the published cut-offs of each index, per PARAMCD."""
+    out = df.copy()
+    res = pd.Series(None, index=df.index, dtype=object)
+    for paramcd, index in a["indexes"].items():
+        m = df["PARAMCD"] == paramcd
+        if m.any():
+            res[m] = ra_scores.activity_category(_numbers(df.loc[m, a["value"]]), index).to_numpy()
+    out[a["new"]] = res
+    return out
+
+
+def run_step(st: Step, df: pd.DataFrame | None, args: dict, ctx) -> pd.DataFrame:
+    """Run one step; `where:` on a restrictable step derives on the subset only (others get missing)."""
+    a = args_with_defaults(st, args)
+    if st.restrictable and a.get("where"):
+        mask = evaluate(a["where"], df)
+        part = st.func(df[mask], a, ctx)
+        out = df.copy()
+        for col in st.outputs(a):
+            if col in part.columns:
+                out[col] = part[col].reindex(out.index)
+        return out
+    return st.func(df, a, ctx)
