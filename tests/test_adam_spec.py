@@ -410,3 +410,12 @@ def test_failed_derive_leaves_previous_output_untouched(tmp_path):
     assert {p.name: p.read_bytes() for p in (out / "adam").iterdir()} == before
     assert (out / "run.json").read_bytes() == run_before
     assert not [p for p in out.iterdir() if p.name.startswith(".adam")]
+
+
+def test_steps_reference_is_up_to_date():
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(repo / "tools" / "adam_steps_doc.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
