@@ -811,6 +811,40 @@ def write_xpt(df, path, *, name: str, label: str, variables: dict[str, XptVariab
     }
 
 
+_JOBS: list = []   # write_many's jobs, inherited by its forked workers (never pickled)
+
+
+def _write_job(i: int) -> tuple[int, dict]:
+    return i, write_xpt(**_JOBS[i])
+
+
+def write_many(jobs: list[dict], workers: int | None = None) -> list[dict]:
+    """Write several datasets with :func:`write_xpt` (each job: its keyword arguments), in parallel
+    processes where the platform can fork, largest dataset first; results in job order.
+
+    pyreadstat holds the interpreter lock while it writes, so on two cores the writing of the
+    largest datasets is what a conversion waits for; forked workers share the prepared data with the
+    parent without copying or pickling it. Any failure is raised after the pool stops; the caller
+    writes into a temporary folder, so nothing half-written is left behind.
+    """
+    import multiprocessing as mp
+    global _JOBS
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    big = sorted(range(len(jobs)), key=lambda i: -len(jobs[i]["df"]) * max(1, len(jobs[i]["df"].columns)))
+    if workers < 2 or len(jobs) < 2 or "fork" not in mp.get_all_start_methods():
+        return [write_xpt(**job) for job in jobs]
+    results: list = [None] * len(jobs)
+    _JOBS = jobs
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            for i, info in pool.imap_unordered(_write_job, big, chunksize=1):
+                results[i] = info
+    finally:
+        _JOBS = []
+    return results
+
+
 # --------------------------------------------------------------------------- reading
 
 

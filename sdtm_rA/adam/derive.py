@@ -128,16 +128,18 @@ def finish_dataset(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
         if isinstance(s.dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(s):
             s = s.map({True: "Y", False: "N"})
         if meta.type == "Num" or (meta.type is None and pd.api.types.is_numeric_dtype(s)):
-            num = pd.to_numeric(s, errors="coerce").astype("float64")
-            bad = s.notna() & num.isna() & (s.astype(str).str.strip() != "")
+            if pd.api.types.is_numeric_dtype(s):
+                num, bad = s.astype("float64"), pd.Series(False, index=s.index)
+            else:
+                num = pd.to_numeric(s, errors="coerce").astype("float64")
+                bad = s.notna() & num.isna() & (as_text(s).str.strip() != "")
             if bad.any():
                 vals = sorted(set(s[bad].astype(str)))[:5]
                 raise ConversionError([Issue("error", f"{name} is numeric but has text values {vals}",
                                              file=sp.file, line=sp.line("variables", name), domain=sp.dataset)])
             s, meta.type = num, "Num"
         else:
-            s = s.astype(object).where(s.notna(), "").map(lambda v: v if isinstance(v, str) else _text(v))
-            meta.type = "Char"
+            s, meta.type = as_text(s), "Char"
         out[name] = s
     out = out.sort_values(sp.keys, kind="mergesort", na_position="last").reset_index(drop=True)
     dup = out.duplicated(sp.keys, keep=False)
@@ -155,6 +157,19 @@ def xpt_frame(df: pd.DataFrame) -> pd.DataFrame:
     for name in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[name]):
             out[name] = _sas_number(out[name], name)
+    return out
+
+
+def as_text(s: pd.Series) -> pd.Series:
+    """Character values with '' for missing; only values that are not already text are converted
+    (1.0 -> '1'), so a million-row text column costs one vectorised fillna."""
+    if pd.api.types.is_string_dtype(s) and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.fillna("")
+    s = s.astype(object)
+    out = s.where(s.notna(), "")
+    other = out.map(type) != str
+    if other.any():
+        out[other] = out[other].map(_text)
     return out
 
 
@@ -197,11 +212,11 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".adam-", dir=out))
     try:
-        for name, data in sorted(frames.items()):
-            label, variables, checked = prepared.pop(name)
-            info = xpt.write_xpt(data, tmp / f"{name.lower()}.xpt", name=name, label=label,
-                                 variables=variables, created=created, prepared=checked)
-            result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": int(len(data)), "sha256": info["sha256"]}
+        names = sorted(frames)
+        jobs = [dict(df=frames[n], path=tmp / f"{n.lower()}.xpt", name=n, label=prepared[n][0],
+                     variables=prepared[n][1], created=created, prepared=prepared[n][2]) for n in names]
+        for name, info in zip(names, xpt.write_many(jobs)):
+            result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": int(len(frames[name])), "sha256": info["sha256"]}
         result.inputs = _inputs(Path(sdtm_folder), spec_folder)
         record = {"tool": "sdtm_rA", "version": __version__,
                   "command": command if command is not None else sys.argv,
