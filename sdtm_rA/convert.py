@@ -187,12 +187,14 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     final = out / "sdtm"
     tmp = Path(tempfile.mkdtemp(prefix=".sdtm-", dir=out))
     try:
-        for name, data in sorted(result.datasets.items()):
-            label, variables, checked = prepared.pop(name)
-            info = xpt.write_xpt(data, tmp / f"{name.lower()}.xpt", name=name, label=label,
-                                 variables=variables, created=created, prepared=checked)
-            del checked  # its columns are no longer needed
-            result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(len(data)),
+        names = sorted(result.datasets)
+        jobs = [dict(df=result.datasets[n], path=tmp / f"{n.lower()}.xpt", name=n, label=prepared[n][0],
+                     variables=prepared[n][1], created=created, prepared=prepared[n][2]) for n in names]
+        infos = xpt.write_many(jobs)
+        del jobs
+        prepared.clear()  # the prepared columns are no longer needed
+        for name, info in zip(names, infos):
+            result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(len(result.datasets[name])),
                                                           "sha256": info["sha256"]}
         run = _run_record(study, result, command, created)
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -735,3 +735,24 @@ def test_pyreadstat_gets_object_text_columns(tmp_path, monkeypatch):
     write_xpt(df, tmp_path / "o.xpt", name="O", label="", created=CREATED)
     assert seen == {"S": "object", "T": "object", "O": "object", "C": "object",
                     "I": "float64", "F": "float64"}
+
+
+def test_write_many_in_workers_gives_the_same_bytes_and_raises_failures(tmp_path):
+    created = dt.datetime(2024, 1, 2, 3, 4, 5)
+    frames = {f"D{i}": pd.DataFrame({"USUBJID": [f"S-{j}" for j in range(50 * i + 1)],
+                                     "AVAL": np.arange(50 * i + 1, dtype=float) / 7}) for i in range(3)}
+
+    def jobs(folder):
+        folder.mkdir()
+        return [dict(df=df, path=folder / f"{n.lower()}.xpt", name=n, label=f"Dataset {n}", created=created)
+                for n, df in frames.items()]
+    parallel = xpt.write_many(jobs(tmp_path / "p"), workers=2)
+    serial = xpt.write_many(jobs(tmp_path / "s"), workers=1)
+    assert [r["sha256"] for r in parallel] == [r["sha256"] for r in serial]
+    assert [r["rows"] for r in parallel] == [1, 51, 101]                 # in job order, not finishing order
+    for n in frames:
+        assert (tmp_path / "p" / f"{n.lower()}.xpt").read_bytes() == (tmp_path / "s" / f"{n.lower()}.xpt").read_bytes()
+    bad = jobs(tmp_path / "b")
+    bad[1]["label"] = "x" * 41                                            # over the XPT v5 limit
+    with pytest.raises(XptError, match="label"):
+        xpt.write_many(bad, workers=2)

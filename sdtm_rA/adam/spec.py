@@ -68,6 +68,8 @@ def step_schema(st: Step) -> dict:
         rule = dict(_KIND_RULES[arg.kind])
         if arg.required:
             rule["required"] = True
+        else:
+            rule["nullable"] = True       # null: "none" (e.g. no end window), not the default
         if arg.allowed:
             rule["allowed"] = list(arg.allowed)
         schema[name] = rule

@@ -177,10 +177,9 @@ def merge(df, a, ctx):
 def exists_flag(df, a, ctx):
     """`then` (Y) when `dataset` has a record meeting `where` for the same `by` values (SAFFL: any dose)."""
     src = _records(ctx.dataset(a["dataset"]), a["where"])
-    keys = pd.MultiIndex.from_frame(src[a["by"]].astype(str)) if len(a["by"]) > 1 else src[a["by"][0]].astype(str)
-    mine = pd.MultiIndex.from_frame(df[a["by"]].astype(str)) if len(a["by"]) > 1 else df[a["by"][0]].astype(str)
-    return df.assign(**{a["new"]: _flag_values(pd.Series(pd.Index(mine).isin(pd.Index(keys)), index=df.index),
-                                                a["then"], a["else"])})
+    found = src[a["by"]].drop_duplicates().assign(__hit=True)
+    hit = df[a["by"]].merge(found, on=a["by"], how="left")["__hit"].fillna(False).to_numpy(dtype=bool)
+    return df.assign(**{a["new"]: _flag_values(pd.Series(hit, index=df.index), a["then"], a["else"])})
 
 
 @step("flag", new=Arg("new", True), where=Arg("where", True), then=Arg("text", default="Y"),
@@ -213,13 +212,16 @@ def copy(df, a, ctx):
 
 
 @step("recode", restrictable=True, new=Arg("new", True), source=Arg("var", True),
-      values=Arg("mapping", True), other=Arg("any"))
+      values=Arg("mapping", True), other=Arg("any"), keep_unmapped=Arg("boolean", default=False))
 def recode(df, a, ctx):
-    """A value map (TRT01PN from TRT01P); values not in the map get `other` (default missing)."""
+    """A value map (TRT01PN from TRT01P); values not in the map get `other` (default missing), or
+    stay as they are with `keep_unmapped: true` (rename one PARAMCD, keep the rest)."""
     values = {str(k): v for k, v in a["values"].items()}
     s = df[a["source"]].astype(object).where(df[a["source"]].notna(), "").astype(str)
     res = s.map(values)
-    if a["other"] is not None:
+    if a["keep_unmapped"]:
+        res = res.where(s.isin(list(values)), s)
+    elif a["other"] is not None:
         res = res.where(s.isin(list(values)), a["other"])
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()):
         res = pd.to_numeric(res, errors="coerce")
@@ -313,8 +315,12 @@ def last_date(df, a, ctx):
     frames = []
     for s in a["sources"]:
         src = _records(ctx.dataset(s["dataset"]), s.get("where"))
-        d = pd.to_datetime(src[s["dtc"]].astype(str).str[:10], format="%Y-%m-%d", errors="coerce")
-        frames.append(pd.DataFrame({**{k: src[k].to_numpy() for k in a["by"]}, "__d": d.to_numpy()}))
+        # parse each distinct --DTC once (a million lab records have a few thousand dates)
+        codes, uniques = pd.factorize(src[s["dtc"]])
+        parsed = pd.to_datetime(pd.Series(uniques, dtype=object).astype(str).str[:10], format="%Y-%m-%d",
+                                errors="coerce").to_numpy()
+        d = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.datetime64("NaT"))
+        frames.append(pd.DataFrame({**{k: src[k].to_numpy() for k in a["by"]}, "__d": d}))
     allv = pd.concat(frames, ignore_index=True).dropna(subset=["__d"])
     last = allv.groupby(a["by"])["__d"].max().rename(a["new"]).reset_index()
     out = df.merge(last, on=a["by"], how="left")
@@ -326,7 +332,8 @@ def last_date(df, a, ctx):
 
 @step("trtemfl", new=Arg("new", default="TRTEMFL"), start=Arg("var", default="ASTDT"),
       end=Arg("var", default="AENDT"), trt_start=Arg("var", default="TRTSDT"), trt_end=Arg("var", default="TRTEDT"),
-      end_window=Arg("integer", default=0), ignore_missing_start=Arg("boolean", default=False))
+      end_window=Arg("integer", doc="days after trt_end still treatment-emergent; null (default): no limit"),
+      ignore_missing_start=Arg("boolean", default=False))
 def trtemfl(df, a, ctx):
     """Treatment-emergent flag, admiral's rules in admiral's order (see occurrence.derive_trtemfl)."""
     return occurrence.derive_trtemfl(df, start=a["start"], end=a["end"], trt_start=a["trt_start"],
@@ -379,6 +386,8 @@ def _param_frame(src: pd.DataFrame, a: dict, aval, avalc=None) -> pd.DataFrame:
 
 def _traceability(src, a, var):
     dom = a["dataset"]
+    if f"{dom}SEQ" not in src.columns and f"{dom[:2]}SEQ" in src.columns:
+        dom = dom[:2]                   # a split dataset (LBCH) is part of its domain (LB, LBSEQ)
     seq = f"{dom}SEQ"
     seqs = _numbers(src[seq]).to_numpy() if seq in src.columns else np.nan
     return {"SRCDOM": dom, "SRCVAR": var, "SRCSEQ": seqs}
@@ -668,3 +677,53 @@ def run_step(st: Step, df: pd.DataFrame | None, args: dict, ctx) -> pd.DataFrame
                 out[col] = part[col].reindex(out.index)
         return out
     return st.func(df, a, ctx)
+
+
+# ----------------------------------------------------------------------------- added for the CDISC pilot specs
+
+def _blank(s: pd.Series) -> pd.Series:
+    """True where a value is missing: NaN/None/NaT, or text that is empty after stripping blanks."""
+    return s.isna() | (s.astype(object).where(s.notna(), "").astype(str).str.strip() == "")
+
+
+@step("coalesce", restrictable=True, new=Arg("new", True),
+      sources=Arg("vars", True, doc="variables tried in this order"))
+def coalesce(df, a, ctx):
+    """The first non-missing value among `sources` (dplyr's coalesce in an admiral mutate). Why: a
+    rule with a fallback cannot be written with `copy` (a variable is created once): the pilot's
+    TRTEDT is the end date of the last EX record or, where that is missing, the date of
+    discontinuation; blank text counts as missing, as in SDTM."""
+    res = df[a["sources"][0]].astype(object)
+    for var in a["sources"][1:]:
+        res = res.where(~_blank(res), df[var].astype(object))
+    res = res.where(~_blank(res), None)
+    return df.assign(**{a["new"]: res})
+
+
+@step("analysis_ratio", restrictable=True, new=Arg("new", True), value=Arg("var", default="AVAL"),
+      reference=Arg("var", True, doc="the denominator: BASE, ANRLO, ANRHI, A1LO, A1HI"))
+def analysis_ratio(df, a, ctx):
+    """`value` / `reference`, missing when the reference is 0 or either is missing (admiral
+    derive_var_analysis_ratio: R2BASE, R2A1LO, R2A1HI; BR2A1HI with value: BASE). Why: thresholds
+    expressed as multiples of a limit (the pilot's ANRIND is H above 1.5 x A1HI) become a `flag` on
+    the ratio, and the ratios themselves are standard BDS variables."""
+    return bds.derive_analysis_ratio(df, numer=a["value"], denom=a["reference"], new=a["new"])
+
+
+@step("extreme_records", adds_records=True, by=Arg("vars", True), order=Arg("vars", True),
+      mode=Arg("text", default="last", allowed=("first", "last")),
+      where=Arg("where", doc="only these records are candidates"),
+      set=Arg("mapping", True, doc="{VARIABLE: value} on the new records, e.g. {AVISIT: End of Treatment}"),
+      outputs_of=lambda a: list((a.get("set") or {}).keys()))
+def extreme_records(df, a, ctx):
+    """Per `by` group, a copy of the first/last record (by `order`, missing last) among those meeting
+    `where`, added as a new record with the `set` values (admiral derive_extreme_records). Why: BDS
+    timepoints derived from other records, such as the pilot's "End of Treatment" visit (the last
+    scheduled on-treatment value of each subject and parameter), are extra records, not flags."""
+    mask = evaluate(a["where"], df) if a["where"] else None
+    picked = occurrence.derive_extreme_flag(df, by=a["by"], order=a["order"], new="__PICK", mode=a["mode"],
+                                            filter=mask)["__PICK"].eq("Y").to_numpy()
+    new = df[picked].copy()
+    for k, v in a["set"].items():
+        new[k] = v
+    return _append(df, new)
