@@ -169,3 +169,12 @@ def test_cli_run_writes_everything_and_derive_fails_cleanly(tmp_path):
     assert fail.returncode == 1
     assert "bad/adsl.yaml:6" in fail.stderr and "NOPE is not a variable of DM" in fail.stderr
     assert (out / "adam" / "adsl.xpt").read_bytes() == before
+
+
+def test_adsl_baseline_scores_come_from_adeff_after_it_is_derived(adam):
+    _, ds = adam
+    adsl = ds["ADSL"].assign(SID=lambda d: sid(d.USUBJID)).set_index("SID")
+    assert adsl["SDAIBL"].to_dict() == pytest.approx({"101-001": 38.84, "101-002": 31.62, "102-003": 21.90,
+                                                      "102-004": 35.90, "101-005": 32.53, "102-006": 28.30})
+    assert adsl.loc["102-003", "SDAIBLC"] == "MODERATE" and adsl.loc["101-001", "CDAIBLC"] == "HIGH"
+    assert adsl.loc["102-004", "HAQDIBL"] == 2.0

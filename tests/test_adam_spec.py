@@ -419,3 +419,28 @@ def test_steps_reference_is_up_to_date():
     proc = subprocess.run([sys.executable, str(repo / "tools" / "adam_steps_doc.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+LATER = """\
+later_steps:
+  - {derive: merge, dataset: ADLB, where: {PARAMCD: CRPMGDL, ABLFL: Y}, keep: {CRPBL: AVAL}}
+"""
+
+
+def test_later_steps_complete_adsl_from_a_dataset_that_reads_it(tmp_path):
+    adsl = ADSL.replace("variables:\n", LATER + "variables:\n") + "  CRPBL: {label: Baseline CRP (mg/dL)}\n"
+    res = derive_one(tmp_path, adsl, extra=[("adlb.yaml", ADLB)])
+    # ADLB read ADSL's TRTSDT; ADSL then took the baseline CRP back from ADLB (hand values above)
+    assert res.datasets["ADSL"].set_index("USUBJID")["CRPBL"].to_dict() == pytest.approx({"S1-1": 0.25, "S1-2": 0.0})
+    assert "CRPBL" not in res.datasets["ADLB"].columns
+
+
+def test_later_steps_are_checked_too(tmp_path):
+    bad = ADSL.replace("variables:\n", LATER.replace("CRPBL: AVAL", "CRPBL: AVALX") + "variables:\n") \
+        + "  CRPBL: {label: Baseline CRP}\n"
+    spec_file(tmp_path, ADLB, "adlb.yaml")
+    msg = errors_of(tmp_path, bad)
+    assert "later step 1 (merge): keep: AVALX is not a variable of ADLB" in msg and "adsl.yaml:14" in msg
+    missing = ADSL.replace("variables:\n", LATER.replace("dataset: ADLB", "dataset: ADXX") + "variables:\n")
+    (tmp_path / "spec" / "adlb.yaml").unlink()
+    assert "later_steps read ADXX, which is neither in the input nor specified" in errors_of(tmp_path, missing)

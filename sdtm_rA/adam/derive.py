@@ -86,27 +86,55 @@ def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progre
     issues: list[Issue] = []
     for sp in specs:
         issues += check_spec(sp, known)
-        known[sp.dataset] = set(sp.variables)      # what later datasets may read
+        # what the datasets derived after this one may read (before its later steps: what exists then)
+        known[sp.dataset] = set(sp.variables) & set(sp.created) if sp.later_steps else set(sp.variables)
+    for sp in specs:
+        if sp.later_steps:
+            missing = sp.reads_later() - set(known)
+            if missing:
+                issues.append(Issue("error", f"later_steps read {', '.join(sorted(missing))}, which is "
+                                    "neither in the input nor specified", file=sp.file, domain=sp.dataset))
+            else:
+                issues += check_spec(sp, known, later=True)
     if issues:
         raise ConversionError(issues)
     ctx = _Context(sdtm, result.datasets)
+    pending: dict[str, tuple] = {}       # datasets waiting for their later steps
     for sp in specs:
         t0 = time.perf_counter()
-        df = None
-        for s in sp.steps:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    df = run_step(s.step, df, s.args, ctx)
-                except (StepError, ValueError, KeyError, TypeError) as exc:
-                    raise ConversionError([Issue("error", f"{s.where()}: {exc}", file=sp.file, line=s.line,
-                                                 domain=sp.dataset)]) from exc
-            for w in caught:
-                result.issues.warning(f"{s.where()}: {w.message}", file=sp.file, line=s.line, domain=sp.dataset)
-        result.datasets[sp.dataset] = finish_dataset(df, sp)
-        result.specs[sp.dataset] = sp
-        progress(f"  {sp.dataset:<8} {len(df):>8} records  ({time.perf_counter() - t0:.1f}s)")
+        df = _run_steps(sp, sp.steps, None, ctx, result)
+        if sp.later_steps:
+            pending[sp.dataset] = (sp, df, t0)
+            result.datasets[sp.dataset] = df      # the others read it as it is now
+        else:
+            _finished(result, sp, df, t0, progress)
+        for name, (psp, pdf, pt0) in list(pending.items()):
+            if psp.reads_later() <= set(result.specs) | set(sdtm):
+                del pending[name]
+                _finished(result, psp, _run_steps(psp, psp.later_steps, pdf, ctx, result), pt0, progress)
+    if pending:  # cannot happen after the checks; never write a half-derived dataset
+        raise ConversionError([Issue("error", f"{name}: later steps never ran", domain=name) for name in pending])
     return result
+
+
+def _run_steps(sp: AdamSpec, steps, df, ctx, result) -> pd.DataFrame:
+    for s in steps:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                df = run_step(s.step, df, s.args, ctx)
+            except (StepError, ValueError, KeyError, TypeError) as exc:
+                raise ConversionError([Issue("error", f"{s.where()}: {exc}", file=sp.file, line=s.line,
+                                             domain=sp.dataset)]) from exc
+        for w in caught:
+            result.issues.warning(f"{s.where()}: {w.message}", file=sp.file, line=s.line, domain=sp.dataset)
+    return df
+
+
+def _finished(result: DeriveResult, sp: AdamSpec, df: pd.DataFrame, t0: float, progress) -> None:
+    result.datasets[sp.dataset] = finish_dataset(df, sp)
+    result.specs[sp.dataset] = sp
+    progress(f"  {sp.dataset:<8} {len(df):>8} records  ({time.perf_counter() - t0:.1f}s)")
 
 
 def _sas_number(s: pd.Series, name: str) -> pd.Series:

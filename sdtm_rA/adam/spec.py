@@ -45,6 +45,7 @@ TOP_SCHEMA = {
     "keys": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "string"}},
     "description": {"type": "string"},
     "steps": {"type": "list", "required": True, "minlength": 1, "schema": {"type": "dict"}},
+    "later_steps": {"type": "list", "minlength": 1, "schema": {"type": "dict"}},
     "variables": {"type": "dict", "required": True, "minlength": 1,
                   "keysrules": {"type": "string", "regex": NAME_RE}, "valuesrules": _VARIABLE},
 }
@@ -91,9 +92,20 @@ class SpecStep:
     args: dict            # as written (without `derive`)
     line: int | None
     index: int
+    section: str = "steps"    # or "later_steps"
 
     def where(self) -> str:
-        return f"step {self.index + 1} ({self.step.name})"
+        word = "later step" if self.section == "later_steps" else "step"
+        return f"{word} {self.index + 1} ({self.step.name})"
+
+    def datasets(self) -> set[str]:
+        """Datasets this step reads."""
+        a = args_with_defaults(self.step, self.args)
+        out = {a[n] for n, arg in self.step.args.items() if arg.kind == "dataset" and a.get(n)}
+        for src in a.get("sources") or []:
+            if isinstance(src, dict) and src.get("dataset"):
+                out.add(src["dataset"])
+        return out
 
 
 @dataclass
@@ -106,22 +118,21 @@ class AdamSpec:
     variables: dict[str, VariableMeta]
     file: str
     doc: dict = field(repr=False, default_factory=dict)
+    later_steps: list[SpecStep] = field(default_factory=list)
+    created: dict = field(repr=False, default_factory=dict)    # set by check_spec: variable → step
+    params: set = field(repr=False, default_factory=set)
 
     def line(self, *path) -> int | None:
         return line_of(self.doc, list(path))
 
     def reads(self) -> set[str]:
-        """Datasets the steps read (SDTM domains or ADaM datasets)."""
-        out = set()
-        for s in self.steps:
-            a = args_with_defaults(s.step, s.args)
-            for name, arg in s.step.args.items():
-                if arg.kind == "dataset" and a.get(name):
-                    out.add(a[name])
-            for src in a.get("sources") or []:
-                if isinstance(src, dict) and src.get("dataset"):
-                    out.add(src["dataset"])
-        return out
+        """Datasets the steps read (SDTM domains or ADaM datasets); they are derived first."""
+        return set().union(*(s.datasets() for s in self.steps))
+
+    def reads_later(self) -> set[str]:
+        """Datasets the later steps read: derived after this one, which they then complete (ADSL's
+        baseline scores from ADEFF, which itself reads ADSL's treatment dates)."""
+        return set().union(*(s.datasets() for s in self.later_steps)) if self.later_steps else set()
 
 
 def load_spec(path: Path, display: str | None = None) -> AdamSpec:
@@ -131,20 +142,8 @@ def load_spec(path: Path, display: str | None = None) -> AdamSpec:
     issues = schema_issues(doc, TOP_SCHEMA, display)
     if issues:
         raise ConversionError(issues)
-    steps = []
-    for i, raw in enumerate(doc["steps"]):
-        line = line_of(doc, ["steps", i])
-        name = raw.get("derive")
-        st = STEPS.get(name) if isinstance(name, str) else None
-        if st is None:
-            issues.append(Issue("error", f"steps[{i + 1}]: unknown derivation {name!r}"
-                                f"{suggest(name, STEPS)}; known: {', '.join(sorted(STEPS))}",
-                                file=display, line=line))
-            continue
-        for issue in schema_issues(raw, step_schema(st), display):
-            issues.append(Issue("error", f"steps[{i + 1}] ({name}): {issue.message}", file=display,
-                                line=issue.line or line))
-        steps.append(SpecStep(st, {k: v for k, v in raw.items() if k != "derive"}, line, i))
+    steps = _parse_steps(doc, "steps", display, issues)
+    later = _parse_steps(doc, "later_steps", display, issues)
     if issues:
         raise ConversionError(issues)
     ig = load_adamig()
@@ -170,7 +169,26 @@ def load_spec(path: Path, display: str | None = None) -> AdamSpec:
             issues.append(Issue("error", f"keys: {k} is not in variables", file=display, line=line_of(doc, ["keys"])))
     if issues:
         raise ConversionError(issues)
-    return AdamSpec(doc["dataset"], doc["label"], doc["class"], list(doc["keys"]), steps, variables, display, doc)
+    return AdamSpec(doc["dataset"], doc["label"], doc["class"], list(doc["keys"]), steps, variables, display, doc,
+                    later)
+
+
+def _parse_steps(doc, section: str, display: str, issues: list) -> list[SpecStep]:
+    steps = []
+    for i, raw in enumerate(doc.get(section) or []):
+        line = line_of(doc, [section, i])
+        name = raw.get("derive")
+        st = STEPS.get(name) if isinstance(name, str) else None
+        if st is None:
+            issues.append(Issue("error", f"{section}[{i + 1}]: unknown derivation {name!r}"
+                                f"{suggest(name, STEPS)}; known: {', '.join(sorted(STEPS))}",
+                                file=display, line=line))
+            continue
+        for issue in schema_issues(raw, step_schema(st), display):
+            issues.append(Issue("error", f"{section}[{i + 1}] ({name}): {issue.message}", file=display,
+                                line=issue.line or line))
+        steps.append(SpecStep(st, {k: v for k, v in raw.items() if k != "derive"}, line, i, section))
+    return steps
 
 
 def _condition_issues(cond, where: str) -> list[str]:
@@ -195,15 +213,18 @@ def _condition_issues(cond, where: str) -> list[str]:
     return problems
 
 
-def check_spec(spec: AdamSpec, known: dict[str, set[str]]) -> list[Issue]:
+def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) -> list[Issue]:
     """Walk the steps with the variables available at each one; `known` gives the variables of every
-    dataset the spec may read (SDTM domains of the input folder, ADaM datasets derived before)."""
+    dataset the spec may read (SDTM domains of the input folder, ADaM datasets derived before).
+    With `later`, the later steps, continuing from what the steps created."""
     issues: list[Issue] = []
-    cols: dict[str, int] = {}      # variable → index of the step that created it
-    params: set[str] = set()
+    if not later:
+        spec.created, spec.params = {}, set()
+    cols: dict[str, int] = spec.created      # variable → index of the step that created it
+    params: set[str] = spec.params
 
     def err(s: SpecStep, msg: str, key=None):
-        line = line_of(spec.doc, ["steps", s.index, key]) if key else s.line
+        line = line_of(spec.doc, [s.section, s.index, key]) if key else s.line
         issues.append(Issue("error", f"{s.where()}: {msg}", file=spec.file, line=line or s.line,
                             domain=spec.dataset))
 
@@ -212,12 +233,14 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]]) -> list[Issue]:
             hint = suggest(var, pool)
             err(s, f"{key}: {var} is not {what}{hint}", key)
 
-    for s in spec.steps:
+    for s in (spec.later_steps if later else spec.steps):
         a = args_with_defaults(s.step, s.args)
-        if s.index == 0 and not s.step.starts:
+        if later and s.step.adds_records:
+            err(s, "later steps add variables, not records")
+        if s.index == 0 and not s.step.starts and not later:
             err(s, "the first step must create the records (records, parameter, parameter_count, "
                    "parameter_haq_di)")
-        if s.index > 0 and s.step.starts and not s.step.adds_records:
+        if (s.index > 0 or later) and s.step.starts and not s.step.adds_records:
             err(s, "records can only start the dataset (use merge to add variables)")
         src_name = a.get("dataset")
         src_cols = known.get(src_name, set()) if src_name else set()
@@ -292,6 +315,8 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]]) -> list[Issue]:
             cols.setdefault(out, s.index)
         if s.step.adds_records and a.get("paramcd"):
             params.add(a["paramcd"])
+    if spec.later_steps and not later:
+        return issues                        # the output is complete after the later steps
     for name in spec.variables:
         if name not in cols:
             issues.append(Issue("error", f"variables: {name} is not created by any step"
