@@ -444,3 +444,12 @@ def test_later_steps_are_checked_too(tmp_path):
     missing = ADSL.replace("variables:\n", LATER.replace("dataset: ADLB", "dataset: ADXX") + "variables:\n")
     (tmp_path / "spec" / "adlb.yaml").unlink()
     assert "later_steps read ADXX, which is neither in the input nor specified" in errors_of(tmp_path, missing)
+
+
+def test_range_indicator_compares_after_rounding_and_the_precision_is_declared():
+    from sdtm_rA.adam.steps import STEPS, run_step
+    df = pd.DataFrame({"AVAL": [0.1 + 0.2, 0.31, 0.0], "ANRLO": [0.0, 0.0, 0.0], "ANRHI": [0.3, 0.3, 0.3]})
+    default = run_step(STEPS["range_indicator"], df, {}, None)["ANRIND"].tolist()
+    assert default == ["NORMAL", "HIGH", "NORMAL"]        # 0.30000000000000004 is on the limit at 15 digits
+    exact = run_step(STEPS["range_indicator"], df, {"significant_digits": 17}, None)["ANRIND"].tolist()
+    assert exact == ["HIGH", "HIGH", "NORMAL"]

@@ -534,6 +534,7 @@ _POST = {"ABLFL": {"not": "Y"}, "AVISITN": {"gt": 0}}
       components=Arg("params", True), apr=Arg("text", default="crp"),
       by=Arg("vars", default=["USUBJID", "AVISITN"]), post_where=Arg("where", default=_POST),
       base=Arg("var", default="BASE"), carry=Arg("vars"),
+      tolerance=Arg("number", default=1e-9, doc="relative tolerance of the % improvement comparison"),
       outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "AVALC", "PARAMTYP"), **_PARAM)
 def parameter_acr(df, a, ctx):
     """ACR20/50/70 (Felson 1995) at each post-baseline group from the components' AVAL and BASE:
@@ -549,7 +550,7 @@ def parameter_acr(df, a, ctx):
     base = sel.pivot(index=keys, columns="PARAMCD", values=a["base"])
     rename = {p: r for r, p in comps.items()}
     post, base = post.rename(columns=rename), base.rename(columns=rename)
-    resp = ra_scores.acr_response(base, post, level=a["level"], apr=a["apr"])
+    resp = ra_scores.acr_response(base, post, level=a["level"], apr=a["apr"], rel_tol=a["tolerance"])
     resp = resp[resp != ""]
     new = resp.index.to_frame(index=False)
     new["PARAMCD"], new["PARAM"] = a["paramcd"], a["param"]
@@ -638,10 +639,13 @@ def percent_change(df, a, ctx):
 
 
 @step("range_indicator", restrictable=True, new=Arg("new", default="ANRIND"), value=Arg("var", default="AVAL"),
-      low=Arg("var", default="ANRLO"), high=Arg("var", default="ANRHI"))
+      low=Arg("var", default="ANRLO"), high=Arg("var", default="ANRHI"),
+      significant_digits=Arg("integer", default=15, doc="values and limits are compared after rounding"))
 def range_indicator(df, a, ctx):
-    """ANRIND LOW/NORMAL/HIGH against ANRLO/ANRHI (a value on a limit is NORMAL; 15 significant digits)."""
-    return bds.derive_anrind(df, low=a["low"], high=a["high"], value=a["value"], new=a["new"])
+    """ANRIND LOW/NORMAL/HIGH against ANRLO/ANRHI; a value on a limit is NORMAL, compared after rounding
+    to 15 significant digits as admiral does (so 0.1 + 0.2 is on a limit of 0.3)."""
+    return bds.derive_anrind(df, low=a["low"], high=a["high"], value=a["value"], new=a["new"],
+                             signif_dig=a["significant_digits"])
 
 
 @step("shift", restrictable=True, new=Arg("new", default="SHIFT1"), source=Arg("var", default="BNRIND"),
