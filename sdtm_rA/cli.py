@@ -179,11 +179,12 @@ def _after_derive(result, out: Path, progress) -> None:
               help="Write the full report to PATH; the extension picks the format: .html, .json, .csv "
                    "or .xlsx. May be given more than once.")
 @click.option("--standard", default=None, metavar="NAME",
-              help="Standard to validate against, e.g. sdtmig-3.4 (default: the version TS gives, else 3.4).")
+              help="Standard to validate against, e.g. sdtmig-3.4 or adamig-1.3 (default: ADaMIG 1.3 for a "
+                   "folder of ADaM datasets, else the SDTMIG version TS gives, else 3.4).")
 @click.option("--rules", "rules", default=None, metavar="IDS",
               help="Run only these rules, comma-separated, e.g. SD0101,SD0203.")
 def validate(folder, reports, standard, rules):
-    """Check a folder of SDTM datasets (XPT v5, CSV or parquet) against the SDTMIG and CDISC CT.
+    """Check a folder of SDTM or ADaM datasets (XPT v5, CSV or parquet) against the IG and CDISC CT.
 
     Exit status: 0 when there is no error-level finding, 1 when there are errors, 2 when the
     validation could not run (no such folder, no datasets, unknown standard or rule, unwritable report).
@@ -212,8 +213,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _validate(folder, reports, standard, rules) -> int:
-    from .specs import load_sdtmig
-    from .validation.data import ValidationInputError, _standard_version, load_folder
+    from .specs import load_adamig, load_sdtmig
+    from .validation.data import ValidationInputError, _family_version, load_folder
     from .validation.engine import load_rules, run_rules
     from .validation.report import check_report_path, console_summary, write_report
 
@@ -230,11 +231,12 @@ def _validate(folder, reports, standard, rules) -> int:
             raise ValidationInputError(f"unknown rule id(s) {', '.join(unknown)} "
                                        f"(the rules are listed in docs/rules.md)")
     if standard:  # an unknown standard is reported before any dataset is read
-        version = _standard_version({}, standard)
+        family, version = _family_version({}, standard)
         try:
-            load_sdtmig(version)
+            (load_adamig if family == "ADaM" else load_sdtmig)(version)
         except Exception as exc:  # noqa: BLE001
-            raise ValidationInputError(f"unknown standard '{standard}': no SDTMIG {version} specs "
+            ig = "ADaMIG" if family == "ADaM" else "SDTMIG"
+            raise ValidationInputError(f"unknown standard '{standard}': no {ig} {version} specs "
                                        f"({_one_line_plain(exc)})")
     folder_path = Path(folder)
     if not folder_path.exists():

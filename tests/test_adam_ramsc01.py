@@ -158,6 +158,9 @@ def test_cli_run_writes_everything_and_derive_fails_cleanly(tmp_path):
     assert done.returncode == 0, done.stderr
     for name in ("adam/adsl.xpt", "adam/adeff.xpt", "summary.html", "adam-validation.html", "validation.html"):
         assert (out / name).is_file(), name
+    adam_report = json.loads((out / "adam-validation.json").read_text())["summary"]
+    assert adam_report["standard"] == "ADaMIG 1.3" and "AD0102" in adam_report["rules_run"]
+    assert adam_report["by_severity"] == {"error": 0, "warning": 0, "notice": 0}
     before = (out / "adam" / "adsl.xpt").read_bytes()
     bad = tmp_path / "bad"
     bad.mkdir()

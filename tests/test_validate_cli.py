@@ -104,13 +104,20 @@ def test_folder_without_datasets_exits_2(tmp_path):
     assert_input_error(cli("validate", tmp_path / "docs"), "no datasets")
 
 
-@pytest.mark.parametrize("standard", ["sdtmig-9.9", "adamig-1.3", "nonsense"])
+@pytest.mark.parametrize("standard", ["sdtmig-9.9", "adamig-9.9", "nonsense"])
 def test_unknown_standard_exits_2(folder, standard):
     assert_input_error(cli("validate", folder, "--standard", standard), "unknown standard", standard)
 
 
 def test_known_standard_is_accepted(folder):
     assert cli("validate", folder, "--standard", "sdtmig-3.4").exit_code == 0
+
+
+def test_adamig_standard_is_accepted_and_runs_the_adam_rules(folder, tmp_path):
+    report = tmp_path / "r.json"
+    res = cli("validate", folder, "--standard", "adamig-1.3", "--report", report)
+    assert res.exit_code == 1                       # SDTM data read as ADaM: no ADSL (AD0101)
+    assert "AD0101" in {f["rule"] for f in load_json(report)["findings"]}
 
 
 def test_unknown_rule_exits_2(folder):
@@ -134,7 +141,7 @@ def test_empty_rules_option_exits_2(folder):
 
 def test_rules_option_runs_only_those_rules(folder, tmp_path):
     from sdtm_rA.validation.engine import load_rules
-    rules = sorted(load_rules())
+    rules = sorted(r for r, v in load_rules().items() if "SDTM" in v.standards)   # the folder is SDTM
     if len(rules) < 2:
         pytest.skip("needs at least two rules")
     report = tmp_path / "r.json"

@@ -1,7 +1,12 @@
-"""A folder of SDTM datasets (XPT v5, CSV or parquet) as the validator sees it.
+"""A folder of SDTM or ADaM datasets (XPT v5, CSV or parquet) as the validator sees it.
 
 Split datasets (LBCH/LBHE/LBUR, QSxx, SUPPLBCH …) are parts of their parent domain: each part keeps
 its own name and row numbers for findings, and `StudyData.domain('LB')` gives the parts together.
+
+A folder of ADaM datasets (ADSL present, or every dataset named AD…) is validated against the
+ADaMIG (`StudyData.standard` 'ADaMIG 1.3', `family` 'ADaM'); each dataset is its own domain, and
+`StudyData.spec()` gives the ADaMIG data structure it follows (ADSL, BDS, TTE) or None (OCCDS and
+other structures, which ADaMIG 1.3 does not tabulate).
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..specs import load_ct, load_sdtmig
+from ..specs import load_adamig, load_ct, load_sdtmig
 
 READABLE = (".xpt", ".csv", ".parquet")
 
@@ -31,6 +36,7 @@ class Dataset:
     var_lengths: dict = field(default_factory=dict)
     var_types: dict = field(default_factory=dict)   # 'Char' | 'Num' as stored
     format: str = "xpt"
+    family: str = "SDTM"  # 'SDTM' or 'ADaM': the standard family of the folder it was read from
 
     @property
     def is_supp(self) -> bool:
@@ -38,7 +44,7 @@ class Dataset:
 
     @property
     def seq_var(self) -> str | None:
-        var = f"{self.domain}SEQ"
+        var = "ASEQ" if self.family == "ADaM" else f"{self.domain}SEQ"
         return var if var in self.df.columns else None
 
     @property
@@ -55,6 +61,11 @@ class StudyData:
     ct: object
     load_findings: list = field(default_factory=list)  # unreadable files etc., as finding frames
 
+    @property
+    def family(self) -> str:
+        """'ADaM' for an ADaMIG study, else 'SDTM': the rules run are those listing it."""
+        return "ADaM" if self.standard.startswith("ADaMIG") else "SDTM"
+
     def domain(self, code: str) -> pd.DataFrame | None:
         """All parts of a domain together, with __dataset__ naming the part of each row."""
         parts = [d for d in self.datasets.values() if d.domain == code and not d.is_supp]
@@ -67,12 +78,27 @@ class StudyData:
         return [d for d in self.datasets.values() if d.domain == code and not d.is_supp]
 
     def spec(self, ds: Dataset):
-        """The IG dataset spec for a dataset or split part (LBCH → LB; SUPPLBCH → SUPPQUAL)."""
+        """The IG dataset spec for a dataset or split part (LBCH → LB; SUPPLBCH → SUPPQUAL).
+
+        ADaM: the ADaMIG data structure of the dataset: ADSL for ADSL, TTE for a dataset with
+        PARAMCD and CNSR, BDS for one with PARAMCD; None for any other (OCCDS, ADaM OTHER)."""
+        if self.family == "ADaM":
+            name = adam_structure(ds)
+            return self.ig.dataset(name) if name and self.ig.has(name) else None
         name = "SUPPQUAL" if ds.is_supp else ds.domain
         try:
             return self.ig.dataset(name)
         except KeyError:
             return None
+
+
+def adam_structure(ds: Dataset) -> str | None:
+    """The ADaMIG data structure an ADaM dataset follows: 'ADSL', 'TTE', 'BDS' or None."""
+    if ds.name == "ADSL":
+        return "ADSL"
+    if "PARAMCD" in ds.df.columns:
+        return "TTE" if "CNSR" in ds.df.columns else "BDS"
+    return None
 
 
 def parent_domain(name: str, known: set[str]) -> str:
@@ -99,6 +125,28 @@ def _standard_version(folder_data: dict, standard: str | None) -> str:
             if m:
                 return m.group(1)
     return "3.4"
+
+
+_STANDARD = re.compile(r"(?i)(sdtmig|adamig)[-_ ]?v?(\d+\.\d+)")
+
+
+def _is_adam(names) -> bool:
+    """A folder of ADaM datasets: ADSL is there, or every dataset is named AD…"""
+    names = list(names)
+    return bool(names) and ("ADSL" in names or all(n.startswith("AD") for n in names))
+
+
+def _family_version(folder_data: dict, standard: str | None) -> tuple[str, str]:
+    """('SDTM' | 'ADaM', version) from `standard` (sdtmig-3.4, adamig-1.3), else from the data:
+    ADaMIG 1.3 for a folder of ADaM datasets, else the SDTMIG version TS gives (3.4 without)."""
+    if standard:
+        m = _STANDARD.fullmatch(standard.strip())
+        if m and m.group(1).lower() == "adamig":
+            return "ADaM", m.group(2)
+        return "SDTM", _standard_version(folder_data, standard)
+    if _is_adam(folder_data):
+        return "ADaM", "1.3"
+    return "SDTM", _standard_version(folder_data, standard)
 
 
 def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
@@ -165,23 +213,25 @@ def load_folder(folder, standard: str | None = None) -> StudyData:
                                             f"{type(exc).__name__}: {exc}", severity="error"))
             continue
         raw[name] = (df, meta, path)
-    version = _standard_version({k: v[0] for k, v in raw.items()}, standard)
+    family, version = _family_version({k: v[0] for k, v in raw.items()}, standard)
+    what = "ADaMIG" if family == "ADaM" else "SDTMIG"
     try:
-        ig = load_sdtmig(version)
+        ig = load_adamig(version) if family == "ADaM" else load_sdtmig(version)
     except Exception as exc:  # noqa: BLE001
-        raise ValidationInputError(f"unknown standard SDTMIG {version}: {exc}")
-    ct = load_ct("sdtm")
+        raise ValidationInputError(f"unknown standard {what} {version}: {exc}")
+    ct = load_ct("adam" if family == "ADaM" else "sdtm")
     known = set(ig.names)
     datasets = {}
     for name, (df, meta, path) in sorted(raw.items()):
         df = df.reset_index(drop=True)
         df["__row__"] = range(1, len(df) + 1)
-        datasets[name] = Dataset(name=name, domain=parent_domain(name, known), df=df, path=path,
+        domain = name if family == "ADaM" else parent_domain(name, known)
+        datasets[name] = Dataset(name=name, domain=domain, df=df, path=path,
                                  label=meta["label"], var_labels=meta["var_labels"],
                                  var_lengths=meta["var_lengths"], var_types=meta["var_types"],
-                                 format=path.suffix.lower().lstrip("."))
+                                 format=path.suffix.lower().lstrip("."), family=family)
         if meta.get("table_name") and meta["table_name"].upper() != name:
             problems.append(dataset_finding(name, None, f"{path.name}: the dataset inside is named "
                                             f"'{meta['table_name']}', not {name}", severity="error"))
-    return StudyData(folder=folder, datasets=datasets, standard=f"SDTMIG {version}", ig=ig, ct=ct,
+    return StudyData(folder=folder, datasets=datasets, standard=f"{what} {version}", ig=ig, ct=ct,
                      load_findings=problems)

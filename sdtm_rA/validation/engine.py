@@ -11,7 +11,7 @@ import pandas as pd
 from .data import StudyData, load_folder
 from .model import FINDING_COLUMNS, RULES, SEVERITIES
 
-RULE_MODULES = ("rules_dataset", "rules_record", "rules_consistency", "rules_cross")
+RULE_MODULES = ("rules_dataset", "rules_record", "rules_consistency", "rules_cross", "rules_adam")
 
 
 def load_rules() -> dict:
@@ -65,7 +65,7 @@ def run_rules(study: StudyData, only: list[str] | None = None) -> ValidationResu
         r = rules[rid]
         if only and rid not in only:
             continue
-        if not any(s in study.standard for s in ("SDTMIG",)) and "SDTM" in r.standards:
+        if study.family not in r.standards:  # SDTM rules for SDTMIG folders, ADaM rules for ADaMIG
             continue
         t1 = time.perf_counter()
         try:

@@ -299,17 +299,23 @@ def dm_one_record_per_subject(study):
     """DM has exactly one record per subject (USUBJID unique in DM): every other dataset looks
     subjects up in DM, and two DM records make reference dates, arm and age ambiguous.  Each
     repeat after the first is flagged, naming the row it repeats."""
-    dm = _dm(study)
-    if dm is None:
+    return _one_record_per_subject(_dm(study))
+
+
+def _one_record_per_subject(ds, article: str = "a"):
+    """Findings for the records repeating an earlier record's USUBJID in a dataset of one record
+    per subject (DM, ADSL), each naming the row of the first."""
+    if ds is None:
         return None
-    u = _text(dm.df, "USUBJID")
+    u = _text(ds.df, "USUBJID")
     dup = (u != "") & u.duplicated(keep="first")
     if not dup.any():
         return None
-    first_row = dm.df.loc[~u.duplicated(keep="first")].assign(_u=u).set_index("_u")["__row__"]
-    msgs = "USUBJID '" + u + "' already has a DM record (DM row " + u.map(first_row).map(_as_text) + \
-        "): DM must have one record per subject; merge or remove the repeat"
-    return _flag_each(dm, dup, "USUBJID", msgs)
+    first_row = ds.df.loc[~u.duplicated(keep="first")].assign(_u=u).set_index("_u")["__row__"]
+    name = ds.name
+    msgs = "USUBJID '" + u + f"' already has {article} {name} record ({name} row " + \
+        u.map(first_row).map(_as_text) + f"): {name} must have one record per subject; merge or remove the repeat"
+    return _flag_each(ds, dup, "USUBJID", msgs)
 
 
 @rule("SD0404", "error", "SUBJID not unique within the study", core=("CORE-000186", "CG0150"), p21=("SD1001",))
