@@ -64,18 +64,20 @@ def child(sdtm: str, out: str, result_path: str, profile_path: str | None) -> in
 
     original_derive_datasets = der.derive_datasets
 
-    def derive_datasets(sdtm_frames, specs, progress=None):
+    def derive_datasets(sdtm_frames, specs, progress=None, **kw):
         for sp in specs:
-            for s in sp.steps:
-                owner[id(s.args)] = f"{sp.dataset} step {s.index + 1:02d} {s.step.name}"
-        return original_derive_datasets(sdtm_frames, specs, progress)
+            for s in sp.steps + sp.later_steps:
+                owner[id(s.args)] = f"{sp.dataset} {s.where()}"
+        return original_derive_datasets(sdtm_frames, specs, progress, **kw)
 
     der.run_step = run_step
     der.derive_datasets = derive_datasets
     der.finish_dataset = timed(lambda a, k: f"{a[1].dataset} finish (order, types, sort)")(der.finish_dataset)
     der.read_sdtm_folder = timed(lambda a, k: "read SDTM")(der.read_sdtm_folder)
     xpt.write_xpt = timed(lambda a, k: f"write {k.get('name')}")(xpt.write_xpt)
-    xpt.write_many = timed(lambda a, k: "write all XPT (write_many)")(xpt.write_many)
+    xpt.BackgroundWriter.finish = timed(lambda a, k: "wait for the XPT writer processes")(xpt.BackgroundWriter.finish)
+    xpt.BackgroundWriter.submit = timed(lambda a, k: "submit XPT writes (waits when all workers are busy)")(
+        xpt.BackgroundWriter.submit)
     xpt.prepare_for_xpt = timed(lambda a, k: f"check {a[1] if len(a) > 1 else '?'}")(xpt.prepare_for_xpt)
 
     prof = cProfile.Profile() if profile_path else None

@@ -811,38 +811,103 @@ def write_xpt(df, path, *, name: str, label: str, variables: dict[str, XptVariab
     }
 
 
-_JOBS: list = []   # write_many's jobs, inherited by its forked workers (never pickled)
+def _default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
-def _write_job(i: int) -> tuple[int, dict]:
-    return i, write_xpt(**_JOBS[i])
+def _write_in_child(conn, job: dict) -> None:
+    try:
+        conn.send(("ok", write_xpt(**job)))
+    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        conn.send(("error", exc if isinstance(exc, XptError) else XptError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        conn.close()
+
+
+class BackgroundWriter:
+    """Write XPT files in forked processes while the caller goes on building the next dataset.
+
+    pyreadstat holds the interpreter lock while it writes, so on two cores writing is what a run
+    waits for; a process forked when a dataset is ready shares that dataset with the parent without
+    copying or pickling it. `submit()` returns at once (or after a running write ends, when all
+    workers are busy); `finish()` waits for all and returns {key: write_xpt's result}; the first
+    failure is raised there. Where the platform cannot fork, or with one worker, writes happen in
+    `submit()` itself. Callers write into a temporary folder, so a failure leaves nothing half-written.
+    """
+
+    def __init__(self, workers: int | None = None):
+        import multiprocessing as mp
+        self.workers = _default_workers() if workers is None else workers
+        self._ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        self._running: dict = {}     # key -> (process, connection)
+        self.results: dict = {}
+        self._error: BaseException | None = None
+
+    def submit(self, key, **job) -> None:
+        if self._ctx is None or self.workers < 2:
+            self.results[key] = write_xpt(**job)
+            return
+        while len(self._running) >= self.workers:
+            self._reap(block=True)
+        recv, send = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_write_in_child, args=(send, job), daemon=True)
+        proc.start()
+        send.close()
+        self._running[key] = (proc, recv)
+
+    def _reap(self, block: bool) -> None:
+        from multiprocessing.connection import wait
+        conns = {recv: key for key, (_, recv) in self._running.items()}
+        for recv in wait(list(conns), timeout=None if block else 0):
+            key = conns[recv]
+            proc, _ = self._running.pop(key)
+            try:
+                status, value = recv.recv()
+            except EOFError:
+                status, value = "error", XptError(f"{key}: the writing process ended without a result")
+            recv.close()
+            proc.join()
+            if status == "ok":
+                self.results[key] = value
+            elif self._error is None:
+                self._error = value
+
+    def finish(self) -> dict:
+        try:
+            while self._running:
+                self._reap(block=True)
+        finally:
+            self.close()
+        if self._error is not None:
+            raise self._error
+        return self.results
+
+    def close(self) -> None:
+        """Stop writes still running (after a failure elsewhere); their temporary files are the
+        caller's to remove."""
+        for proc, recv in self._running.values():
+            proc.terminate()
+            proc.join()
+            recv.close()
+        self._running.clear()
 
 
 def write_many(jobs: list[dict], workers: int | None = None) -> list[dict]:
-    """Write several datasets with :func:`write_xpt` (each job: its keyword arguments), in parallel
-    processes where the platform can fork, largest dataset first; results in job order.
-
-    pyreadstat holds the interpreter lock while it writes, so on two cores the writing of the
-    largest datasets is what a conversion waits for; forked workers share the prepared data with the
-    parent without copying or pickling it. Any failure is raised after the pool stops; the caller
-    writes into a temporary folder, so nothing half-written is left behind.
-    """
-    import multiprocessing as mp
-    global _JOBS
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    big = sorted(range(len(jobs)), key=lambda i: -len(jobs[i]["df"]) * max(1, len(jobs[i]["df"].columns)))
-    if workers < 2 or len(jobs) < 2 or "fork" not in mp.get_all_start_methods():
-        return [write_xpt(**job) for job in jobs]
-    results: list = [None] * len(jobs)
-    _JOBS = jobs
+    """Write several datasets with :func:`write_xpt` (each job: its keyword arguments), largest first,
+    in parallel processes where the platform can fork (see :class:`BackgroundWriter`); results in
+    job order."""
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i]["df"]) * max(1, len(jobs[i]["df"].columns)))
+    writer = BackgroundWriter(workers)
     try:
-        with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-            for i, info in pool.imap_unordered(_write_job, big, chunksize=1):
-                results[i] = info
+        for i in order:
+            writer.submit(i, **jobs[i])
+        results = writer.finish()
     finally:
-        _JOBS = []
-    return results
+        writer.close()
+    return [results[i] for i in range(len(jobs))]
 
 
 # --------------------------------------------------------------------------- reading

@@ -23,7 +23,8 @@ import pandas as pd
 from .. import __version__, xpt
 from ..errors import ConversionError, Issue, Issues
 from .spec import AdamSpec, check_spec, load_spec_folder
-from .steps import StepError, run_step
+from .steps import StepError, args_with_defaults, run_step
+from .where import evaluate
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 READABLE = (".xpt", ".csv", ".parquet")
@@ -43,11 +44,33 @@ class _Context:
 
     def __init__(self, sdtm: dict, adam: dict):
         self.sdtm, self.adam = sdtm, adam
+        self._masks: dict = {}
 
     def dataset(self, name: str) -> pd.DataFrame:
         if name in self.adam:
             return self.adam[name]
         return self.sdtm[name]
+
+    def mask(self, name: str, where) -> pd.Series:
+        """`where` evaluated on an SDTM dataset, once (ADaM datasets change while derived: not cached)."""
+        if name in self.adam:
+            return evaluate(where, self.adam[name])
+        key = (name, json.dumps(where, sort_keys=True, default=str))
+        if key not in self._masks:
+            self._masks[key] = evaluate(where, self.sdtm[name])
+        return self._masks[key]
+
+    def estimated_records(self, sp: AdamSpec) -> int:
+        """The records of `sp` made one per SDTM record (records, parameter; grouped parameters
+        are far fewer than what they read): the datasets with the most are derived first, so that
+        their XPT files, the longest to write, are written while the others are derived."""
+        total = 0
+        for s in sp.steps:
+            a = args_with_defaults(s.step, s.args)
+            if s.step.per_source_record and a.get("dataset") in self.sdtm:
+                m = self.mask(a["dataset"], a.get("where")) if a.get("where") else None
+                total += int(m.sum()) if m is not None else len(self.sdtm[a["dataset"]])
+        return total
 
 
 def bundled_adam_specs() -> Path:
@@ -78,8 +101,10 @@ def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
     return data
 
 
-def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progress=None) -> DeriveResult:
-    """Check every spec, then derive the datasets in memory (no files written)."""
+def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progress=None,
+                    on_finished=None) -> DeriveResult:
+    """Check every spec, then derive the datasets in memory; `on_finished(spec, dataset)` is called
+    as each one is complete (derive writes it then, while the next is derived)."""
     progress = progress or (lambda msg: None)
     result = DeriveResult()
     known = {name: set(df.columns) for name, df in sdtm.items()}
@@ -100,21 +125,36 @@ def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progre
         raise ConversionError(issues)
     ctx = _Context(sdtm, result.datasets)
     pending: dict[str, tuple] = {}       # datasets waiting for their later steps
-    for sp in specs:
+    for sp in _schedule(specs, ctx, set(sdtm)):
         t0 = time.perf_counter()
         df = _run_steps(sp, sp.steps, None, ctx, result)
         if sp.later_steps:
             pending[sp.dataset] = (sp, df, t0)
             result.datasets[sp.dataset] = df      # the others read it as it is now
         else:
-            _finished(result, sp, df, t0, progress)
+            _finished(result, sp, df, t0, progress, on_finished)
         for name, (psp, pdf, pt0) in list(pending.items()):
             if psp.reads_later() <= set(result.specs) | set(sdtm):
                 del pending[name]
-                _finished(result, psp, _run_steps(psp, psp.later_steps, pdf, ctx, result), pt0, progress)
+                _finished(result, psp, _run_steps(psp, psp.later_steps, pdf, ctx, result), pt0, progress,
+                          on_finished)
     if pending:  # cannot happen after the checks; never write a half-derived dataset
         raise ConversionError([Issue("error", f"{name}: later steps never ran", domain=name) for name in pending])
     return result
+
+
+def _schedule(specs: list[AdamSpec], ctx: _Context, available: set[str]):
+    """Specs in an order where each comes after the datasets it reads; among those ready, the
+    largest first (see `_Context.estimated_records`). The order changes no value, only the time."""
+    todo = list(specs)
+    done = set(available)
+    size = {sp.dataset: ctx.estimated_records(sp) for sp in specs}
+    while todo:
+        ready = [sp for sp in todo if sp.reads() - {sp.dataset} <= done] or todo[:1]
+        nxt = max(ready, key=lambda sp: (sp.dataset == "ADSL", size[sp.dataset], -todo.index(sp)))
+        todo.remove(nxt)
+        done.add(nxt.dataset)
+        yield nxt
 
 
 def _run_steps(sp: AdamSpec, steps, df, ctx, result) -> pd.DataFrame:
@@ -131,10 +171,12 @@ def _run_steps(sp: AdamSpec, steps, df, ctx, result) -> pd.DataFrame:
     return df
 
 
-def _finished(result: DeriveResult, sp: AdamSpec, df: pd.DataFrame, t0: float, progress) -> None:
+def _finished(result: DeriveResult, sp: AdamSpec, df: pd.DataFrame, t0: float, progress, on_finished) -> None:
     result.datasets[sp.dataset] = finish_dataset(df, sp)
     result.specs[sp.dataset] = sp
     progress(f"  {sp.dataset:<8} {len(df):>8} records  ({time.perf_counter() - t0:.1f}s)")
+    if on_finished is not None:
+        on_finished(sp, result.datasets[sp.dataset])
 
 
 def _sas_number(s: pd.Series, name: str) -> pd.Series:
@@ -221,30 +263,32 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
     specs = load_spec_folder(spec_folder)
     sdtm = read_sdtm_folder(Path(sdtm_folder))
     progress(f"ADaM from {sdtm_folder} with the specs of {spec_folder}")
-    result = derive_datasets(sdtm, specs, progress)
     created = xpt.reproducible_timestamp(xpt_timestamp if xpt_timestamp is not None
                                          else _sdtm_timestamp(Path(sdtm_folder)))
-
-    problems, prepared = [], {}
-    frames = {name: xpt_frame(data) for name, data in result.datasets.items()}
-    for name, data in frames.items():
-        sp = result.specs[name]
-        variables = _xpt_variables(sp)
-        checked = xpt.prepare_for_xpt(data, name, sp.label, variables)
-        problems += [Issue("error", p, domain=name, file=sp.file) for p in checked.problems]
-        prepared[name] = (sp.label, variables, checked)
-    if problems:
-        raise ConversionError(problems)
-
     out = Path(out)
+    made_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".adam-", dir=out))
+    writer = xpt.BackgroundWriter()
+    problems: list[Issue] = []
+
+    def write(sp: AdamSpec, data: pd.DataFrame) -> None:
+        # each dataset is checked and handed to a writer process as soon as it is final, while the
+        # next one is derived; after the first problem nothing more is written (but all is checked)
+        frame = xpt_frame(data)
+        variables = _xpt_variables(sp)
+        checked = xpt.prepare_for_xpt(frame, sp.dataset, sp.label, variables)
+        problems.extend(Issue("error", p, domain=sp.dataset, file=sp.file) for p in checked.problems)
+        if not problems:
+            writer.submit(sp.dataset, df=frame, path=tmp / f"{sp.dataset.lower()}.xpt", name=sp.dataset,
+                          label=sp.label, variables=variables, created=created, prepared=checked)
+
     try:
-        names = sorted(frames)
-        jobs = [dict(df=frames[n], path=tmp / f"{n.lower()}.xpt", name=n, label=prepared[n][0],
-                     variables=prepared[n][1], created=created, prepared=prepared[n][2]) for n in names]
-        for name, info in zip(names, xpt.write_many(jobs)):
-            result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": int(len(frames[name])), "sha256": info["sha256"]}
+        result = derive_datasets(sdtm, specs, progress, on_finished=write)
+        if problems:
+            raise ConversionError(problems)
+        for name, info in sorted(writer.finish().items()):
+            result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": info["rows"], "sha256": info["sha256"]}
         result.inputs = _inputs(Path(sdtm_folder), spec_folder)
         record = {"tool": "sdtm_rA", "version": __version__,
                   "command": command if command is not None else sys.argv,
@@ -253,8 +297,11 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
         _swap_folder(tmp, out / "adam")
         _update_run_json(out / "run.json", record)
     finally:
+        writer.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if made_out and not any(out.iterdir()):
+            out.rmdir()
     return result
 
 

@@ -252,12 +252,11 @@ def haq_di(items: pd.DataFrame, aids_adjusted: bool = True, by: str | Sequence[s
     aids = dict(HAQ_AIDS if aid_map is None else aid_map)
     item_cat = {code: cat for cat, codes in cats.items() for code in codes}
     df = items[keys].copy()
-    code = items["QSTESTCD"].astype(object).where(items["QSTESTCD"].notna(), "").astype(str).str.strip().str.upper()
+    code = _normalised(items["QSTESTCD"])
     score = pd.to_numeric(items["QSSTRESN"], errors="coerce") if "QSSTRESN" in items else pd.Series(np.nan, index=items.index)
     score = score.astype("float64").where(lambda v: (v >= 0) & (v <= 3))
     res_col = "QSSTRESC" if "QSSTRESC" in items else ("QSORRES" if "QSORRES" in items else None)
-    checked = (items[res_col].astype(object).where(items[res_col].notna(), "").astype(str).str.strip().str.upper()
-               == "CHECKED") if res_col else pd.Series(False, index=items.index)
+    checked = (_normalised(items[res_col]) == "CHECKED") if res_col else pd.Series(False, index=items.index)
 
     all_keys = pd.MultiIndex.from_frame(df.drop_duplicates()) if len(keys) > 1 else pd.Index(df[keys[0]].drop_duplicates())
     df["_cat"] = code.map(item_cat)
@@ -274,6 +273,15 @@ def haq_di(items: pd.DataFrame, aids_adjusted: bool = True, by: str | Sequence[s
     if len(keys) == 1:
         di.index = pd.Index(di.index, name=keys[0])
     return di.reindex(all_keys).astype("float64").rename("HAQDI")
+
+
+def _normalised(values: pd.Series) -> pd.Series:
+    """Trimmed upper-case text, '' for missing; each distinct value is cleaned once (a HAQ export
+    repeats a few dozen codes over a million rows)."""
+    codes, uniques = pd.factorize(values)
+    clean = pd.Series(uniques, dtype=object).astype(str).str.strip().str.upper().to_numpy(dtype=object)
+    out = np.where(codes >= 0, clean[np.maximum(codes, 0)] if len(clean) else "", "")
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 # --------------------------------------------------------------------------------------- ACR 20/50/70

@@ -60,6 +60,7 @@ class Step:
     restrictable: bool = False   # accepts `where:` to derive on a subset only (restrict_derivation)
     fixed_outputs: tuple = ()
     outputs_of: Callable | None = None   # extra outputs computed from the arguments
+    per_source_record: bool = False      # one record per record of its `dataset` meeting `where`
 
     def outputs(self, args: dict) -> list[str]:
         out = [args[n] for n, a in self.args.items() if a.kind == "new" and args.get(n)]
@@ -76,13 +77,13 @@ STEPS: dict[str, Step] = {}
 
 
 def step(name, *, starts=False, adds_records=False, restrictable=False, fixed_outputs=(),
-         outputs_of=None, **args: Arg):
+         outputs_of=None, per_source_record=False, **args: Arg):
     if restrictable and "where" not in args:
         args["where"] = Arg("where", doc="derive on these records only; the others get missing values")
 
     def wrap(func):
         STEPS[name] = Step(name, func, args, inspect.cleandoc(func.__doc__ or ""), starts, adds_records,
-                           restrictable, tuple(fixed_outputs), outputs_of)
+                           restrictable, tuple(fixed_outputs), outputs_of, per_source_record)
         return func
     return wrap
 
@@ -112,8 +113,11 @@ def _flag_values(mask: pd.Series, true, false) -> pd.Series:
     return pd.Series(np.where(mask.to_numpy(), true, false), index=mask.index, dtype=object)
 
 
-def _records(src: pd.DataFrame, where) -> pd.DataFrame:
-    return src[evaluate(where, src)] if where else src
+def _records(ctx, name: str, where) -> pd.DataFrame:
+    """The records of dataset `name` meeting `where` (the mask is cached by the context: the same
+    filter is often used by several steps and by the scheduling estimate)."""
+    src = ctx.dataset(name)
+    return src[ctx.mask(name, where)] if where else src
 
 
 def _subject_keys(src: pd.DataFrame) -> list[str]:
@@ -146,11 +150,11 @@ def _append(df: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- records and merges
 
-@step("records", starts=True, dataset=Arg("dataset", True), where=Arg("source_where"),
+@step("records", starts=True, per_source_record=True, dataset=Arg("dataset", True), where=Arg("source_where"),
       keep=Arg("keep", doc="default: every variable"))
 def records(df, a, ctx):
     """Start the dataset with the records of `dataset` meeting `where` (ADSL from DM, ADAE from AE)."""
-    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    src = _records(ctx, a["dataset"], a["where"])
     cols = keep_map(a["keep"]) or {c: c for c in src.columns}
     out = src[list(cols.values())].copy()
     out.columns = list(cols.keys())
@@ -176,7 +180,7 @@ def merge(df, a, ctx):
       by=Arg("vars", default=["USUBJID"]), then=Arg("text", default="Y"), **{"else": Arg("text", default="N")})
 def exists_flag(df, a, ctx):
     """`then` (Y) when `dataset` has a record meeting `where` for the same `by` values (SAFFL: any dose)."""
-    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    src = _records(ctx, a["dataset"], a["where"])
     found = src[a["by"]].drop_duplicates().assign(__hit=True)
     hit = df[a["by"]].merge(found, on=a["by"], how="left")["__hit"].fillna(False).to_numpy(dtype=bool)
     return df.assign(**{a["new"]: _flag_values(pd.Series(hit, index=df.index), a["then"], a["else"])})
@@ -314,7 +318,7 @@ def last_date(df, a, ctx):
     """The latest complete date over several sources (LSTALVDT: last date known alive)."""
     frames = []
     for s in a["sources"]:
-        src = _records(ctx.dataset(s["dataset"]), s.get("where"))
+        src = _records(ctx, s["dataset"], s.get("where"))
         # parse each distinct --DTC once (a million lab records have a few thousand dates)
         codes, uniques = pd.factorize(src[s["dtc"]])
         parsed = pd.to_datetime(pd.Series(uniques, dtype=object).astype(str).str[:10], format="%Y-%m-%d",
@@ -393,7 +397,7 @@ def _traceability(src, a, var):
     return {"SRCDOM": dom, "SRCVAR": var, "SRCSEQ": seqs}
 
 
-@step("parameter", starts=True, adds_records=True, dataset=Arg("dataset", True), where=Arg("source_where", True),
+@step("parameter", starts=True, adds_records=True, per_source_record=True, dataset=Arg("dataset", True), where=Arg("source_where", True),
       aval=Arg("source_var"), avalc=Arg("source_var"), factor=Arg("number"),
       low=Arg("source_var"), high=Arg("source_var"), keep=Arg("keep"), censored=_CENSORED,
       outputs_of=lambda a: (_param_outputs("PARAMCD", "PARAM", "AVAL", "SRCDOM", "SRCVAR", "SRCSEQ")(a)
@@ -403,7 +407,7 @@ def _traceability(src, a, var):
 def parameter(df, a, ctx):
     """One analysis record per record of `dataset` meeting `where` (CRP from LB, PAINVAS from QS);
     `factor` converts the unit (AVAL and the range); SRCDOM/SRCVAR/SRCSEQ trace each record."""
-    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    src = _records(ctx, a["dataset"], a["where"])
     factor = 1.0 if a["factor"] is None else float(a["factor"])
     aval = np.nan
     if a["aval"]:
@@ -450,7 +454,7 @@ def _grouped_param(df, a, ctx, values: pd.Series, src: pd.DataFrame) -> pd.DataF
 def parameter_count(df, a, ctx):
     """The number of records meeting `count_where` among those meeting `where`, per `by` group
     (TJC28: joints with MKORRES Y among the evaluated joints; a visit without any gets no record)."""
-    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    src = _records(ctx, a["dataset"], a["where"])
     hit = evaluate(a["count_where"], src).astype(int)
     counts = hit.groupby([src[b] for b in a["by"]]).sum().astype("float64")
     return _grouped_param(df, a, ctx, counts, src)
@@ -463,7 +467,7 @@ def parameter_count(df, a, ctx):
 def parameter_haq_di(df, a, ctx):
     """HAQ-DI scored from the HAQ items (ra_scores.haq_di): highest item per category, aids/help
     raise 0-1 to 2, mean over answered categories, missing under `min_categories`."""
-    src = _records(ctx.dataset(a["dataset"]), a["where"])
+    src = _records(ctx, a["dataset"], a["where"])
     di = ra_scores.haq_di(src, aids_adjusted=a["aids_adjusted"], by=a["by"], min_categories=a["min_categories"])
     return _grouped_param(df, a, ctx, di, src)
 
