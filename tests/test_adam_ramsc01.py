@@ -181,3 +181,26 @@ def test_adsl_baseline_scores_come_from_adeff_after_it_is_derived(adam):
                                                       "102-004": 35.90, "101-005": 32.53, "102-006": 28.30})
     assert adsl.loc["102-003", "SDAIBLC"] == "MODERATE" and adsl.loc["101-001", "CDAIBLC"] == "HIGH"
     assert adsl.loc["102-004", "HAQDIBL"] == 2.0
+
+
+def test_same_adam_from_csv_sdtm(adam, tmp_path):
+    """SDTM as CSV (text only, '' for missing numbers) gives the same ADaM as the XPT files."""
+    out, ds = adam
+    csv = tmp_path / "sdtm"
+    csv.mkdir()
+    for path in (out / "sdtm").glob("*.xpt"):
+        pyreadstat.read_xport(path)[0].to_csv(csv / f"{path.stem}.csv", index=False)
+    again = derive(csv, tmp_path / "o", command=["test"]).datasets
+    for name in ("ADSL", "ADEFF", "ADLB", "ADAE"):
+        a, b = ds[name], again[name]
+        assert len(a) == len(b), name
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False,
+                                      obj=name)
+
+
+def test_censored_result_is_a_result_for_windows_and_baseline(adam):
+    _, ds = adam
+    lb = ds["ADLB"]
+    ccp = lb[(lb.PARAMCD == "CCPAB") & (lb.USUBJID == "RAMSC01-101-001") & (lb.ABLFL == "Y")]
+    # Day 1 anti-CCP was '>500' (no AVAL): still the analysed baseline record, not screening's value
+    assert ccp["ADY"].tolist() == [1] and ccp["AVALC"].tolist() == [">500"]

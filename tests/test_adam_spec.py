@@ -269,8 +269,9 @@ def test_bds_parameter_windows_baseline_and_change(tmp_path):
     one = res[res.USUBJID == "S1-1"].set_index("ADT")
     # S1-1 starts 2021-01-10: 3 Jan is day -7, 10 Jan day 1, 7 Feb day 29, 10 Mar day 60
     assert one["ADY"].tolist() == [-7, 1, 29, 60]
-    # '<5' mg/L -> LLOQ/2 = 2.5 mg/L -> 0.25 mg/dL; AVALC carries the converted number
-    assert one.loc["2021-01-10", "AVAL"] == pytest.approx(0.25) and one.loc["2021-01-10", "AVALC"] == "0.25"
+    # '<5' mg/L -> LLOQ/2 = 2.5 mg/L -> 0.25 mg/dL; AVALC keeps the censored result in the new unit
+    assert one.loc["2021-01-10", "AVAL"] == pytest.approx(0.25) and one.loc["2021-01-10", "AVALC"] == "<0.5"
+    assert one.loc["2021-01-03", "AVALC"] == "1.2"
     assert one["AVAL"].tolist() == pytest.approx([1.2, 0.25, 0.6, 0.0])
     assert one["AVISIT"].tolist() == ["BASELINE", "BASELINE", "WEEK 4", "WEEK 8"]
     assert one["ANL01FL"].tolist() == ["", "Y", "Y", "Y"]              # day 1 is nearest the target
@@ -453,3 +454,122 @@ def test_range_indicator_compares_after_rounding_and_the_precision_is_declared()
     assert default == ["NORMAL", "HIGH", "NORMAL"]        # 0.30000000000000004 is on the limit at 15 digits
     exact = run_step(STEPS["range_indicator"], df, {"significant_digits": 17}, None)["ANRIND"].tolist()
     assert exact == ["HIGH", "HIGH", "NORMAL"]
+
+
+# ----------------------------------------------------------------------------- review findings, each pinned
+
+def _run(step_name, df, args, ctx=None):
+    from sdtm_rA.adam.steps import STEPS, run_step
+    return run_step(STEPS[step_name], df, args, ctx)
+
+
+def test_recode_matches_numbers_as_where_does():
+    df = pd.DataFrame({"AGE": [46.0, 53.0, np.nan]})
+    out = _run("recode", df, {"new": "AGEN", "source": "AGE", "values": {46: 1, 53: 2}, "other": 0})
+    assert out["AGEN"].tolist() == [1, 2, 0]
+
+
+def test_coalesce_keeps_dates():
+    df = pd.DataFrame({"A": pd.to_datetime(["2021-01-01", None]), "B": pd.to_datetime(["2020-01-01", "2021-06-07"])})
+    out = _run("coalesce", df, {"new": "C", "sources": ["A", "B"]})
+    assert pd.api.types.is_datetime64_any_dtype(out["C"])
+    assert out["C"].tolist() == [pd.Timestamp("2021-01-01"), pd.Timestamp("2021-06-07")]
+
+
+def test_datetime_step_imputes_the_time_by_default_as_admiral():
+    df = pd.DataFrame({"AESTDTC": ["2021-11-03", "2021-11-03T10:20", "2021-11"]})
+    out = _run("datetime", df, {"new": "ASTDTM", "dtc": "AESTDTC"})
+    assert out["ASTDTM"].tolist()[:2] == [pd.Timestamp("2021-11-03 00:00:00"), pd.Timestamp("2021-11-03 10:20:00")]
+    assert pd.isna(out["ASTDTM"].iloc[2])                     # 'h': a missing day is not imputed
+    # hours imputed -> H; only seconds imputed -> no flag (admiral >= 1.4: ignore_seconds_flag = TRUE)
+    assert out["ASTTMF"].tolist()[:2] == ["H", ""]
+    no_flags = _run("date", df, {"new": "ASTDT", "dtc": "AESTDTC"})
+    assert "ASTDTF" not in no_flags.columns                    # highest 'n': nothing imputed, no flag
+
+
+def test_where_on_dates_and_date_text():
+    import datetime as dt
+    df = pd.DataFrame({"AENDT": pd.to_datetime(["2021-01-01", None]), "AESTDTC": ["2021-05-02", "2021-04"],
+                       "RFSTDTC": ["2021-05-01", "2021-05-01"], "N": [1.0, 2.0]})
+    assert evaluate({"AENDT": {"empty": True}}, df).tolist() == [False, True]
+    assert evaluate({"AESTDTC": {"ge": {"var": "RFSTDTC"}}}, df).tolist() == [True, False]   # partial: never
+    assert evaluate({"AENDT": {"le": dt.date(2021, 5, 1)}}, df).tolist() == [True, False]
+    with pytest.raises(ValueError, match="cannot compare a date with N"):
+        evaluate({"AENDT": {"le": {"var": "N"}}}, df)
+
+
+def test_merge_into_an_existing_variable_is_caught_before_running(tmp_path):
+    text = ADSL.replace("  - {derive: recode", "  - {derive: merge, dataset: DM, keep: {AGE: SUBJID}}\n  - {derive: recode")
+    assert "AGE already exists (created by step 1)" in errors_of(tmp_path, text)
+
+
+def test_acr_components_are_checked(tmp_path):
+    text = EFF.replace("components: {tjc28: TJC28, sjc28: SJC28, pain: PAINVAS, ptga: PTGA, phga: PHGA, crp: CRP}}\n  - {derive: parameter_acr, paramcd: ACR50",
+                       "components: {tjc28: TJC28, sjc28: SJC28, pain: PAINVAS, ptga: PTGA, phga: PHGA, cpr: CRP}}\n  - {derive: parameter_acr, paramcd: ACR50")
+    spec_file(tmp_path, ADSL, "adsl.yaml")
+    spec_file(tmp_path, text, "adeff.yaml")
+    with pytest.raises(ConversionError) as exc:
+        derive_datasets(_efficacy_sdtm(), load_spec_folder(tmp_path / "spec"))
+    assert "unknown component 'cpr' (did you mean 'crp'?)" in str(exc.value)
+
+
+def test_parameters_from_data_are_not_second_guessed(tmp_path):
+    text = """\
+    dataset: ADLB
+    label: Lab
+    class: BDS
+    keys: [USUBJID, PARAMCD, VISITNUM]
+    steps:
+      - {derive: records, dataset: LB, keep: {STUDYID: STUDYID, USUBJID: USUBJID, PARAMCD: LBTESTCD, AVAL: LBSTRESN, VISITNUM: LBSEQ}}
+      - {derive: parameter_computed, paramcd: CRP2, param: CRP twice, formula: ratio, by: [USUBJID, VISITNUM],
+         inputs: {numerator: CRP, denominator: CRP}}
+    variables: {USUBJID: , PARAMCD: , AVAL: , VISITNUM: {label: Visit Number}}
+    """
+    res = derive_one(tmp_path, text, name="adlb.yaml").datasets["ADLB"]
+    assert set(res.PARAMCD) == {"CRP", "CRP2"}
+
+
+def test_dates_in_xpt_by_format_floor_and_published_permissions(tmp_path):
+    text = ADSL.replace("  - {derive: recode", "  - {derive: copy, new: FIRSTDTX, source: TRTSDTM}\n  - {derive: recode") \
+        + "  FIRSTDTX: {label: First dose datetime, format: DATETIME20.}\n  TRTSDTM:\n"
+    spec_file(tmp_path, text)
+    sdtm = _sdtm_folder(tmp_path)
+    out = tmp_path / "out"
+    derive(sdtm, out, spec_folder=tmp_path / "spec", command=["t"], xpt_timestamp="2024-01-02T03:04:05")
+    raw, meta = pyreadstat.read_xport(out / "adam" / "adsl.xpt", disable_datetime_conversion=True)
+    # S1-1 first dose 2021-01-10T09:00: day 22290 (not rounded to the 11th); seconds 22290*86400 + 9h
+    assert raw.loc[0, "TRTSDT"] == 22290.0
+    assert raw.loc[0, "FIRSTDTX"] == 22290 * 86400 + 9 * 3600 == raw.loc[0, "TRTSDTM"]
+    assert meta.original_variable_types["FIRSTDTX"].startswith("DATETIME")
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "adam").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (out / "run.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def _mini(name, later=None, reads=None):
+    steps = "  - {derive: records, dataset: DM, keep: [USUBJID]}\n"
+    if reads:
+        steps += f"  - {{derive: merge, dataset: {reads}, keep: {{X{reads[-2:]}: USUBJID}}, by: [USUBJID]}}\n"
+    text = f"dataset: {name}\nlabel: x\nclass: OTHER\nkeys: [USUBJID]\nsteps:\n{steps}"
+    if later:
+        text += f"later_steps:\n  - {{derive: merge, dataset: {later}, keep: {{L{later[-2:]}: USUBJID}}}}\n"
+    return text + "variables: {USUBJID: {label: Subject}}\n"
+
+
+def test_later_steps_chain_completes_and_loops_are_reported(tmp_path):
+    # ADAA completes from ADBB, which completes from ADCC, which reads ADBB: all complete, in a chain
+    for name, later, reads in (("ADAA", "ADBB", None), ("ADBB", "ADCC", None), ("ADCC", None, "ADBB")):
+        spec_file(tmp_path, _mini(name, later, reads), f"{name.lower()}.yaml")
+    res = derive_datasets(SDTM, load_spec_folder(tmp_path / "spec"))
+    assert set(res.datasets) == {"ADAA", "ADBB", "ADCC"}
+    # ADXX and ADYY each wait, in their later steps, for the other one to be complete: a loop
+    for p in (tmp_path / "spec").iterdir():
+        p.unlink()
+    spec_file(tmp_path, _mini("ADXX", "ADYY"), "adxx.yaml")
+    spec_file(tmp_path, _mini("ADYY", "ADXX"), "adyy.yaml")
+    with pytest.raises(ConversionError) as exc:
+        derive_datasets(SDTM, load_spec_folder(tmp_path / "spec"))
+    msg = str(exc.value)
+    assert "adxx.yaml:7: ADXX: later_steps read ADYY" in msg and "(a loop)" in msg and "adyy.yaml:7" in msg

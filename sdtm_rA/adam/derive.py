@@ -7,6 +7,7 @@ earlier outputs as they were.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -80,6 +81,28 @@ def bundled_adam_specs() -> Path:
     return specs_dir() / "adam" / "ramsc01"
 
 
+@functools.lru_cache(maxsize=None)
+def sdtm_types() -> dict[str, str]:
+    """SDTMIG 3.4 type (Char/Num) of every variable name: a variable keeps its type in ADaM."""
+    from ..specs import load_sdtmig
+    ig = load_sdtmig("3.4")
+    types: dict[str, str] = {}
+    for name in ig.names:
+        for v in ig.dataset(name).variables:
+            types.setdefault(v.name, v.type)
+    return types
+
+
+def _numbers_where_sdtm_has_them(df: pd.DataFrame) -> pd.DataFrame:
+    """A CSV has only text: columns the SDTMIG types Num become numbers ('' -> missing)."""
+    types = sdtm_types()
+    for col in df.columns:
+        if types.get(col) == "Num" and not pd.api.types.is_numeric_dtype(df[col]):
+            df[col] = pd.to_numeric(df[col].astype(object).where(df[col].astype(str).str.strip() != ""),
+                                    errors="coerce")
+    return df
+
+
 def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
     from ..validation.data import read_one
     folder = Path(folder)
@@ -93,7 +116,7 @@ def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
         except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
             problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
             continue
-        data[path.stem.upper()] = df
+        data[path.stem.upper()] = _numbers_where_sdtm_has_them(df) if path.suffix.lower() == ".csv" else df
     if problems:
         raise ConversionError(problems)
     if not data:
@@ -133,14 +156,27 @@ def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progre
             result.datasets[sp.dataset] = df      # the others read it as it is now
         else:
             _finished(result, sp, df, t0, progress, on_finished)
+        _complete_pending(pending, result, ctx, set(sdtm), progress, on_finished)
+    if pending:  # datasets whose later steps wait for each other: never write them half-derived
+        raise ConversionError([Issue("error", f"later_steps read {', '.join(sorted(psp.reads_later()))}, "
+                                     "which wait(s) for this dataset's own later steps (a loop)",
+                                     file=psp.file, line=psp.line("later_steps"), domain=name)
+                               for name, (psp, _, _) in pending.items()])
+    return result
+
+
+def _complete_pending(pending: dict, result: DeriveResult, ctx, sdtm_names: set, progress, on_finished):
+    """Run the later steps of every dataset whose inputs are now complete, until none is left ready
+    (completing one may make another ready)."""
+    progressed = True
+    while progressed:
+        progressed = False
         for name, (psp, pdf, pt0) in list(pending.items()):
-            if psp.reads_later() <= set(result.specs) | set(sdtm):
+            if psp.reads_later() <= set(result.specs) | sdtm_names:
                 del pending[name]
                 _finished(result, psp, _run_steps(psp, psp.later_steps, pdf, ctx, result), pt0, progress,
                           on_finished)
-    if pending:  # cannot happen after the checks; never write a half-derived dataset
-        raise ConversionError([Issue("error", f"{name}: later steps never ran", domain=name) for name in pending])
-    return result
+                progressed = True
 
 
 def _schedule(specs: list[AdamSpec], ctx: _Context, available: set[str]):
@@ -179,10 +215,16 @@ def _finished(result: DeriveResult, sp: AdamSpec, df: pd.DataFrame, t0: float, p
         on_finished(sp, result.datasets[sp.dataset])
 
 
-def _sas_number(s: pd.Series, name: str) -> pd.Series:
-    """datetime64 → SAS datetime (seconds) for --DTM variables, else SAS date (days)."""
+def _sas_number(s: pd.Series, fmt: str | None) -> pd.Series:
+    """datetime64 → the SAS number its display format reads: seconds since 1960 for DATETIME,
+    seconds since midnight for TIME, else whole days since 1960 (a time of day is dropped, never
+    rounded up to the next day)."""
     seconds = (s - SAS_EPOCH).dt.total_seconds()
-    return seconds if name.endswith("DTM") else (seconds / 86400.0).round()
+    if fmt and fmt.startswith("DATETIME"):
+        return seconds
+    if fmt and fmt.startswith("TIME"):
+        return (s - s.dt.normalize()).dt.total_seconds()
+    return np.floor(seconds / 86400.0)
 
 
 def finish_dataset(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
@@ -190,10 +232,14 @@ def finish_dataset(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
     out = pd.DataFrame(index=df.index)
     for name, meta in sp.variables.items():
         s = df[name]
+        if meta.type is None:
+            meta.type = sdtm_types().get(name)       # an SDTM variable carried over (AESEQ, VISITNUM)
         if pd.api.types.is_datetime64_any_dtype(s):
             out[name] = s            # kept as dates for the datasets that read this one; see xpt_frame
             meta.type = "Num"
-            meta.format = meta.format or ("DATETIME20." if name.endswith("DTM") else "DATE9.")
+            if not meta.format:
+                timed = name.endswith("DTM") or bool((s.dropna() != s.dropna().dt.normalize()).any())
+                meta.format = "DATETIME20." if timed else "DATE9."
             continue
         if isinstance(s.dtype, pd.BooleanDtype) or pd.api.types.is_bool_dtype(s):
             s = s.map({True: "Y", False: "N"})
@@ -221,12 +267,12 @@ def finish_dataset(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
     return out
 
 
-def xpt_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Dates and datetimes as SAS numbers (days / seconds since 1960-01-01) for the XPT file."""
+def xpt_frame(df: pd.DataFrame, sp: AdamSpec) -> pd.DataFrame:
+    """Dates and datetimes as SAS numbers for the XPT file, by each variable's format."""
     out = df.copy()
     for name in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[name]):
-            out[name] = _sas_number(out[name], name)
+            out[name] = _sas_number(out[name], sp.variables[name].format)
     return out
 
 
@@ -275,7 +321,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
     def write(sp: AdamSpec, data: pd.DataFrame) -> None:
         # each dataset is checked and handed to a writer process as soon as it is final, while the
         # next one is derived; after the first problem nothing more is written (but all is checked)
-        frame = xpt_frame(data)
+        frame = xpt_frame(data, sp)
         variables = _xpt_variables(sp)
         checked = xpt.prepare_for_xpt(frame, sp.dataset, sp.label, variables)
         problems.extend(Issue("error", p, domain=sp.dataset, file=sp.file) for p in checked.problems)
@@ -326,7 +372,16 @@ def _inputs(sdtm_folder: Path, spec_folder: Path) -> dict:
     return inputs
 
 
+def publish_mode(path: Path) -> None:
+    """mkdtemp/mkstemp create private (0700/0600) entries; what is published gets the permissions
+    a plain mkdir/open would give (the user's umask), so colleagues sharing the study folder can read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def _swap_folder(tmp: Path, final: Path) -> None:
+    publish_mode(tmp)
     old = None
     if final.exists():
         old = final.parent / f".adam-old-{os.getpid()}"
@@ -348,4 +403,5 @@ def _update_run_json(path: Path, record: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(run, indent=2) + "\n")
+    publish_mode(Path(tmp))
     os.replace(tmp, path)

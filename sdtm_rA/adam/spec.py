@@ -17,6 +17,7 @@ reported with file and line before the first derivation runs. Nothing in a spec 
 """
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +208,7 @@ def _condition_issues(cond, where: str) -> list[str]:
             for op, val in test.items():
                 if op not in OPERATORS:
                     problems.append(f"{where}: {key}: unknown test {op!r}{suggest(op, OPERATORS)}")
-                elif op in COMPARISONS and not (isinstance(val, (int, float, str)) or
+                elif op in COMPARISONS and not (isinstance(val, (int, float, str, _dt.date)) or
                                                 (isinstance(val, dict) and set(val) == {"var"})):
                     problems.append(f"{where}: {key}: {op} takes a number, a date or {{var: NAME}}")
     return problems
@@ -278,6 +279,8 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 for v in columns_of(val):
                     need(s, name, v, src_cols, theirs)
             elif arg.kind == "params" or (arg.kind == "paramcd" and name != "paramcd"):
+                if "*" in params:
+                    continue        # PARAMCD values come from data (records/recode): not known here
                 for p in (val.values() if isinstance(val, dict) else [val]):
                     if p not in params:
                         err(s, f"{name}: parameter {p} is not created by an earlier step{suggest(p, params)}", name)
@@ -298,6 +301,12 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             for r in req:
                 if r not in roles:
                     err(s, f"inputs: {a['formula']} needs {r}", "inputs")
+        if s.step.name == "parameter_acr":
+            from .ra_scores import ACR_COMPONENTS
+            roles = set(ACR_COMPONENTS) | {a.get("apr") or "crp"}
+            for r in sorted(set(a.get("components") or {}) - roles):
+                err(s, f"components: unknown component {r!r}{suggest(r, roles)}; ACR components are "
+                       f"{', '.join(sorted(roles))}", "components")
         if s.step.name == "analysis_visit":
             for j, w in enumerate(a.get("windows") or []):
                 if not isinstance(w, dict) or not {"avisit", "avisitn", "target", "lo", "hi"} <= set(w):
@@ -310,11 +319,13 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
         if s.step.name == "records" and not a.get("keep"):
             outputs += sorted(src_cols)         # every variable of the source
         for out in outputs:
-            if out in cols and not s.step.adds_records and out not in keep_map(a.get("keep")):
+            if out in cols and not s.step.adds_records:
                 err(s, f"{out} already exists (created by step {cols[out] + 1})")
             cols.setdefault(out, s.index)
         if s.step.adds_records and a.get("paramcd"):
             params.add(a["paramcd"])
+        elif "PARAMCD" in outputs:
+            params.add("*")
     if spec.later_steps and not later:
         return issues                        # the output is complete after the later steps
     for name in spec.variables:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import bds, occurrence, ra_scores, subject
 from .dates import derive_vars_dt, derive_vars_dtm, study_day
-from .where import evaluate
+from .where import as_condition_text, evaluate
 
 NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
 
@@ -108,6 +108,13 @@ class StepError(ValueError):
 
 
 # ----------------------------------------------------------------------------- shared helpers
+
+def _key_text(v) -> str:
+    """A value map's key as the text `as_condition_text` gives (1 and 1.0 -> '1')."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return "Y" if v is True else "N" if v is False else str(v)
+
 
 def _flag_values(mask: pd.Series, true, false) -> pd.Series:
     return pd.Series(np.where(mask.to_numpy(), true, false), index=mask.index, dtype=object)
@@ -220,8 +227,8 @@ def copy(df, a, ctx):
 def recode(df, a, ctx):
     """A value map (TRT01PN from TRT01P); values not in the map get `other` (default missing), or
     stay as they are with `keep_unmapped: true` (rename one PARAMCD, keep the rest)."""
-    values = {str(k): v for k, v in a["values"].items()}
-    s = df[a["source"]].astype(object).where(df[a["source"]].notna(), "").astype(str)
+    values = {_key_text(k): v for k, v in a["values"].items()}
+    s = as_condition_text(df[a["source"]])
     res = s.map(values)
     if a["keep_unmapped"]:
         res = res.where(s.isin(list(values)), s)
@@ -242,18 +249,27 @@ def groups(df, a, ctx):
 
 # ----------------------------------------------------------------------------- dates
 
-def _date_outputs(suffix_flags):
+def _flags_wanted(a: dict, default_highest: str) -> bool:
+    """admiral's flag_imputation 'auto': the flags when something may be imputed; `flag` forces."""
+    if a.get("flag") is not None:
+        return bool(a["flag"])
+    return (a.get("highest_imputation") or default_highest) != "n"
+
+
+def _date_outputs(suffix_flags, default_highest):
     def outputs(a):
         new = a.get("new") or ""
         prefix = new[: -len(suffix_flags[0])] if new.endswith(suffix_flags[0]) else new
-        return [prefix + s for s in suffix_flags[1:] if a.get("flag", True)]
+        return [prefix + s for s in suffix_flags[1:] if _flags_wanted(a, default_highest)]
     return outputs
 
 
-_IMPUTATION = dict(highest_imputation=Arg("text", default="n", allowed=("Y", "M", "D", "h", "m", "s", "n")),
-                   date_imputation=Arg("text", default="first"),
-                   min_dates=Arg("vars"), max_dates=Arg("vars"),
-                   flag=Arg("boolean", default=True, doc="add the --DTF (and --TMF) imputation flags"))
+def _imputation(default_highest: str) -> dict:
+    return dict(highest_imputation=Arg("text", default=default_highest, allowed=("Y", "M", "D", "h", "m", "s", "n")),
+                date_imputation=Arg("text", default="first"),
+                min_dates=Arg("vars"), max_dates=Arg("vars"),
+                flag=Arg("boolean", doc="the --DTF (and --TMF) flags; default: when something may be imputed "
+                                        "(admiral's 'auto')"))
 
 
 def _prefix(new: str, suffix: str) -> str:
@@ -262,22 +278,24 @@ def _prefix(new: str, suffix: str) -> str:
     return new[: -len(suffix)]
 
 
-@step("date", new=Arg("new", True), dtc=Arg("var", True), outputs_of=_date_outputs(("DT", "DTF")), **_IMPUTATION)
+@step("date", new=Arg("new", True), dtc=Arg("var", True), outputs_of=_date_outputs(("DT", "DTF"), "n"),
+      **_imputation("n"))
 def date(df, a, ctx):
     """A numeric date from an ISO 8601 --DTC with admiral's imputation rules and its --DTF flag."""
     return derive_vars_dt(df, _prefix(a["new"], "DT"), a["dtc"], highest_imputation=a["highest_imputation"],
-                          date_imputation=a["date_imputation"], flag_imputation="date" if a["flag"] else "none",
+                          date_imputation=a["date_imputation"],
+                          flag_imputation="date" if _flags_wanted(a, "n") else "none",
                           min_dates=a["min_dates"], max_dates=a["max_dates"])
 
 
 @step("datetime", new=Arg("new", True), dtc=Arg("var", True), time_imputation=Arg("text", default="first"),
-      outputs_of=_date_outputs(("DTM", "DTF", "TMF")), **_IMPUTATION)
+      outputs_of=_date_outputs(("DTM", "DTF", "TMF"), "h"), **_imputation("h"))
 def datetime(df, a, ctx):
-    """A numeric datetime from an ISO 8601 --DTC with admiral's imputation rules, --DTF and --TMF."""
-    hi = a["highest_imputation"]
-    return derive_vars_dtm(df, _prefix(a["new"], "DTM"), a["dtc"], highest_imputation=hi,
+    """A numeric datetime from an ISO 8601 --DTC with admiral's imputation rules (by default the
+    time is imputed: admiral's highest_imputation 'h'), --DTF and --TMF."""
+    return derive_vars_dtm(df, _prefix(a["new"], "DTM"), a["dtc"], highest_imputation=a["highest_imputation"],
                            date_imputation=a["date_imputation"], time_imputation=a["time_imputation"],
-                           flag_imputation="both" if a["flag"] else "none",
+                           flag_imputation="both" if _flags_wanted(a, "h") else "none",
                            min_dates=a["min_dates"], max_dates=a["max_dates"])
 
 
@@ -413,12 +431,11 @@ def parameter(df, a, ctx):
     if a["aval"]:
         raw = src[a["aval"]]
         if a["censored"] != "missing" and a["avalc"]:
-            raw = raw.where(raw.notna(), src[a["avalc"]])
+            raw = raw.where(~_blank(raw), src[a["avalc"]])     # '' (CSV) is as missing as NaN
         aval = censored_numbers(raw, a["censored"]) * factor
     avalc = src[a["avalc"]].astype(object).to_numpy() if a["avalc"] else None
-    if a["avalc"] and a["factor"] is not None and a["aval"]:
-        # the text result would keep the old unit: write the converted number instead
-        avalc = np.where(pd.isna(aval), avalc, pd.Series(aval).map(lambda v: f"{v:.15g}").to_numpy())
+    if a["avalc"] and a["factor"] is not None:
+        avalc = _converted_text(src[a["avalc"]], factor)
     new = _param_frame(src, a, np.asarray(aval, dtype="float64") if a["aval"] else np.nan, avalc)
     for arg, var in (("low", "ANRLO"), ("high", "ANRHI")):
         if a[arg]:
@@ -426,6 +443,16 @@ def parameter(df, a, ctx):
     for k, v in _traceability(src, a, a["aval"] or a["avalc"] or "").items():
         new[k] = v
     return _append(df, _set(new, a))
+
+
+def _converted_text(text: pd.Series, factor: float) -> np.ndarray:
+    """Character results in the new unit: '12' -> '1.2', '<5' -> '<0.5' with factor 0.1 (the
+    censoring sign is kept; other text, e.g. 'NEGATIVE', as it is)."""
+    t = text.astype(object).where(text.notna(), "").astype(str).str.strip()
+    m = t.str.extract(r"^([<>]=?)?\s*(-?[0-9]*\.?[0-9]+)$")
+    num = pd.to_numeric(m[1], errors="coerce") * factor
+    conv = m[0].fillna("") + num.map(lambda v: "" if pd.isna(v) else f"{v:.15g}")
+    return np.where(num.notna(), conv, t).astype(object)
 
 
 def _grouped_param(df, a, ctx, values: pd.Series, src: pd.DataFrame) -> pd.DataFrame:
@@ -595,9 +622,16 @@ def parameter_eular(df, a, ctx):
       flag=Arg("new", default="ANL01FL"))
 def analysis_visit(df, a, ctx):
     """AVISIT/AVISITN from study-day windows, and ANL01FL on the record nearest each window's target."""
-    value = a["value"] if a["value"] in df.columns and df[a["value"]].notna().any() else None
-    return bds.derive_analysis_window(df, a["windows"], day=a["day"], by=a["by"], value=value,
-                                      avisit=a["avisit"], avisitn=a["avisitn"], flag=a["flag"])
+    if not a["value"]:
+        return bds.derive_analysis_window(df, a["windows"], day=a["day"], by=a["by"], value=None,
+                                          avisit=a["avisit"], avisitn=a["avisitn"], flag=a["flag"])
+    has = df[a["value"]].notna() if a["value"] in df.columns else pd.Series(False, index=df.index)
+    if a["value"] == "AVAL" and "AVALC" in df.columns:
+        has |= ~_blank(df["AVALC"])        # '>500' has no AVAL but is a result
+    work = df.assign(__HASVAL=np.where(has, 1.0, np.nan))
+    out = bds.derive_analysis_window(work, a["windows"], day=a["day"], by=a["by"], value="__HASVAL",
+                                     avisit=a["avisit"], avisitn=a["avisitn"], flag=a["flag"])
+    return out.drop(columns="__HASVAL")
 
 
 @step("baseline_flag", new=Arg("new", default="ABLFL"), by=Arg("vars", default=["USUBJID", "PARAMCD"]),
@@ -701,9 +735,16 @@ def coalesce(df, a, ctx):
     rule with a fallback cannot be written with `copy` (a variable is created once): the pilot's
     TRTEDT is the end date of the last EX record or, where that is missing, the date of
     discontinuation; blank text counts as missing, as in SDTM."""
-    res = df[a["sources"][0]].astype(object)
-    for var in a["sources"][1:]:
-        res = res.where(~_blank(res), df[var].astype(object))
+    cols = [df[v] for v in a["sources"]]
+    if all(pd.api.types.is_datetime64_any_dtype(c) for c in cols) or \
+            all(pd.api.types.is_numeric_dtype(c) for c in cols):
+        res = cols[0]                      # dates stay dates, numbers numbers
+        for c in cols[1:]:
+            res = res.where(res.notna(), c)
+        return df.assign(**{a["new"]: res})
+    res = cols[0].astype(object)
+    for c in cols[1:]:
+        res = res.where(~_blank(res), c.astype(object))
     res = res.where(~_blank(res), None)
     return df.assign(**{a["new"]: res})
 

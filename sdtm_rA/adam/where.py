@@ -39,18 +39,54 @@ def columns_of(cond) -> list[str]:
     return out
 
 
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+
+
+def as_condition_text(s: pd.Series) -> pd.Series:
+    """Values as conditions compare them: numbers as SDTM writes them (2.0 -> '2'), dates as ISO
+    8601 ('2021-04-12', with the time when there is one), missing (NaN, NaT, None) as ''."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        has_time = bool((s.dropna() != s.dropna().dt.normalize()).any())
+        text = s.dt.strftime("%Y-%m-%dT%H:%M:%S" if has_time else "%Y-%m-%d")
+        return text.astype(object).where(s.notna(), "")
+    if pd.api.types.is_numeric_dtype(s):
+        from ..findings import format_number
+        codes, uniques = pd.factorize(s)
+        texts = np.array([format_number(float(v)) for v in uniques] + [""], dtype=object)
+        return pd.Series(texts[codes], index=s.index, dtype=object)
+    return s.astype(object).where(s.notna(), "").astype(str)
+
+
 def _as_comparable(s: pd.Series) -> pd.Series:
+    """Numbers and dates as they are; text as numbers when it holds numbers, else as dates (ISO 8601
+    --DTC text: a partial date is missing, so it never compares true)."""
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_numeric_dtype(s):
         return s
-    return pd.to_numeric(s, errors="coerce")
+    text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
+    num = pd.to_numeric(text.where(text != ""), errors="coerce")
+    filled = text != ""
+    if num[filled].notna().all():
+        return num
+    return pd.to_datetime(text.where(text.str.match(_ISO_DATE)), errors="coerce", format="ISO8601")
 
 
-def _operand(df: pd.DataFrame, ref, like: pd.Series):
-    if isinstance(ref, dict):
-        return _as_comparable(df[ref["var"]])
-    if pd.api.types.is_datetime64_any_dtype(like):
-        return pd.Timestamp(str(ref))
-    return float(ref)
+def _operand(df: pd.DataFrame, ref, like: pd.Series, key: str, op: str):
+    other = _as_comparable(df[ref["var"]]) if isinstance(ref, dict) else None
+    is_date = pd.api.types.is_datetime64_any_dtype(like)
+    if other is not None:
+        if is_date != pd.api.types.is_datetime64_any_dtype(other):
+            raise ValueError(f"where: {key}: {op}: cannot compare {'a date' if is_date else 'a number'} "
+                             f"with {ref['var']}, which is {'not ' if is_date else ''}a date")
+        return other
+    if is_date:
+        try:
+            return pd.Timestamp(str(ref))
+        except ValueError:
+            raise ValueError(f"where: {key}: {op}: {ref!r} is not a date") from None
+    try:
+        return float(ref)
+    except (TypeError, ValueError):
+        raise ValueError(f"where: {key}: {op}: {ref!r} is not a number ({key} holds numbers)") from None
 
 
 def evaluate(cond, df: pd.DataFrame) -> pd.Series:
@@ -70,7 +106,7 @@ def evaluate(cond, df: pd.DataFrame) -> pd.Series:
             values = _as_comparable(df[key])
             for op, fn in COMPARISONS.items():
                 if op in test:
-                    other = _operand(df, test[op], values)
+                    other = _operand(df, test[op], values, key, op)
                     with np.errstate(invalid="ignore"):
                         res = pd.Series(fn(values, other), index=df.index)
                     mask &= res.fillna(False).astype(bool) & values.notna()
@@ -80,5 +116,5 @@ def evaluate(cond, df: pd.DataFrame) -> pd.Series:
         else:
             text_part[key] = test
     if text_part:
-        mask &= _text_evaluate(text_part, lambda name: df[name], df.index)
+        mask &= _text_evaluate(text_part, lambda name: as_condition_text(df[name]), df.index)
     return mask
