@@ -21,6 +21,8 @@ import pandas as pd
 from . import __version__, xpt
 from .xpt import _sha256
 from .build import build_domain, check_mapping, prepare_domain
+from .domain import raw_files
+from .sources import SLOW_SUFFIXES, Prefetch
 from .errors import ConversionError, Issue, Issues
 from .mapping import load_mapping
 from .specs import load_ct, load_sdtmig
@@ -87,27 +89,80 @@ def needed_domains(mapping) -> set[str]:
     return needs - {mapping.domain}
 
 
-def build_study(study: Study, progress=None) -> ConversionResult:
-    """Build every dataset in memory (no files written)."""
+def build_study(study: Study, progress=None, on_built=None) -> ConversionResult:
+    """Build every dataset in memory; `on_built(name, dataset)` is called as each one is complete
+    (convert checks and writes it then, while the next domain is built)."""
     progress = progress or (lambda msg: None)
+    on_built = on_built or (lambda name, data: None)
     ig = load_sdtmig(study.sdtmig)
     ct = load_ct("sdtm", study.ct_version)
     result = ConversionResult()
     mappings = load_all_mappings(study, ig, ct)
+    with Prefetch() as prefetch:
+        return _build_all(study, mappings, ig, ct, result, prefetch, progress, on_built)
+
+
+def _prefetch_workbooks(study: Study, mappings: list, prefetch: Prefetch) -> set[str]:
+    """Start reading the workbooks of the domains that can wait (not DM/SV, read by no other
+    domain); those domains are then checked and built last, once their workbooks have been read in
+    the background while the others were read, checked and built."""
+    needed = set().union(*(needed_domains(m) for m in mappings)) if mappings else set()
+    deferred = set()
+    for m in mappings:
+        files = raw_files(m)
+        slow = [f for f in files if Path(f[0]).suffix.lower() in SLOW_SUFFIXES]
+        if not slow or m.domain in FIRST or m.domain in needed:
+            continue
+        if all(prefetch.start((study.folder / p).resolve(), d, **o) for p, d, o in slow):
+            deferred.add(m.domain)
+    return deferred
+
+
+def _build_order(study, mappings, deferred: set[str], prefetch: Prefetch, built: dict):
+    """The mappings in order, a deferred domain as soon as its workbooks are read (and the domains
+    it reads are built): its XPT file, among the largest, is then written while the rest is built."""
+    waiting = [m for m in mappings if m.domain in deferred]
+    todo = [m for m in mappings if m.domain not in deferred]
+
+    def ready(m) -> bool:
+        return needed_domains(m) <= set(built) and all(
+            prefetch.ready((study.folder / p).resolve(), o) for p, _, o in raw_files(m)
+            if Path(p).suffix.lower() in SLOW_SUFFIXES)
+
+    while todo or waiting:
+        early = next((m for m in waiting if ready(m)), None)
+        if early is not None or not todo:
+            m = early or waiting[0]
+            waiting.remove(m)
+        else:
+            m = todo.pop(0)
+        yield m
+
+
+def _build_all(study, mappings, ig, ct, result: ConversionResult, prefetch: Prefetch, progress,
+               on_built) -> ConversionResult:
     # Every raw file read and every column reference checked before any domain is built, so that
-    # one run reports the problems of all mappings.
+    # one run reports the problems of all mappings (a deferred domain is checked just before it is
+    # built, and its problems are reported in the same run).
+    deferred = _prefetch_workbooks(study, mappings, prefetch)
     errors: list[Issue] = []
     contexts = {}
     for m in mappings:
+        if m.domain in deferred:
+            continue
         try:
             contexts[m.domain] = prepare_domain(m, study, ig, ct, result.datasets)
         except ConversionError as exc:
             errors.extend(exc.issues)
     if errors:
         raise ConversionError(errors)
-    progress(f"  read and checked {len(mappings)} mappings and their raw files")
+    later = f"; {', '.join(sorted(deferred))}: workbooks read in the background" if deferred else ""
+    progress(f"  read and checked {len(mappings) - len(deferred)} mappings and their raw files{later}")
     failed: set[str] = set()
-    for m in mappings:
+    # messages kept per domain and reported in mapping order, whatever order the domains were built in
+    per_domain = {m.domain: Issues() for m in mappings}
+    errors_of: dict[str, list] = {}
+    for m in _build_order(study, mappings, deferred, prefetch, result.datasets):
         t0 = time.perf_counter()
         blocked = needed_domains(m) & failed
         if blocked:
@@ -116,10 +171,10 @@ def build_study(study: Study, progress=None) -> ConversionResult:
             failed.add(m.domain)
             continue
         try:
-            data, supp = build_domain(m, study, ig, ct, result.datasets, result.issues,
-                                      ctx=contexts.pop(m.domain))
+            ctx = contexts.pop(m.domain, None) or prepare_domain(m, study, ig, ct, result.datasets)
+            data, supp = build_domain(m, study, ig, ct, result.datasets, per_domain[m.domain], ctx=ctx)
         except ConversionError as exc:
-            errors.extend(exc.issues)
+            errors_of[m.domain] = exc.issues
             failed.add(m.domain)
             progress(f"  {m.domain:<8} FAILED ({len(exc.issues)} error(s))")
             continue
@@ -129,6 +184,13 @@ def build_study(study: Study, progress=None) -> ConversionResult:
             result.datasets[f"SUPP{m.domain}"] = supp
             extra = f", SUPP{m.domain} {len(supp)}"
         progress(f"  {m.domain:<8} {len(data):>8} records{extra}  ({time.perf_counter() - t0:.1f}s)")
+        if not errors_of:   # after a failed domain the run fails: nothing more is worth writing
+            on_built(m.domain, data)
+            if extra:
+                on_built(f"SUPP{m.domain}", supp)
+    for m in mappings:
+        result.issues.extend(per_domain[m.domain])
+        errors.extend(errors_of.get(m.domain, []))
     if errors:
         raise ConversionError(errors)
     ts_issues = Issues()
@@ -136,6 +198,7 @@ def build_study(study: Study, progress=None) -> ConversionResult:
     result.issues.extend(ts_issues.items)
     ts_issues.raise_if_errors()
     progress(f"  {'TS':<8} {len(result.datasets['TS']):>8} records")
+    on_built("TS", result.datasets["TS"])
     result.run["ig"] = ig
     return result
 
@@ -165,43 +228,43 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     else:
         study = load_study(Path(study_folder))
     progress(f"study {study.study_id}: {study.title}")
-    result = build_study(study, progress)
-    ig = result.run.pop("ig")
+    ig = load_sdtmig(study.sdtmig)
     created = xpt.reproducible_timestamp(study.xpt_timestamp)
-
-    # Check every dataset against the XPT limits before writing any of them (prepare_for_xpt
-    # checks and prepares in one pass; write_xpt(prepared=...) does not check again).
-    problems = []
-    prepared = {}
-    for name, data in sorted(result.datasets.items()):
-        label, variables = _xpt_variables(name, data, ig)
-        checked = xpt.prepare_for_xpt(data, name, label, variables)
-        for p in checked.problems:
-            problems.append(Issue("error", p, domain=name))
-        prepared[name] = (label, variables, checked)
-    if problems:
-        raise ConversionError(problems)
-
     out = Path(out)
+    made_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     final = out / "sdtm"
     tmp = Path(tempfile.mkdtemp(prefix=".sdtm-", dir=out))
+    writer = xpt.BackgroundWriter()
+    problems: list[Issue] = []
+
+    def write(name: str, data: pd.DataFrame) -> None:
+        # Each dataset is checked against the XPT limits as soon as it is built and handed to a
+        # writer process while the next domain is built; after the first problem nothing more is
+        # written (every dataset is still checked, so that all problems are reported together).
+        label, variables = _xpt_variables(name, data, ig)
+        checked = xpt.prepare_for_xpt(data, name, label, variables)
+        problems.extend(Issue("error", p, domain=name) for p in checked.problems)
+        if not problems:
+            writer.submit(name, df=data, path=tmp / f"{name.lower()}.xpt", name=name, label=label,
+                          variables=variables, created=created, prepared=checked)
+
     try:
-        names = sorted(result.datasets)
-        jobs = [dict(df=result.datasets[n], path=tmp / f"{n.lower()}.xpt", name=n, label=prepared[n][0],
-                     variables=prepared[n][1], created=created, prepared=prepared[n][2]) for n in names]
-        infos = xpt.write_many(jobs)
-        del jobs
-        prepared.clear()  # the prepared columns are no longer needed
-        for name, info in zip(names, infos):
-            result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(len(result.datasets[name])),
-                                                          "sha256": info["sha256"]}
+        result = build_study(study, progress, on_built=write)
+        result.run.pop("ig")
+        if problems:
+            raise ConversionError(problems)
+        for name, info in sorted(writer.finish().items()):
+            result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(info["rows"]), "sha256": info["sha256"]}
         run = _run_record(study, result, command, created)
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         _swap_in(tmp, final, out / "run.json")
     finally:
+        writer.close()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if made_out and out.exists() and not any(out.iterdir()):
+            out.rmdir()
     result.run = run
     _validate_output(result, out, f"sdtmig-{study.sdtmig}" if study.sdtmig else None, validate, progress)
     return result
@@ -241,6 +304,8 @@ def _validate_output(result: ConversionResult, out: Path, standard, validate: bo
 
 def _swap_in(tmp: Path, final: Path, run_json: Path) -> None:
     """Replace the previous `sdtm/` folder and run.json with the new ones, as one step each."""
+    from .adam.derive import publish_mode
+    publish_mode(tmp)
     run_src = tmp / "run.json"
     staged = tmp.parent / (tmp.name + "-run.json")
     os.replace(run_src, staged)

@@ -130,6 +130,18 @@ class DomainContext:
 
 
 # ------------------------------------------------------------------------------------------------
+def read_options(f: dict) -> dict:
+    """The `read_table` options of one entry of a source's `files`."""
+    return dict(sep=f.get("sep"), encoding=f.get("encoding"), header_row=f.get("header_row", 1),
+                sheet=f.get("sheet"), decimal=f.get("decimal", "."))
+
+
+def raw_files(mapping) -> list[tuple]:
+    """(path, display, options) of every raw file a mapping reads."""
+    return [(f["file"], f["file"], read_options(f)) for src in mapping.sources.values() if not src.domain
+            for f in src.files]
+
+
 def read_sources(ctx: DomainContext) -> None:
     """Read every raw source of the mapping, apply its filters, and build the primary frame."""
     m = ctx.mapping
@@ -142,9 +154,7 @@ def read_sources(ctx: DomainContext) -> None:
             path = (ctx.study.folder / f["file"]).resolve()
             display = f["file"]
             try:
-                df = read_table(path, display, sep=f.get("sep"), encoding=f.get("encoding"),
-                                header_row=f.get("header_row", 1), sheet=f.get("sheet"),
-                                decimal=f.get("decimal", "."))
+                df = read_table(path, display, **read_options(f))
             except ConversionError as exc:
                 issues.extend(Issue(i.severity, i.message + f" (source '{alias}' of {m.file}:{src.line})",
                                     file=i.file, line=i.line) for i in exc.issues)

@@ -18,6 +18,93 @@ LINE = "__line__"
 _DECIMAL_COMMA = re.compile(r"^\s*([<>]=?)?\s*-?\d+,\d+\s*$")
 
 
+#: Workbooks: parsing their XML is by far the slowest read (a million-row sheet takes tens of
+#: seconds), so a conversion starts reading them in the background (see `Prefetch`).
+SLOW_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+
+def _read_key(path: Path, options: dict) -> tuple:
+    return (str(Path(path).resolve()), tuple(sorted((k, repr(v)) for k, v in options.items())))
+
+
+def _read_in_child(conn, path, display, options) -> None:
+    Prefetch.active = None
+    try:
+        conn.send(("ok", read_table(path, display, **options)))
+    except ConversionError as exc:
+        conn.send(("error", exc.issues))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent with the file
+        conn.send(("error", [Issue("error", f"cannot read: {type(exc).__name__}: {exc}", file=display)]))
+    finally:
+        conn.close()
+
+
+class Prefetch:
+    """Raw files read by forked processes while the conversion reads, checks and builds the rest.
+
+    `start()` begins reading a file with the very options `read_table` will later be called with;
+    `read_table` then takes the result (waiting if it is not there yet) instead of reading the file
+    again. The data come back pickled through a pipe: for a large workbook that costs a second or
+    two against the tens of seconds the parsing takes. Where the platform cannot fork, nothing is
+    prefetched and `read_table` reads as usual.
+    """
+
+    active: "Prefetch | None" = None
+
+    def __init__(self):
+        import multiprocessing as mp
+        self._ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        self._running: dict = {}
+
+    def start(self, path: Path, display: str, **options) -> bool:
+        if self._ctx is None:
+            return False
+        key = _read_key(path, options)
+        if key in self._running:
+            return True
+        recv, send = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_read_in_child, args=(send, path, display, options), daemon=True)
+        proc.start()
+        send.close()
+        self._running[key] = (proc, recv)
+        return True
+
+    def ready(self, path: Path, options: dict) -> bool:
+        """True when this read has finished (or was never started): taking it will not wait."""
+        item = self._running.get(_read_key(path, options))
+        return item is None or item[1].poll()
+
+    def take(self, path: Path, options: dict):
+        """The prefetched frame, or None when this read was not prefetched."""
+        item = self._running.pop(_read_key(path, options), None)
+        if item is None:
+            return None
+        proc, recv = item
+        try:
+            status, value = recv.recv()
+        except EOFError:
+            status, value = "error", [Issue("error", "cannot read: the reading process ended without a result",
+                                            file=str(path))]
+        finally:
+            recv.close()
+            proc.join()
+        if status == "error":
+            raise ConversionError(value)
+        return value
+
+    def __enter__(self):
+        Prefetch.active = self
+        return self
+
+    def __exit__(self, *exc):
+        Prefetch.active = None
+        for proc, recv in self._running.values():
+            proc.terminate()
+            proc.join()
+            recv.close()
+        self._running.clear()
+
+
 def read_table(path: Path, display: str, *, sep: str | None = None, encoding: str | None = None,
                header_row: int = 1, sheet: str | int | None = None, decimal: str = ".") -> pd.DataFrame:
     """One raw file as text columns, with ``__file__``/``__line__``.
@@ -27,13 +114,18 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
     like decimal-comma numbers ('1,25', '<0,5') into decimal-point ones; nothing else is touched.
     """
     suffix = path.suffix.lower()
+    if Prefetch.active is not None:
+        options = dict(sep=sep, encoding=encoding, header_row=header_row, sheet=sheet, decimal=decimal)
+        ready = Prefetch.active.take(path, options)
+        if ready is not None:
+            return ready
     if not path.exists():
         raise ConversionError([Issue("error", "raw file not found", file=display)])
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             df = _read_csv(path, display, sep=sep, encoding=encoding, header_row=header_row)
             first_data_line = header_row + 1
-        elif suffix in (".xlsx", ".xlsm", ".xls"):
+        elif suffix in SLOW_SUFFIXES:
             df = _read_excel(path, sheet, header_row)
             first_data_line = header_row + 1
         elif suffix == ".sas7bdat":
@@ -82,13 +174,81 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
 def _read_excel(path, sheet, header_row) -> pd.DataFrame:
     """One sheet of a workbook as text. calamine (Rust) reads large sheets ~7x faster than
     openpyxl, which builds a Python object per cell; openpyxl remains the fallback."""
-    kwargs = dict(sheet_name=0 if sheet is None else sheet, dtype=str, header=header_row - 1,
-                  keep_default_na=False, na_values=[])
     try:
         import python_calamine  # noqa: F401
-        return pd.read_excel(path, engine="calamine", **kwargs)
     except ImportError:
-        return pd.read_excel(path, engine="openpyxl", **kwargs)
+        return pd.read_excel(path, engine="openpyxl", sheet_name=0 if sheet is None else sheet, dtype=str,
+                             header=header_row - 1, keep_default_na=False, na_values=[])
+    return _read_calamine(path, sheet, header_row)
+
+
+def _cell_text(v) -> str:
+    """A cell as pandas' read_excel(dtype=str) gives it: whole floats without '.0', dates as
+    Timestamps print, empty as ''."""
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else str(v)
+    if isinstance(v, bool):
+        return str(v)
+    import datetime as _dt
+    if isinstance(v, _dt.date):
+        return str(pd.Timestamp(v))
+    if isinstance(v, _dt.timedelta):
+        return str(pd.Timedelta(v))
+    return str(v)
+
+
+def _read_calamine(path, sheet, header_row) -> pd.DataFrame:
+    """The sheet's rows streamed from calamine into one text column at a time: a million-row sheet
+    never exists as a list of row lists plus a parsed copy (what pandas' read_excel builds, about
+    three times the memory of the result)."""
+    from python_calamine import CalamineWorkbook
+    wb = CalamineWorkbook.from_path(str(path))
+    names = wb.sheet_names
+    if sheet is None:
+        sheet = 0
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise ValueError(f"Worksheet index {sheet} is invalid, {len(names)} worksheets found")
+        sheet = names[sheet]
+    elif sheet not in names:
+        raise ValueError(f"Worksheet named '{sheet}' not found")
+    rows = wb.get_sheet_by_name(sheet).iter_rows()
+    for _ in range(header_row - 1):
+        next(rows, None)
+    header = next(rows, None)
+    if header is None:
+        return pd.DataFrame()
+    columns = [_cell_text(h) or f"Unnamed: {i}" for i, h in enumerate(header)]
+    width = len(columns)
+    parts: list[list] = [[] for _ in range(width)]   # text columns, a chunk of rows at a time
+    cells: list[list] = [[] for _ in range(width)]
+    n = last = 0
+
+    def flush():
+        for i in range(width):
+            parts[i].append(pd.Series([c if type(c) is str else _cell_text(c) for c in cells[i]], dtype=str))
+            cells[i] = []
+
+    for row in rows:
+        if len(row) < width:
+            row = list(row) + [""] * (width - len(row))
+        n += 1
+        if any(c != "" and c is not None for c in row[:width]):
+            last = n                    # trailing blank rows are not data (as in pandas)
+        for i in range(width):
+            cells[i].append(row[i])
+        if len(cells[0]) >= _EXCEL_CHUNK:
+            flush()
+    flush()
+    data = {i: pd.concat(parts[i], ignore_index=True).iloc[:last] for i in range(width)}
+    df = pd.DataFrame(data, index=pd.RangeIndex(last))
+    df.columns = columns
+    return df
+
+
+_EXCEL_CHUNK = 100_000
 
 
 def _read_csv(path, display, *, sep, encoding, header_row):
