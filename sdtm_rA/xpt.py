@@ -1341,7 +1341,26 @@ def _read_with_pyreadstat(path: str, encoding: str | None, why: str):
     return df, meta
 
 
-def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = None):
+def xpt_column_names(path) -> list[str]:
+    """The variable names of an XPT file, from its header only (a few KB, however big the file)."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 18)
+    buf = np.frombuffer(head, dtype=np.uint8)
+    try:
+        parsed = _parse_v5_header(buf, path, None)
+    except XptError:
+        if len(head) < (1 << 18):
+            raise
+        parsed = _parse_v5_header(_read_bytes(path), path, None)   # a header of thousands of variables
+    if parsed is None:
+        _, meta = pyreadstat.read_xport(path, metadataonly=True)
+        return list(meta.column_names)
+    return [v.name for v in parsed[4]]
+
+
+def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = None,
+                  columns=None):
     """Read a SAS XPORT file: ``(DataFrame, XptMeta)``, the same data as ``pyreadstat.read_xport``.
 
     XPT version 5 files are decoded with numpy, the whole observation block at once (about 10
@@ -1355,6 +1374,7 @@ def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = No
     ``encoding``: of the character values; default UTF-8 (as pyreadstat), with a fallback to
     latin-1 for a column that is not valid UTF-8 (noted in ``meta.notes``).
     ``threads``: columns decoded in parallel (numpy releases the GIL); default: up to 4.
+    ``columns``: read only these variables (in the file's order; names not in the file are ignored).
 
     Raises :class:`XptError` naming the file for anything that is not a readable XPT file:
     not XPT at all, a truncated file (cut inside the header or inside an observation), bad
@@ -1364,8 +1384,15 @@ def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = No
     buf = _read_bytes(path)
     parsed = _parse_v5_header(buf, path, encoding)
     if parsed is None:
-        return _read_with_pyreadstat(path, encoding, "XPT version 8 file (LIBV8 header)")
+        df, meta = _read_with_pyreadstat(path, encoding, "XPT version 8 file (LIBV8 header)")
+        if columns is not None:
+            df = df[[c for c in df.columns if c in set(columns)]]
+        return df, meta
     table_name, file_label, created, modified, variables, obs_start = parsed
+    rowlen = sum(v.length for v in variables)
+    if columns is not None:
+        wanted = set(columns)
+        variables = [v for v in variables if v.name in wanted]
     notes: list[str] = []
     members = _find_records(buf, obs_start, _MEMBER_PREFIX, _DSCRPTR_PREFIX)
     obs_end = int(members[0]) if members.size else len(buf)
@@ -1373,7 +1400,6 @@ def read_xpt_fast(path, *, encoding: str | None = None, threads: int | None = No
         notes.append(f"the library holds {members.size + 1} members (datasets); only the "
                      f"first, {table_name}, was read")
     obs = buf[obs_start:obs_end]
-    rowlen = sum(v.length for v in variables)
     nrows = 0
     if rowlen:
         nfull = len(obs) // rowlen

@@ -204,3 +204,17 @@ def test_censored_result_is_a_result_for_windows_and_baseline(adam):
     ccp = lb[(lb.PARAMCD == "CCPAB") & (lb.USUBJID == "RAMSC01-101-001") & (lb.ABLFL == "Y")]
     # Day 1 anti-CCP was '>500' (no AVAL): still the analysed baseline record, not screening's value
     assert ccp["ADY"].tolist() == [1] and ccp["AVALC"].tolist() == [">500"]
+
+
+def test_reading_only_the_needed_sdtm_columns_changes_nothing(adam):
+    from sdtm_rA.adam.derive import bundled_adam_specs, derive_datasets, needed_sdtm_columns, read_sdtm_folder
+    from sdtm_rA.adam.spec import load_spec_folder
+    out, ds = adam                                        # derive() read only the needed columns
+    specs = load_spec_folder(bundled_adam_specs())
+    full = derive_datasets(read_sdtm_folder(out / "sdtm"), specs).datasets
+    for name in ds:
+        pd.testing.assert_frame_equal(ds[name], full[name], obj=name)
+    need = needed_sdtm_columns(specs, {"DM", "EX", "LB", "QS", "MK", "SV", "AE", "SUPPDM", "TS"})
+    assert need["AE"] is None                               # ADAE starts from every AE variable
+    assert "LBORRES" not in need["LB"] and {"LBSTRESN", "LBSTRESC", "LBDTC", "LBSEQ"} <= need["LB"]
+    assert "TS" not in need                                 # not read at all

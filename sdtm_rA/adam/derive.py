@@ -24,8 +24,8 @@ import pandas as pd
 from .. import __version__, xpt
 from ..errors import ConversionError, Issue, Issues
 from .spec import AdamSpec, check_spec, load_spec_folder
-from .steps import StepError, args_with_defaults, run_step
-from .where import evaluate
+from .steps import StepError, args_with_defaults, keep_map, run_step
+from .where import columns_of, evaluate
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 READABLE = (".xpt", ".csv", ".parquet")
@@ -103,34 +103,118 @@ def _numbers_where_sdtm_has_them(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def read_sdtm_folder(folder: Path) -> dict[str, pd.DataFrame]:
-    from ..validation.data import read_one
+def _sdtm_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ConversionError([Issue("error", "SDTM folder not found", file=str(folder))])
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE)
+    if not files:
+        raise ConversionError([Issue("error", "no SDTM datasets (.xpt, .csv, .parquet)", file=str(folder))])
+    return files
+
+
+def sdtm_columns(folder: Path) -> dict[str, list[str]]:
+    """The variables of every SDTM dataset of `folder`, from the file headers only."""
+    out, problems = {}, []
+    for path in _sdtm_files(folder):
+        try:
+            if path.suffix.lower() == ".xpt":
+                names = xpt.xpt_column_names(path)
+            elif path.suffix.lower() == ".csv":
+                names = list(pd.read_csv(path, nrows=0).columns)
+            else:
+                import pyarrow.parquet as pq
+                names = list(pq.read_schema(path).names)
+        except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
+            problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
+            continue
+        out[path.stem.upper()] = names
+    if problems:
+        raise ConversionError(problems)
+    return out
+
+
+#: Steps whose arguments name every SDTM variable they read, plus these fixed ones; any other step
+#: reading an SDTM dataset gets all its variables.
+_SOURCE_COLUMNS = {"records": (), "merge": (), "exists_flag": (), "parameter": (), "parameter_count": (),
+                   "parameter_haq_di": ("QSTESTCD", "QSSTRESN", "QSSTRESC", "QSORRES"),
+                   "treatment_dates": ("EXSTDTC", "EXENDTC", "EXSEQ", "EXTRT")}
+
+
+def needed_sdtm_columns(specs: list[AdamSpec], sdtm: set[str]) -> dict[str, set | None]:
+    """The SDTM variables the specs read, per dataset (None: all): a million-row domain is then read
+    for its few needed columns only."""
+    need: dict[str, set | None] = {}
+
+    def add(name, cols):
+        if name in sdtm and need.get(name, set()) is not None:
+            need.setdefault(name, set()).update(cols)
+
+    for sp in specs:
+        for s in sp.steps + sp.later_steps:
+            a = args_with_defaults(s.step, s.args)
+            for src in a.get("sources") or []:     # last_date
+                if isinstance(src, dict) and src.get("dataset"):
+                    add(src["dataset"], {src.get("dtc"), *columns_of(src.get("where") or {}),
+                                         *(a.get("by") or []), "STUDYID", "USUBJID"})
+            name = a.get("dataset")
+            if name not in sdtm:
+                continue
+            if s.step.name not in _SOURCE_COLUMNS or (s.step.name == "records" and not a.get("keep")):
+                need[name] = None
+                continue
+            cols = {"STUDYID", "USUBJID", f"{name}SEQ", f"{name[:2]}SEQ", *_SOURCE_COLUMNS[s.step.name]}
+            for arg_name, arg in s.step.args.items():
+                v = a.get(arg_name)
+                if not v:
+                    continue
+                if arg.kind == "source_var" or (arg.kind == "vars" and arg_name == "by"):
+                    cols |= {v} if isinstance(v, str) else set(v)
+                elif arg.kind == "source_vars":
+                    cols |= set(v)
+                elif arg.kind == "keep":
+                    cols |= set(keep_map(v).values())
+                elif arg.kind == "source_where":
+                    cols |= set(columns_of(v))
+            add(name, cols)
+    return need
+
+
+def read_sdtm_folder(folder: Path, columns: dict[str, set | None] | None = None) -> dict[str, pd.DataFrame]:
+    """The SDTM datasets of `folder`; with `columns`, only the datasets named there, each with the
+    variables listed (None: all of them)."""
+    from ..validation.data import read_one
     data = {}
     problems = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE):
+    for path in _sdtm_files(folder):
+        name = path.stem.upper()
+        if columns is not None and name not in columns:
+            continue
+        wanted = None if columns is None else columns[name]
         try:
-            df, _ = read_one(path)
+            if wanted is not None and path.suffix.lower() == ".xpt":
+                df, _ = xpt.read_xpt_fast(path, columns=wanted)
+            else:
+                df, _ = read_one(path)
+                if wanted is not None:
+                    df = df[[c for c in df.columns if c in wanted]]
         except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
             problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
             continue
         data[path.stem.upper()] = _numbers_where_sdtm_has_them(df) if path.suffix.lower() == ".csv" else df
     if problems:
         raise ConversionError(problems)
-    if not data:
-        raise ConversionError([Issue("error", "no SDTM datasets (.xpt, .csv, .parquet)", file=str(folder))])
     return data
 
 
 def derive_datasets(sdtm: dict[str, pd.DataFrame], specs: list[AdamSpec], progress=None,
-                    on_finished=None) -> DeriveResult:
+                    on_finished=None, known: dict[str, list] | None = None) -> DeriveResult:
     """Check every spec, then derive the datasets in memory; `on_finished(spec, dataset)` is called
     as each one is complete (derive writes it then, while the next is derived)."""
     progress = progress or (lambda msg: None)
     result = DeriveResult()
-    known = {name: set(df.columns) for name, df in sdtm.items()}
+    # the variables the specs may name: all those of the input files, even when only some were read
+    known = {name: set(cols) for name, cols in (known or {n: df.columns for n, df in sdtm.items()}).items()}
     issues: list[Issue] = []
     for sp in specs:
         issues += check_spec(sp, known)
@@ -307,7 +391,8 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
     progress = progress or (lambda msg: None)
     spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
     specs = load_spec_folder(spec_folder)
-    sdtm = read_sdtm_folder(Path(sdtm_folder))
+    header = sdtm_columns(Path(sdtm_folder))
+    sdtm = read_sdtm_folder(Path(sdtm_folder), needed_sdtm_columns(specs, set(header)))
     progress(f"ADaM from {sdtm_folder} with the specs of {spec_folder}")
     created = xpt.reproducible_timestamp(xpt_timestamp if xpt_timestamp is not None
                                          else _sdtm_timestamp(Path(sdtm_folder)))
@@ -330,7 +415,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
                           label=sp.label, variables=variables, created=created, prepared=checked)
 
     try:
-        result = derive_datasets(sdtm, specs, progress, on_finished=write)
+        result = derive_datasets(sdtm, specs, progress, on_finished=write, known=header)
         if problems:
             raise ConversionError(problems)
         for name, info in sorted(writer.finish().items()):
