@@ -573,3 +573,18 @@ def test_later_steps_chain_completes_and_loops_are_reported(tmp_path):
         derive_datasets(SDTM, load_spec_folder(tmp_path / "spec"))
     msg = str(exc.value)
     assert "adxx.yaml:7: ADXX: later_steps read ADYY" in msg and "(a loop)" in msg and "adyy.yaml:7" in msg
+
+
+def test_locf_adds_flagged_records_only_after_an_observation():
+    df = pd.DataFrame({"USUBJID": ["A", "A", "A", "B"], "PARAMCD": ["P"] * 4, "PARAM": ["Param"] * 4,
+                       "AVISIT": ["BASELINE", "WEEK 4", "WEEK 8", "WEEK 4"], "AVISITN": [0.0, 4.0, 8.0, 4.0],
+                       "AVAL": [10.0, 8.0, np.nan, 5.0], "ANL01FL": ["Y", "Y", "Y", "Y"]})
+    visits = [{"avisit": "BASELINE", "avisitn": 0}, {"avisit": "WEEK 4", "avisitn": 4},
+              {"avisit": "WEEK 8", "avisitn": 8}, {"avisit": "WEEK 12", "avisitn": 12}]
+    out = _run("locf", df, {"visits": visits, "where": {"ANL01FL": "Y"}, "keep": ["PARAM"], "set": {"ANL01FL": "Y"}})
+    new = out[out.DTYPE == "LOCF"][["USUBJID", "AVISIT", "AVAL", "PARAM", "ANL01FL"]].values.tolist()
+    # A: week 8 is missing (AVAL empty) and week 12 absent -> both carry week 4's 8; B: no baseline to
+    # carry into BASELINE (before its first value), weeks 8 and 12 carry week 4's 5
+    assert new == [["A", "WEEK 8", 8.0, "Param", "Y"], ["A", "WEEK 12", 8.0, "Param", "Y"],
+                   ["B", "WEEK 8", 5.0, "Param", "Y"], ["B", "WEEK 12", 5.0, "Param", "Y"]]
+    assert len(out) == len(df) + 4 and out.loc[:3, "DTYPE"].isna().all()

@@ -776,3 +776,39 @@ def extreme_records(df, a, ctx):
     for k, v in a["set"].items():
         new[k] = v
     return _append(df, new)
+
+
+@step("locf", adds_records=True, visits=Arg("list", True, doc="[{avisit, avisitn}]: the expected analysis visits"),
+      by=Arg("vars", default=["USUBJID", "PARAMCD"]), value=Arg("var", default="AVAL"),
+      where=Arg("where", doc="the observed records (e.g. {ANL01FL: Y})"),
+      keep=Arg("vars", doc="variables copied from the carried record (PARAM, PARAMN, TRTA, ...)"),
+      set=Arg("mapping", doc="{VARIABLE: value} on the new records, e.g. {ANL01FL: Y}"),
+      outputs_of=lambda a: ["AVISIT", "AVISITN", "DTYPE"] + list((a.get("set") or {}).keys()))
+def locf(df, a, ctx):
+    """For each `by` group, a record for every expected visit that has no observed value, carrying
+    the value of the latest earlier observed visit, with DTYPE 'LOCF' (admiral derive_locf_records):
+    an imputed record is a record of its own, flagged, never an overwritten value. Visits before the
+    first observation get nothing (there is nothing to carry)."""
+    obs = df[evaluate(a["where"], df)] if a["where"] else df
+    obs = obs[obs[a["value"]].notna() & obs["AVISITN"].notna()]
+    keys = list(a["by"])
+    keep = [c for c in (a["keep"] or []) if c not in keys]
+    expected = pd.DataFrame({"AVISIT": [v["avisit"] for v in a["visits"]],
+                             "AVISITN": [float(v["avisitn"]) for v in a["visits"]]})
+    groups = obs[keys].drop_duplicates()
+    grid = groups.merge(expected, how="cross")
+    seen = obs[keys + ["AVISITN"]].drop_duplicates()
+    missing = grid.merge(seen, on=keys + ["AVISITN"], how="left", indicator=True)
+    missing = missing[missing["_merge"] == "left_only"].drop(columns="_merge")
+    if missing.empty:
+        return df
+    last = obs.sort_values(keys + ["AVISITN"], kind="mergesort")[keys + ["AVISITN", a["value"]] + keep]
+    missing = missing.sort_values("AVISITN", kind="mergesort")
+    carried = pd.merge_asof(missing, last.rename(columns={"AVISITN": "__FROM"}).sort_values("__FROM"),
+                            left_on="AVISITN", right_on="__FROM", by=keys, direction="backward",
+                            allow_exact_matches=False)
+    new = carried[carried["__FROM"].notna()].drop(columns="__FROM")
+    new["DTYPE"] = "LOCF"
+    for k, v in (a["set"] or {}).items():
+        new[k] = v
+    return _append(df, new.sort_values(keys + ["AVISITN"], kind="mergesort"))
