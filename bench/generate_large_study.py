@@ -257,6 +257,25 @@ class Generator:
                            "ICFVER": pick(["1.0", "2.0"], [0.2, 0.8])})
         return dm, ic
 
+    def mh(self):
+        """The RA diagnosis (3-15 years before screening; 5 % with an unknown day, 2 % year only)
+        and, for a third of the subjects, one other condition."""
+        n, rng = self.n, self.rng
+        diag = self.sched_date[:, 0] - rng.integers(3 * 365, 15 * 365, n).astype("timedelta64[D]")
+        u = rng.random(n)
+        dat = fmt_dates(diag)
+        dat = np.where(u < 0.05, fmt_dates(diag, "un"), dat)
+        dat = np.where(u > 0.98, np.array([f"UN-UNK-{y}" for y in ymd(diag)[0]], dtype=object), dat)
+        ra = pd.DataFrame({**self._ident(slice(None)), "MHSPID": "1", "MHCAT": "PRIMARY DIAGNOSIS",
+                           "MHTERM": "Rheumatoid arthritis", "MHSTDAT": dat, "MHONGO": "Y"})
+        other = np.flatnonzero(rng.random(n) < 1 / 3)
+        extra = pd.DataFrame({**self._ident(other), "MHSPID": "2", "MHCAT": "GENERAL MEDICAL HISTORY",
+                              "MHTERM": np.array(["Hypertension", "Hypothyroidism", "Iron deficiency anaemia"],
+                                                 dtype=object)[rng.integers(0, 3, len(other))],
+                              "MHSTDAT": fmt_dates(diag[other] + rng.integers(0, 365, len(other)).astype("timedelta64[D]")),
+                              "MHONGO": "Y"})
+        return pd.concat([ra, extra]).sort_values(["SUBJID", "MHSPID"], kind="mergesort")
+
     def sv(self):
         s, k = self._pairs()
         return pd.DataFrame({**self._ident(s), "VISITNUM": self.v_num[s, k], "VISIT": self.v_label[s, k],
@@ -613,6 +632,10 @@ def generate(n_subjects: int = 2000, out: Path = DEFAULT_OUT, *, seed: int = 202
         write_csv(raw / "dm.csv", dm, encoding="utf-8-sig")
         write_csv(raw / "ic.csv", ic)
         rows["dm.csv + ic.csv"] = len(dm)
+    with step("mh.csv"):
+        mh = g.mh()
+        write_csv(raw / "mh.csv", mh)
+        rows["mh.csv"] = len(mh)
     with step("sv.csv"):
         sv = g.sv()
         write_csv(raw / "sv.csv", sv)
@@ -658,7 +681,7 @@ def generate(n_subjects: int = 2000, out: Path = DEFAULT_OUT, *, seed: int = 202
     meta = {"generator": "bench/generate_large_study.py", "subjects": n_subjects, "seed": seed,
             "lb_rows_per_subject": lb_per_subject, "qs_rows_per_subject": qs_per_subject,
             "xlsx_writer": xlsx_writer, "raw_rows": {
-                "dm.csv": len(dm), "ic.csv": len(ic), "sv.csv": len(sv), "ex.csv": len(ex), "ae.csv": len(ae),
+                "dm.csv": len(dm), "ic.csv": len(ic), "mh.csv": len(mh), "sv.csv": len(sv), "ex.csv": len(ex), "ae.csv": len(ae),
                 "lb_101.csv": len(lb1), "lb_102.csv": len(lb2), "qs_haq.xlsx": nhaq, "ga.csv": len(ga),
                 "mk_joints.csv": len(mk)},
             "expected_records": expected, "counts": g.counts,

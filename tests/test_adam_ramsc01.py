@@ -218,3 +218,14 @@ def test_reading_only_the_needed_sdtm_columns_changes_nothing(adam):
     assert need["AE"] is None                               # ADAE starts from every AE variable
     assert "LBORRES" not in need["LB"] and {"LBSTRESN", "LBSTRESC", "LBDTC", "LBSEQ"} <= need["LB"]
     assert "TS" not in need                                 # not read at all
+
+
+def test_disease_duration_from_the_ra_diagnosis(adam):
+    _, ds = adam
+    adsl = ds["ADSL"].assign(SID=lambda d: sid(d.USUBJID)).set_index("SID")
+    # 101-001: 2012-03-10 -> 2021-04-12 = 9 x 365 + 2 leap days (2016, 2020) + 33 = 3320 days / 365.25
+    assert adsl.loc["101-001", "DISDUR"] == pytest.approx(3320 / 365.25)
+    # 101-002: '2008-09' imputed mid-month to 2008-09-15 (flag D) -> 2021-07-12: 12 x 365 + 3 + 300 days
+    assert adsl.loc["101-002", "DIAGDTF"] == "D" and adsl.loc["101-002", "DISDUR"] == pytest.approx(4683 / 365.25)
+    # 102-004: '2010' imputed to 2010-06-30 (flag M)
+    assert adsl.loc["102-004", "DIAGDT"] == pd.Timestamp("2010-06-30") and adsl.loc["102-004", "DIAGDTF"] == "M"

@@ -42,7 +42,7 @@ def subj(n: str) -> str:
 
 def test_all_datasets_written(out):
     names = sorted(p.name for p in (out / "sdtm").iterdir())
-    for expected in ["dm.xpt", "sv.xpt", "ex.xpt", "ae.xpt", "lb.xpt", "qs.xpt", "mk.xpt", "ts.xpt",
+    for expected in ["dm.xpt", "sv.xpt", "ex.xpt", "ae.xpt", "lb.xpt", "qs.xpt", "mk.xpt", "mh.xpt", "ts.xpt",
                      "suppdm.xpt", "suppae.xpt", "suppex.xpt"]:
         assert expected in names
     assert all(n == n.lower() for n in names)
@@ -248,6 +248,17 @@ def test_cli_progress_summary_and_exit_code(tmp_path):
     res = subprocess.run([sys.executable, str(REPO / "cli.py"), "convert", "--out", str(tmp_path)],
                          capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    for domain in ("DM", "SV", "AE", "EX", "LB", "MK", "QS", "TS"):
+    for domain in ("DM", "SV", "AE", "EX", "LB", "MH", "MK", "QS", "TS"):
         assert any(line.strip().startswith(domain) for line in res.stderr.splitlines()), domain
-    assert "wrote 11 datasets" in res.stdout
+    assert "wrote 12 datasets" in res.stdout
+
+
+def test_medical_history_partial_dates_and_ongoing(out):
+    mh = pyreadstat.read_xport(out / "sdtm" / "mh.xpt")[0]
+    ra = mh[mh.MHCAT == "PRIMARY DIAGNOSIS"].set_index("USUBJID")["MHSTDTC"].to_dict()
+    # raw mh.csv: UN-SEP-2008 -> 2008-09 and UN-UNK-2010 -> 2010 (right truncation), full dates as they are
+    assert ra == {subj("101-001"): "2012-03-10", subj("101-002"): "2008-09", subj("101-005"): "2016-11-03",
+                  subj("102-003"): "2015-01-22", subj("102-004"): "2010", subj("102-006"): "2013-06-18"}
+    anaemia = mh[mh.MHTERM == "Iron deficiency anaemia"].iloc[0]
+    assert anaemia.MHENRTPT == "BEFORE" and anaemia.MHSTDTC == "2018" and anaemia.MHENTPT == "SCREENING"
+    assert sorted(mh.loc[mh.USUBJID == subj("101-002"), "MHSEQ"]) == [1, 2]

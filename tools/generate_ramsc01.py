@@ -285,6 +285,21 @@ AES = [
 DM_COLS = ["STUDYID", "SITEID", "SUBJID", "BRTHDAT", "AGE", "AGEU", "SEX", "ETHNIC", "RACE", "COUNTRY",
            "WEIGHT_SCR_KG", "DTHDAT"]
 IC_COLS = ["STUDYID", "SITEID", "SUBJID", "ICDAT", "ICFVER"]
+MH_COLS = ["STUDYID", "SITEID", "SUBJID", "MHSPID", "MHCAT", "MHTERM", "MHSTDAT", "MHONGO"]
+
+# Medical history (screening): the RA diagnosis date (for disease duration) and other conditions.
+# Refractory RA: 5-13 years since diagnosis; two dates partial as sites write them.
+MH = {
+    "001": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "10-MAR-2012", "Y"),
+            ("GENERAL MEDICAL HISTORY", "Iron deficiency anaemia", "UN-UNK-2018", "N")],
+    "002": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "UN-SEP-2008", "Y"),
+            ("GENERAL MEDICAL HISTORY", "Hypertension", "14-JAN-2015", "Y")],
+    "003": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "22-JAN-2015", "Y")],
+    "004": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "UN-UNK-2010", "Y"),
+            ("GENERAL MEDICAL HISTORY", "Hypothyroidism", "05-MAY-2017", "Y")],
+    "005": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "03-NOV-2016", "Y")],
+    "006": [("PRIMARY DIAGNOSIS", "Rheumatoid arthritis", "18-JUN-2013", "Y")],
+}
 SV_COLS = ["STUDYID", "SITEID", "SUBJID", "VISITNUM", "VISIT", "VISITDY", "ACTUAL_STUDY_DAY", "SVSTDAT"]
 EX_COLS = ["STUDYID", "SITEID", "SUBJID", "VISIT", "EXREFID_LABEL", "EXTRT", "EXSTDAT", "EXSTTIM", "EXENDAT",
            "EXENTIM", "EXDOSE", "EXDOSU", "TOTAL_CELLS_X10E6", "EXDOSFRM", "EXROUTE", "EXLOC", "EXLAT", "EXVAMT",
@@ -497,6 +512,11 @@ def build_ic():
             for s in SUBJIDS]
 
 
+def build_mh():
+    return [{**ident(s), "MHSPID": str(i + 1), "MHCAT": cat, "MHTERM": term, "MHSTDAT": start, "MHONGO": ongo}
+            for s in SUBJIDS for i, (cat, term, start, ongo) in enumerate(MH[s])]
+
+
 def build_sv():
     rows = []
     for s in SUBJIDS:
@@ -661,6 +681,7 @@ def build_files() -> dict:
     return {
         "dm.csv": csv_bytes(DM_COLS, build_dm(), bom=True),
         "ic.csv": csv_bytes(IC_COLS, build_ic()),
+        "mh.csv": csv_bytes(MH_COLS, build_mh()),
         "sv.csv": csv_bytes(SV_COLS, build_sv()),
         "ex.csv": csv_bytes(EX_COLS, build_ex()),
         "ae.csv": csv_bytes(AE_COLS, build_ae(), encoding="latin-1"),
@@ -943,6 +964,7 @@ def build_readme(summary: dict) -> bytes:
     shapes = [
         ("dm.csv", "Demography", "UTF-8 **with BOM**, `,`", "1 row / subject (6)", DM_COLS),
         ("ic.csv", "Informed consent", "UTF-8, `,`", "1 row / subject (6)", IC_COLS),
+        ("mh.csv", "Medical history", "UTF-8, `,`", f"1 row / condition ({sum(map(len, MH.values()))})", MH_COLS),
         ("sv.csv", "Visit dates", "UTF-8, `,`", "1 row / attended visit (49, incl. 1 unscheduled)", SV_COLS),
         ("ex.csv", "Cell infusion", "UTF-8, `,`", "1 row / infusion (18)", EX_COLS),
         ("ae.csv", "Adverse events", "**Latin-1** (cp1252-compatible), `,`", f"1 row / AE ({len(AES)})", AE_COLS),
@@ -967,6 +989,8 @@ def build_readme(summary: dict) -> bytes:
     a("- dm.csv has no consent date: RFICDTC comes from `ic.csv` ICDAT joined on SUBJID. `ICFVER` (sponsor field) is")
     a("  the version of the consent form signed. `DTHDAT` is blank for everybody (nobody died). `WEIGHT_SCR_KG` = screening")
     a("  weight used for the dose; `COUNTRY` = `IRN` for all.")
+    a("- mh.csv: `MHCAT` `PRIMARY DIAGNOSIS` (the RA diagnosis date, for disease duration in ADSL) or `GENERAL")
+    a("  MEDICAL HISTORY`; `MHSTDAT` may be partial (`UN-SEP-2008`, `UN-UNK-2010`); `MHONGO` Y/N.")
     a("- ex.csv: `EXREFID_LABEL` = `INFUSION 1..3`; `TOTAL_CELLS_X10E6` = cells infused in 10^6 (= screening weight × 1);")
     a("  `EXLOC` `Antecubital fossa`, `EXLAT` `Right`/`Left`; `EXVAMT`/`EXVAMTU` `100`/`mL`; `EXLOT` product lot.")
     a("- ae.csv: `AEYN` is `Y` on every row (every subject had an AE). `AESPID` numbers the AEs within a subject.")
@@ -1201,7 +1225,7 @@ def main(argv=None) -> int:
     return 0
 
 
-GENERATED_FILES = ("dm.csv", "ic.csv", "sv.csv", "ex.csv", "ae.csv", "lb_101.csv", "lb_102.csv", "qs_haq.xlsx",
+GENERATED_FILES = ("dm.csv", "ic.csv", "mh.csv", "sv.csv", "ex.csv", "ae.csv", "lb_101.csv", "lb_102.csv", "qs_haq.xlsx",
                    "ga.csv", "mk_joints.csv", "README.md", ".gitattributes")
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ def derive_aoccsfl(adae: pd.DataFrame,
     return derive_aoccfl(adae, by, order, new, filter)
 
 
-_UNIT_DAYS = {"DAYS": 1.0, "WEEKS": 7.0}
+_UNIT_DAYS = {"DAYS": 1.0, "WEEKS": 7.0, "YEARS": 365.25}   # admiral compute_duration's factors
 
 
 def derive_duration(
@@ -228,7 +228,7 @@ def derive_duration(
         start: Start date column.
         end: End date column.
         new: Name of the duration variable.
-        unit: Output unit: ``"DAYS"`` or ``"WEEKS"`` (case-insensitive).
+        unit: Output unit: ``"DAYS"``, ``"WEEKS"`` or ``"YEARS"`` (365.25 days, as admiral) (case-insensitive).
         new_unit: Name of the unit variable (value ``unit`` in upper case), or
             ``None`` to not add it.  Missing where the duration is missing.
         add_one: Add one day to non-negative durations.

@@ -322,10 +322,11 @@ def treatment_dates(df, a, ctx):
 
 
 @step("duration", restrictable=True, new=Arg("new", True), start=Arg("var", True), end=Arg("var", True),
-      unit=Arg("text", default="DAYS", allowed=("DAYS", "WEEKS")), unit_var=Arg("new"),
+      unit=Arg("text", default="DAYS", allowed=("DAYS", "WEEKS", "YEARS")), unit_var=Arg("new"),
       add_one=Arg("boolean", default=True))
 def duration(df, a, ctx):
-    """end − start (+1 when not negative, admiral's default): TRTDURD, ADURN/ADURU."""
+    """end − start (+1 when not negative, admiral's default): TRTDURD, ADURN/ADURU, a disease
+    duration in years (365.25 days, `add_one: false`)."""
     return occurrence.derive_duration(df, start=a["start"], end=a["end"], new=a["new"], unit=a["unit"],
                                       new_unit=a["unit_var"], add_one=a["add_one"])
 
