@@ -42,3 +42,24 @@ def test_installed_command_converts_bundled_study_outside_repo(tmp_path):
     assert res.returncode == 0, res.stderr
     for path in (ref / "sdtm").glob("*.xpt"):
         assert path.read_bytes() == (out / "sdtm" / path.name).read_bytes(), path.name
+
+
+def test_installed_command_runs_the_whole_pipeline_outside_repo(tmp_path):
+    """`sdtm-ra run` from the installed package finds the bundled ADaM specs inside it and writes the
+    same ADaM bytes as the checkout."""
+    location = _installed_location(tmp_path)
+    if location is None or location == (REPO / "sdtm_rA").resolve():
+        pytest.skip("sdtm_rA is not installed as a package here (CI installs it with pip install .)")
+    script = shutil.which("sdtm-ra", path=str(Path(sys.executable).parent)) or shutil.which("sdtm-ra")
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    res = subprocess.run([script, "run", "--out", str(out), "--quiet"], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (location / "_specs" / "adam" / "ramsc01" / "adeff.yaml").exists()
+    assert (out / "summary.html").is_file()
+    res = subprocess.run([sys.executable, str(REPO / "cli.py"), "run", "--out", str(ref), "--quiet"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    names = sorted(p.name for p in (ref / "adam").glob("*.xpt"))
+    assert names == ["adae.xpt", "adeff.xpt", "adlb.xpt", "adsl.xpt"]
+    for name in names:
+        assert (ref / "adam" / name).read_bytes() == (out / "adam" / name).read_bytes(), name
