@@ -6,7 +6,6 @@ earlier outputs as they were.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from .build import build_domain, check_mapping, prepare_domain
 from .domain import raw_files
 from .sources import SLOW_SUFFIXES, Prefetch
 from .errors import ConversionError, Issue, Issues
+from .publish import replace_folder
 from .mapping import load_mapping
 from .specs import load_ct, load_sdtmig
 from .study import Study, bundled_study_folder, load_study
@@ -304,19 +304,11 @@ def _validate_output(result: ConversionResult, out: Path, standard, validate: bo
 
 def _swap_in(tmp: Path, final: Path, run_json: Path) -> None:
     """Replace the previous `sdtm/` folder and run.json with the new ones, as one step each."""
-    from .adam.derive import publish_mode
-    publish_mode(tmp)
     run_src = tmp / "run.json"
     staged = tmp.parent / (tmp.name + "-run.json")
     os.replace(run_src, staged)
-    old = None
-    if final.exists():
-        old = final.parent / f".sdtm-old-{os.getpid()}"
-        os.replace(final, old)
-    os.replace(tmp, final)
+    replace_folder(tmp, final)
     os.replace(staged, run_json)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _run_record(study: Study, result: ConversionResult, command, created) -> dict:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from .. import __version__, xpt
 from ..errors import ConversionError, Issue, Issues
+from ..publish import publish_mode, replace_folder
 from .spec import AdamSpec, check_spec, load_spec_folder
 from .steps import StepError, args_with_defaults, keep_map, run_step
 from .where import columns_of, evaluate
@@ -425,7 +426,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
                   "command": command if command is not None else sys.argv,
                   "xpt_timestamp": created.isoformat(), "inputs": result.inputs, "outputs": result.outputs,
                   "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
-        _swap_folder(tmp, out / "adam")
+        replace_folder(tmp, out / "adam")
         _update_run_json(out / "run.json", record)
     finally:
         writer.close()
@@ -455,25 +456,6 @@ def _inputs(sdtm_folder: Path, spec_folder: Path) -> dict:
             if path.is_file() and (path.suffix.lower() in READABLE or path.suffix == ".yaml"):
                 inputs[f"{label}/{path.name}"] = xpt._sha256(path)
     return inputs
-
-
-def publish_mode(path: Path) -> None:
-    """mkdtemp/mkstemp create private (0700/0600) entries; what is published gets the permissions
-    a plain mkdir/open would give (the user's umask), so colleagues sharing the study folder can read."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def _swap_folder(tmp: Path, final: Path) -> None:
-    publish_mode(tmp)
-    old = None
-    if final.exists():
-        old = final.parent / f".adam-old-{os.getpid()}"
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _update_run_json(path: Path, record: dict) -> None:

@@ -10,7 +10,7 @@ style functions of `sdtm_rA.adam.*`; a step only connects arguments to them.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
