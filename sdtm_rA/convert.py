@@ -25,6 +25,7 @@ from .sources import SLOW_SUFFIXES, Prefetch
 from .errors import ConversionError, Issue, Issues
 from .publish import replace_folder
 from .mapping import load_mapping
+from .yamlio import load_each
 from .specs import load_ct, load_sdtmig
 from .study import Study, bundled_study_folder, load_study
 from .trial_summary import build_ts
@@ -45,27 +46,8 @@ class ConversionResult:
 
 def load_all_mappings(study: Study, ig, ct) -> list:
     """Every mapping of the study, checked; all problems of all files reported together."""
-    files = sorted(study.mapping_dir.glob("*.yaml"))
-    if not files:
-        raise ConversionError([Issue("error", "no mapping files (*.yaml) found",
-                                     file=str(study.mapping_dir))])
-    mappings, issues, seen = [], [], {}
-    for path in files:
-        display = f"mappings/{path.name}"
-        try:
-            m = load_mapping(path, display)
-        except ConversionError as exc:
-            issues.extend(exc.issues)
-            continue
-        if m.domain in seen:
-            issues.append(Issue("error", f"domain {m.domain} is also mapped by {seen[m.domain]}",
-                                file=display, line=m.line("domain")))
-            continue
-        seen[m.domain] = display
-        issues.extend(check_mapping(m, ig, ct))
-        mappings.append(m)
-    if issues:
-        raise ConversionError(issues)
+    mappings = load_each(study.mapping_dir, "mappings", load_mapping, "domain", "mapping",
+                         checks=lambda m: check_mapping(m, ig, ct))
     first = [m for d in FIRST for m in mappings if m.domain == d]
     rest = sorted((m for m in mappings if m.domain not in FIRST), key=lambda m: m.domain)
     return first + rest

@@ -92,3 +92,32 @@ def line_of(doc, path) -> int | None:
         else:
             break
     return line
+
+
+def load_each(folder: Path, prefix: str, load, key: str, what: str, checks=None) -> list:
+    """Every `*.yaml` of `folder`, read with `load(path, display)`; the problems of all files reported
+    together (a file that does not load does not hide the others'). Two files for the same `key`
+    attribute (a domain, a dataset) are an error; `checks(doc)` may add more problems per file."""
+    files = sorted(Path(folder).glob("*.yaml"))
+    if not files:
+        raise ConversionError([Issue("error", f"no {what} files (*.yaml) found", file=str(folder))])
+    docs, issues, seen = [], [], {}
+    for path in files:
+        display = f"{prefix}/{path.name}"
+        try:
+            doc = load(path, display)
+        except ConversionError as exc:
+            issues.extend(exc.issues)
+            continue
+        name = getattr(doc, key)
+        if name in seen:
+            issues.append(Issue("error", f"{key} {name} is also in {seen[name]}", file=display,
+                                line=doc.line(key)))
+            continue
+        seen[name] = display
+        if checks is not None:
+            issues.extend(checks(doc))
+        docs.append(doc)
+    if issues:
+        raise ConversionError(issues)
+    return docs

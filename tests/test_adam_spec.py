@@ -588,3 +588,11 @@ def test_locf_adds_flagged_records_only_after_an_observation():
     assert new == [["A", "WEEK 8", 8.0, "Param", "Y"], ["A", "WEEK 12", 8.0, "Param", "Y"],
                    ["B", "WEEK 8", 5.0, "Param", "Y"], ["B", "WEEK 12", 5.0, "Param", "Y"]]
     assert len(out) == len(df) + 4 and out.loc[:3, "DTYPE"].isna().all()
+
+
+def test_two_files_for_one_dataset(tmp_path):
+    spec_file(tmp_path, ADSL, "a.yaml")
+    spec_file(tmp_path, ADSL, "b.yaml")
+    with pytest.raises(ConversionError) as exc:
+        load_spec_folder(tmp_path / "spec")
+    assert "spec/b.yaml:1" in str(exc.value) and "dataset ADSL is also in spec/a.yaml" in str(exc.value)

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import ConversionError, Issue
 from ..schema import schema_issues, suggest
 from ..specs import load_adamig
-from ..yamlio import line_of, load_yaml
+from ..yamlio import line_of, load_each, load_yaml
 from .steps import NAME_RE, STEPS, FORMULAS, Step, args_with_defaults, formula_roles, keep_map
 from .where import COMPARISONS, OPERATORS, columns_of
 
@@ -339,25 +339,7 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
 def load_spec_folder(folder: Path) -> list[AdamSpec]:
     """Every `*.yaml` of an ADaM spec folder, each problem of every file reported together; ordered
     so that a dataset comes after those it reads (ADSL first)."""
-    files = sorted(Path(folder).glob("*.yaml"))
-    if not files:
-        raise ConversionError([Issue("error", "no ADaM spec files (*.yaml) found", file=str(folder))])
-    specs, issues, seen = [], [], {}
-    for path in files:
-        display = f"{Path(folder).name}/{path.name}"
-        try:
-            sp = load_spec(path, display)
-        except ConversionError as exc:
-            issues.extend(exc.issues)
-            continue
-        if sp.dataset in seen:
-            issues.append(Issue("error", f"dataset {sp.dataset} is also specified in {seen[sp.dataset]}",
-                                file=display, line=sp.line("dataset")))
-            continue
-        seen[sp.dataset] = display
-        specs.append(sp)
-    if issues:
-        raise ConversionError(issues)
+    specs = load_each(Path(folder), Path(folder).name, load_spec, "dataset", "ADaM spec")
     return order_specs(specs)
 
 
