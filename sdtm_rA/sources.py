@@ -52,8 +52,8 @@ class Prefetch:
     active: "Prefetch | None" = None
 
     def __init__(self):
-        import multiprocessing as mp
-        self._ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        from .xpt import fork_context
+        self._ctx = fork_context()
         self._running: dict = {}
 
     def start(self, path: Path, display: str, **options) -> bool:

@@ -812,10 +812,23 @@ def write_xpt(df, path, *, name: str, label: str, variables: dict[str, XptVariab
 
 
 def _default_workers() -> int:
+    """The CPUs this process may use, or SDTM_RA_WORKERS (1: no background processes at all, e.g.
+    where forking is unwelcome or to compare timings)."""
+    env = os.environ.get("SDTM_RA_WORKERS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def fork_context():
+    """The 'fork' multiprocessing context when it exists and background work is wanted, else None."""
+    import multiprocessing as mp
+    if _default_workers() < 2 or "fork" not in mp.get_all_start_methods():
+        return None
+    return mp.get_context("fork")
 
 
 def _write_in_child(conn, job: dict) -> None:
@@ -839,9 +852,8 @@ class BackgroundWriter:
     """
 
     def __init__(self, workers: int | None = None):
-        import multiprocessing as mp
         self.workers = _default_workers() if workers is None else workers
-        self._ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        self._ctx = fork_context()
         self._running: dict = {}     # key -> (process, connection)
         self.results: dict = {}
         self._error: BaseException | None = None

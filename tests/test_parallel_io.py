@@ -60,3 +60,22 @@ def test_published_folders_follow_the_umask(tmp_path):
     os.umask(umask)
     assert (out / "sdtm").stat().st_mode & 0o777 == 0o777 & ~umask
     assert not [p for p in out.iterdir() if p.name.startswith(".")]      # no temporary leftovers
+
+
+def test_without_background_processes_the_outputs_are_the_same(tmp_path):
+    """SDTM_RA_WORKERS=1 reads and writes everything in the main process: same bytes as in parallel."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    outs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        env = {**os.environ, "SDTM_RA_WORKERS": workers}
+        res = subprocess.run([sys.executable, str(repo / "cli.py"), "run", "--out", str(out), "--quiet"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        outs[workers] = {p.relative_to(out).as_posix(): p.read_bytes()
+                         for p in sorted(out.glob("*/*.xpt"))}
+    assert set(outs["1"]) >= {"sdtm/qs.xpt", "sdtm/mh.xpt", "adam/adeff.xpt"}
+    assert outs["1"] == outs["2"]
