@@ -102,7 +102,6 @@ def load(path: Path):
 
 def like_convert(df):
     """Text columns as sdtm_rA.convert builds them: '' -> missing, some object columns."""
-    import numpy as np
     import pandas as pd
 
     out = {}

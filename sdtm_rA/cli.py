@@ -16,6 +16,13 @@ def _echo_err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
+def _fail(exc: ConversionError, what: str, out) -> None:
+    for issue in exc.issues:
+        _echo_err(str(issue))
+    _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
+    sys.exit(1)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="sdtm-ra")
 def main():
@@ -44,10 +51,7 @@ def convert(study, out, quiet, no_validate):
         result = run_convert(study, out, progress=progress, command=["sdtm-ra", *sys.argv[1:]],
                              validate=not no_validate)
     except ConversionError as exc:
-        for issue in exc.issues:
-            _echo_err(str(issue))
-        _echo_err(f"conversion failed: {len(exc.issues)} error(s); nothing was written to {out}")
-        sys.exit(1)
+        _fail(exc, "conversion", out)
     warnings = [i for i in result.issues.items if i.severity == "warning"]
     for w in warnings:
         _echo_err(str(w))
@@ -65,13 +69,6 @@ def convert(study, out, quiet, no_validate):
                        f"succeeded); see {reports[0]}")
     elif result.validation_error:
         _echo_err(f"validation could not run: {result.validation_error}")
-
-
-def _fail(exc: ConversionError, what: str, out) -> None:
-    for issue in exc.issues:
-        _echo_err(str(issue))
-    _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
-    sys.exit(1)
 
 
 @main.command()

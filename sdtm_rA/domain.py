@@ -6,14 +6,12 @@ a related table, recode through a codelist, derivation) are evaluated column-wis
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import conditions, dates
 from .errors import ConversionError, Issue, Issues, rows_text
-from .mapping import PLACEHOLDER, Mapping, check_rule, source_refs, target_refs
+from .mapping import Mapping, source_refs, target_refs
 from .sources import FILE, LINE, drop_twin_columns, melt_wide, read_table, report_duplicates
 from .yamlio import load_yaml
 

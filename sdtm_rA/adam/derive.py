@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import pandas as pd
 
 from .. import __version__, xpt
 from ..errors import ConversionError, Issue, Issues
-from ..publish import publish_mode, replace_folder
+from ..publish import replace_folder, write_atomically
 from .spec import AdamSpec, check_spec, load_spec_folder
 from .steps import StepError, args_with_defaults, keep_map, run_step
 from .where import columns_of, evaluate
@@ -467,8 +466,4 @@ def _update_run_json(path: Path, record: dict) -> None:
         except (OSError, ValueError):
             run = {}
     run["adam"] = record
-    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(run, indent=2) + "\n")
-    publish_mode(Path(tmp))
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8"))

@@ -17,12 +17,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from ..publish import write_atomically
 from .ra_scores import CUTOFFS, activity_category
 
 __all__ = ["summary_html", "write_summary"]
@@ -56,22 +55,7 @@ def write_summary(path, adsl: pd.DataFrame, adeff: pd.DataFrame, *, title: str =
     same folder and moved over `path` in one step, so a failure leaves an existing file as it was.
     """
     page = summary_html(adsl, adeff, title=title).encode("utf-8")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(page)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)           # mkstemp's 0600 would surprise a reader of the page
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(Path(path), lambda tmp: tmp.write_bytes(page))
 
 
 # ------------------------------------------------------------------------------------------ the page

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..publish import write_atomically
 from .model import FINDING_COLUMNS, RULES, SEVERITIES
 
 HTML_ROWS_PER_GROUP = 500
@@ -137,30 +136,6 @@ def summarise(result) -> dict:
         "by_rule": by_rule,
         "seconds": round(float(getattr(result, "seconds", 0.0) or 0.0), 3),
     }
-
-
-# ------------------------------------------------------------------------------------------------
-# atomic writing
-# ------------------------------------------------------------------------------------------------
-def _atomic(path: Path, write) -> Path:
-    """Call write(tmp_path) on a temporary file beside `path`, then move it over `path` at once."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def check_report_path(path) -> str:
@@ -285,7 +260,7 @@ def write_json(result, path) -> Path:
                 fh.write(",\n".join(lines))
                 first = False
             fh.write("\n]\n}\n" if not first else "]\n}\n")
-    return _atomic(path, write)
+    return write_atomically(path, write)
 
 
 def write_csv(result, path) -> Path:
@@ -297,7 +272,7 @@ def write_csv(result, path) -> Path:
             for lines in _findings_csv_lines(f):
                 fh.write("\n".join(lines))
                 fh.write("\n")
-    return _atomic(path, write)
+    return write_atomically(path, write)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -390,7 +365,7 @@ def write_xlsx(result, path) -> Path:
                     row.append(v)
             wf.append(row)
         wb.save(tmp)
-    return _atomic(path, write)
+    return write_atomically(path, write)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -548,7 +523,7 @@ def write_html(result, path) -> Path:
     def write(tmp: Path):
         with open(tmp, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
             fh.write(text)
-    return _atomic(path, write)
+    return write_atomically(path, write)
 
 
 # ------------------------------------------------------------------------------------------------
