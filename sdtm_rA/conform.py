@@ -9,7 +9,7 @@ import unicodedata
 
 import pandas as pd
 
-from .errors import Issues
+from .errors import Issues, shown
 from .findings import format_number
 
 # A few characters that NFKD does not reduce to ASCII but that clinical text uses.
@@ -67,13 +67,13 @@ def _default_sort(domain, data):
 
 def _name_rows(data, mask, row_origin, limit=5) -> str:
     idx = list(data.index[mask])
-    shown = []
+    named = []
     for ix in idx[:limit]:
         subj = data.at[ix, "USUBJID"] if "USUBJID" in data.columns else ""
         origin = row_origin.get(ix, "") if row_origin is not None else ""
-        shown.append(" ".join(x for x in (str(subj), f"({origin})" if origin else "") if x))
+        named.append(" ".join(x for x in (str(subj), f"({origin})" if origin else "") if x))
     more = f" (+{len(idx) - limit} more)" if len(idx) > limit else ""
-    return "; ".join(shown) + more
+    return "; ".join(named) + more
 
 
 def _check_required(domain, data, spec, issues, where, row_origin):
@@ -106,7 +106,7 @@ def _check_ascii(domain, data, issues, where, row_origin):
         for value in sorted(set(uniq[~uniq.map(str.isascii)])):
             mask = text == value
             ch = next(c for c in value if not c.isascii())
-            issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in '{value}': "
+            issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in {shown(value)}: "
                          f"{_name_rows(data, mask, row_origin)}; XPT v5 takes ASCII only - correct "
                          "the raw value or declare `transliterate: true` on the variable",
                          domain=domain, variable=col, value=value, **_at(where, col))
@@ -139,7 +139,7 @@ def _check_keys(domain, data, keys, issues, where, row_origin):
     dup = frame.duplicated(keep=False)
     if dup.any():
         for _, grp in frame[dup].groupby(keys, sort=True, dropna=False):
-            key_text = ", ".join(f"{k}={_key_text(v)}" for k, v in zip(keys, grp.iloc[0]))
+            key_text = ", ".join(f"{k}={shown(_key_text(v))}" for k, v in zip(keys, grp.iloc[0]))
             issues.error(f"duplicate records for key {key_text}: "
                          f"{_name_rows(data, data.index.isin(grp.index), row_origin)}",
                          domain=domain, value=key_text, **_at(where))

@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .errors import shown
+
 __all__ = [
     "DEFAULT_UNKNOWN",
     "DateIssue",
@@ -41,6 +43,8 @@ __all__ = [
     "compare_dtc",
     "age_in_years",
     "format_iso",
+    "check_format",
+    "contradicts",
 ]
 
 #: Tokens an EDC writes for an unknown date or time part (matched case-insensitively).
@@ -181,6 +185,28 @@ def _compile_format(fmt: str, unknown: tuple[str, ...], kind: str) -> _Format:
     return _Format(fmt, regex, tuple(parts))
 
 
+def check_format(fmt: str, kind: str = "date", unknown: Sequence[str] = DEFAULT_UNKNOWN) -> None:
+    """Raise ValueError (the reason) for a format or unknown tokens that cannot be read safely, so
+    that a mapping is refused before anything runs."""
+    _compile_format(fmt, _unknown_tokens(unknown), kind)
+
+
+def contradicts(a: str, b: str) -> bool:
+    """Two date formats with a numeric month that read day and month in swapped places
+    (MM/dd/yyyy and dd/MM/yyyy, M/d/yyyy and dd.MM.yyyy, yyyy-MM-dd and yyyy-dd-MM): one column
+    written both ways cannot be read with certainty. A text month (MMM) contradicts nothing."""
+    swap = {"day": "month", "month": "day"}
+    oa, ob = _day_month_order(a), _day_month_order(b)
+    return oa is not None and ob is not None and tuple(swap.get(p, p) for p in oa) == ob
+
+
+def _day_month_order(fmt: str) -> tuple[str, ...] | None:
+    tokens = _TOKEN.findall(fmt)
+    parts = tuple(_TOKEN_PART[t][0] for t in tokens if t in _TOKEN_PART and _TOKEN_PART[t][0] in _DATE_PARTS)
+    numeric_month = any(t in ("MM", "M") for t in tokens)
+    return parts if numeric_month and "day" in parts else None
+
+
 # --------------------------------------------------------------------------------------
 # Raw value -> parts
 # --------------------------------------------------------------------------------------
@@ -203,7 +229,7 @@ def _read_part(name: str, text: str, unknown: frozenset[str], zero_is_unknown: b
         return value
     month = _MONTH_ABBR.get(text.upper())
     if month is None:
-        raise ValueError(f"{text!r} is not a month abbreviation (JAN..DEC)")
+        raise ValueError(f"{shown(text)} is not a month abbreviation (JAN..DEC)")
     return month
 
 
@@ -236,7 +262,7 @@ def _read_raw(text: str, fmt: _Format, unknown: frozenset[str], zero_is_unknown:
     """Match one stripped raw value against its format and check it is a real date."""
     match = fmt.regex.fullmatch(text)
     if match is None:
-        return _Raw({}, f"{text!r} does not match the format {fmt.text!r}")
+        return _Raw({}, f"{shown(text)} does not match the format {fmt.text!r}")
     parts: dict[str, int | None] = {}
     for name in fmt.parts:
         raw = match.group(name)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from . import dates, findings
-from .errors import ConversionError, Issue
+from .errors import ConversionError, Issue, shown
+from .schema import COND
 
 REGISTRY: dict[str, "Derivation"] = {}
 _S = {"type": "string"}
@@ -125,7 +126,7 @@ def _visit_parts(ctx, variable, raw: pd.Series):
     if bad:
         names = ", ".join(v.visit for v in ctx.study.visits)
         ctx.report_values(variable, raw[raw.isin(bad)],
-                          lambda v: f"visit '{v}' is not in the schedule of study.yaml ({names}) and "
+                          lambda v: f"visit {shown(v)} is not in the schedule of study.yaml ({names}) and "
                           f"does not match the unscheduled pattern '{ctx.study.unscheduled_pattern}'")
     return sched, ordinal
 
@@ -151,7 +152,7 @@ def visitnum(ctx, variable, spec):
     undated = day.isna()
     if undated.any():
         ctx.report_values(variable, raw[is_uns][undated.to_numpy()],
-                          lambda v: f"unscheduled visit '{v}' has no complete date to place it")
+                          lambda v: f"unscheduled visit {shown(v)} has no complete date to place it")
     planned = sorted((v.day, v.visitnum) for v in ctx.study.visits if v.day is not None)
     days = np.array([p[0] for p in planned], dtype=float)
     nums = np.array([p[1] for p in planned], dtype=float)
@@ -164,7 +165,7 @@ def visitnum(ctx, variable, spec):
     too_many = (n * step >= 1 - 1e-9) & ~np.isnan(d)
     if too_many.any():
         bad = raw[is_uns][too_many]
-        ctx.report_values(variable, bad, lambda v: f"'{v}' cannot be numbered with step {step} "
+        ctx.report_values(variable, bad, lambda v: f"{shown(v)} cannot be numbered with step {step} "
                           f"without reaching the next visit number; set `unscheduled: {{step: 0.01}}` "
                           "in study.yaml")
     value[np.isnan(d) | too_many] = np.nan
@@ -309,7 +310,7 @@ def age(ctx, variable, spec):
                                           _text(ctx.values[spec["reference"]]))
     if ambiguous.any():
         ctx.report_values(variable, _text(ctx.values[spec["birth"]])[ambiguous],
-                          lambda v: f"age cannot be derived from partial birth date '{v}'",
+                          lambda v: f"age cannot be derived from partial birth date {shown(v)}",
                           severity="warning")
     return years.astype("Float64").astype(float)
 
@@ -338,11 +339,11 @@ def arm_name(ctx, variable, spec):
     codes = _text(ctx.values[spec["armcd"]])
     unknown = codes[(codes != "") & ~codes.isin(list(table))]
     if len(unknown):
-        ctx.report_values(variable, unknown, lambda v: f"arm code '{v}' is not in study.yaml `arms:`")
+        ctx.report_values(variable, unknown, lambda v: f"arm code {shown(v)} is not in study.yaml `arms:`")
     return codes.map(table).fillna("").astype(str)
 
 
-@derivation("actual_arm_code", args={"planned": _S, "exposure": _S, "exposure_where": {"type": "dict"}},
+@derivation("actual_arm_code", args={"planned": _S, "exposure": _S, "exposure_where": COND},
             required=("planned", "exposure"), inputs=("planned",))
 def actual_arm_code(ctx, variable, spec):
     """ACTARMCD: the planned arm for subjects with at least one exposure record in the source
@@ -409,7 +410,7 @@ def standard_result(ctx, variable, spec):
 @derivation("standard_numeric", args={"of": _S}, required=("of",), inputs=("of",))
 def standard_numeric(ctx, variable, spec):
     """--STRESN: the numeric value of --STRESC; empty for censored ('<5') or text results."""
-    return findings.standard_numeric(ctx.values[spec["of"]])
+    return findings.standard_numeric(ctx, variable, ctx.values[spec["of"]])
 
 
 @derivation("standard_unit", args={"result": _S}, required=("result",), inputs=("result",))
@@ -426,7 +427,7 @@ def standard_range(ctx, variable, spec):
     """--STNRLO/--STNRHI: a collected range limit converted like the result."""
     factors = findings.conversion_factors(ctx, variable, ctx.values[spec["unit"]])
     from .domain import to_number
-    return to_number(ctx, variable, ctx.values[spec["of"]]) * factors
+    return findings.check_finite(ctx, variable, to_number(ctx, variable, ctx.values[spec["of"]]) * factors)
 
 
 @derivation("reference_range_indicator", args={"result": _S, "low": _S, "high": _S},

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from . import conditions, dates
-from .errors import ConversionError, Issue, Issues, rows_text
+from .errors import ConversionError, Issue, Issues, rows_text, shown
 from .mapping import Mapping, source_refs, target_refs
 from .sources import FILE, LINE, drop_twin_columns, melt_wide, read_table, report_duplicates
 from .yamlio import load_yaml
-
-NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
-
 
 class DomainContext:
     """What a rule or derivation may look at while a domain is being built."""
@@ -110,9 +108,9 @@ class DomainContext:
                 found = []
                 for key_vals, grp in raw[dup.to_numpy()].groupby(keys, sort=True):
                     key_vals = key_vals if isinstance(key_vals, tuple) else (key_vals,)
-                    shown = ", ".join(f"{k}={v}" for k, v in zip(keys, key_vals))
+                    key_text = ", ".join(f"{k}={shown(v)}" for k, v in zip(keys, key_vals))
                     found.append(Issue(
-                        "error", f"source '{alias}' has several rows for {shown} "
+                        "error", f"source '{alias}' has several rows for {key_text} "
                         f"({grp[FILE].iloc[0]} {rows_text(grp[LINE])}); a joined source must have "
                         "one row per key", file=self.mapping.file, line=src.line,
                         value=" ".join(str(v) for v in key_vals)))
@@ -367,41 +365,131 @@ def _formats(value):
     return value if isinstance(value, list) else [value] if value else []
 
 
-def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unknown, path=()):
-    """Raw date (and time) text → ISO 8601, trying each declared format; bad dates are errors."""
-    result = pd.Series("", index=date_s.index, dtype=object)
-    todo = pd.Series(True, index=date_s.index)
-    last_issues = []
+def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unknown, path=(),
+                column: str = ""):
+    """Raw date (and time) text → ISO 8601 with the declared formats; bad dates are errors.
+
+    Works on the distinct (date, time) pairs, and tries every declared format on each: a value two
+    formats read as different dates is ambiguous, and a column that needs two formats ordering day
+    and month differently (12/31/2016 and 31/12/2016) is an error even if each value alone is clear.
+    Of the formats that read a value, the first declared one gives its ISO text."""
+    date_s = date_s.fillna("").astype(str)
+    d_codes, d_uniq = pd.factorize(date_s)
+    if time_s is None:
+        t_codes, t_uniq = np.zeros(len(date_s), dtype=np.int64), np.array([""], dtype=object)
+    else:
+        t_codes, t_uniq = pd.factorize(time_s.fillna("").astype(str).reindex(date_s.index))
+    codes, pairs = pd.factorize(d_codes.astype(np.int64) * len(t_uniq) + t_codes)
+    n = len(pairs)
+    dist_d = pd.Series(np.asarray(d_uniq, dtype=object)[pairs // len(t_uniq)], dtype=object)
+    dist_t = None if time_s is None else \
+        pd.Series(np.asarray(t_uniq, dtype=object)[pairs % len(t_uniq)], dtype=object)
+    active = getattr(ctx, "active", None)
+    act = np.ones(len(date_s), dtype=bool) if active is None else \
+        active.reindex(date_s.index, fill_value=False).to_numpy(dtype=bool)
+    shown_pairs = np.zeros(n, dtype=bool)   # pairs on rows whose problems are the user's concern
+    shown_pairs[codes[act]] = True
+
     combos = [(d, t) for d in date_formats for t in (time_formats or [None])]
+    isos = np.empty((len(combos), n), dtype=object)
+    ok = np.ones((len(combos), n), dtype=bool)
+    errors, warnings = [], []
     for i, (dfmt, tfmt) in enumerate(combos):
-        sub_d = date_s[todo]
-        sub_t = time_s[todo] if time_s is not None else None
         kwargs = {"date_format": dfmt, "time_format": tfmt}
         if unknown:
             kwargs["unknown"] = tuple(unknown)
-        iso, issues = dates.to_iso8601(sub_d, sub_t, **kwargs)
-        errs = {iss.index for iss in issues if iss.severity == "error"}
-        ok = [ix for ix in sub_d.index if ix not in errs]
-        result.loc[ok] = iso.loc[ok]
-        todo.loc[ok] = False
+        iso, issues = dates.to_iso8601(dist_d, dist_t, **kwargs)
+        isos[i] = iso.to_numpy(dtype=object)
+        err, warn = {}, {}
         for iss in issues:
-            if iss.severity == "warning" and iss.index in ok:
-                ctx.issues.warning(f"{iss.reason}: '{iss.value}' ({ctx.raw_lines([iss.index])})",
-                                   value=str(iss.value), **ctx.where(variable, *path))
-        last_issues = [iss for iss in issues if iss.severity == "error"]
-        if not todo.any():
-            break
-    by_reason: dict = {}
-    active = getattr(ctx, "active", None)
-    for iss in last_issues:
-        if active is not None and not bool(active.get(iss.index, False)):
-            continue
-        by_reason.setdefault((str(iss.value), iss.reason), []).append(iss.index)
+            (err if iss.severity == "error" else warn).setdefault(iss.index, []).append(iss)
+        ok[i, list(err)] = False
+        errors.append(err)
+        warnings.append(warn)
+    chosen = ok.argmax(axis=0)
+    read = ok.any(axis=0)
+    result = isos[chosen, np.arange(n)] if n else np.array([], dtype=object)
+    result[~read] = ""
+
+    def label(i):
+        d, t = combos[i]
+        return f"{d}{' + ' + t if t else ''}"
+
+    def value_of(k):
+        return f"{dist_d[k]} {dist_t[k]}".strip() if dist_t is not None else dist_d[k]
+
+    # (message made from a function naming the raw lines of some pairs, the pairs, the value)
+    problems: list = []
+    for k in np.flatnonzero((ok.sum(axis=0) > 1) & shown_pairs):
+        readings = {}
+        for i in np.flatnonzero(ok[:, k]):
+            readings.setdefault(isos[i, k], label(i))
+        if len(readings) > 1:
+            result[k] = ""
+            said = ", ".join(f"{f} as {iso}" for iso, f in readings.items())
+            problems.append((lambda lines, k=k, said=said:
+                             f"ambiguous date {shown(value_of(k))} in {column}: {said} ({lines([k])}); "
+                             "declare only the format the export uses", [k], value_of(k)))
+    by_date_format = {d: ok[[i for i, c in enumerate(combos) if c[0] == d]].any(axis=0)
+                      for d in date_formats}
+    filled = shown_pairs & (dist_d.to_numpy(dtype=object) != "")
+    for j, a in enumerate(date_formats):
+        for b in date_formats[j + 1:]:
+            if not dates.contradicts(a, b):
+                continue
+            only_a = list(np.flatnonzero(filled & by_date_format[a] & ~by_date_format[b])[:3])
+            only_b = list(np.flatnonzero(filled & by_date_format[b] & ~by_date_format[a])[:3])
+            if only_a and only_b:
+                problems.append((lambda lines, a=a, b=b, only_a=only_a, only_b=only_b:
+                                 f"{column} mixes date formats that order day and month differently: "
+                                 f"only {a} reads {_examples(only_a, value_of, lines)} and only {b} "
+                                 f"reads {_examples(only_b, value_of, lines)}; one column must keep "
+                                 "one order of day and month", only_a + only_b, None))
+    invalid = {}
+    for k in np.flatnonzero(~read & shown_pairs):
+        for iss in errors[-1].get(k, []):
+            invalid.setdefault((str(iss.value), iss.reason), []).append(k)
     fmts = " or ".join(f"{d}{' ' + t if t else ''}" for d, t in combos)
-    for (value, reason), idxs in sorted(by_reason.items()):
-        ctx.issues.error(f"invalid date '{value}': {reason} (declared format {fmts}; "
-                         f"{ctx.raw_lines(idxs)})", value=value, **ctx.where(variable, *path))
-    return result
+    for (value, reason), ks in sorted(invalid.items()):
+        problems.append((lambda lines, value=value, reason=reason, ks=ks:
+                         f"invalid date {shown(value)}: {reason} (declared format {fmts}; {lines(ks)})",
+                         ks, value))
+    notes = {}
+    for k in np.flatnonzero(read & shown_pairs):
+        for iss in warnings[chosen[k]].get(k, []):
+            notes.setdefault((str(iss.value), iss.reason), []).append(k)
+    rows = _rows_of_pairs(codes, act, date_s.index,
+                          {k for _, ks, _ in problems for k in ks} | {k for ks in notes.values() for k in ks})
+
+    def lines(ks) -> str:
+        return ctx.raw_lines(_union(rows, ks))
+
+    for make, _, value in problems:
+        ctx.issues.error(make(lines), value=value, **ctx.where(variable, *path))
+    for (value, reason), ks in sorted(notes.items()):
+        ctx.issues.warning(f"{reason}: {shown(value)} ({lines(ks)})", value=value,
+                           **ctx.where(variable, *path))
+    out = np.asarray(result, dtype=object)[codes] if n else np.array([], dtype=object)
+    return pd.Series(out, index=date_s.index, dtype=object)
+
+
+def _examples(ks, value_of, lines) -> str:
+    return ", ".join(f"{shown(value_of(k))} ({lines([k])})" for k in ks)
+
+
+def _rows_of_pairs(codes: np.ndarray, act: np.ndarray, index, wanted: set) -> dict:
+    """Row labels per distinct pair code, for the few pairs a message names (one pass over rows)."""
+    if not wanted:
+        return {}
+    sel = act & np.isin(codes, list(wanted))
+    positions = np.flatnonzero(sel)
+    groups = pd.Series(positions).groupby(codes[sel]).groups
+    return {int(k): index[positions[np.asarray(v)]] for k, v in groups.items()}
+
+
+def _union(rows: dict, ks) -> pd.Index:
+    parts = [rows[int(k)] for k in ks if int(k) in rows]
+    return parts[0].append(parts[1:]) if len(parts) > 1 else (parts[0] if parts else pd.Index([]))
 
 
 def _date(ctx, variable, spec, path, mask=None):
@@ -412,7 +500,7 @@ def _date(ctx, variable, spec, path, mask=None):
         date_s = date_s.where(mask, "")
         time_s = time_s.where(mask, "") if time_s is not None else None
     return parse_dates(ctx, variable, date_s, time_s, _formats(spec.get("format")) or ["yyyy-MM-dd"],
-                       _formats(spec.get("time_format")), spec.get("unknown"), path)
+                       _formats(spec.get("time_format")), spec.get("unknown"), path, column=refs[0])
 
 
 def _aggregate_date(ctx, variable, spec, path):
@@ -426,7 +514,7 @@ def _aggregate_date(ctx, variable, spec, path):
     sub_ctx = _SubContext(ctx, raw)
     iso = parse_dates(sub_ctx, variable, raw[a["date"]], raw[a["time"]] if a.get("time") else None,
                       _formats(a["format"]), _formats(a.get("time_format")), a.get("unknown"),
-                      tuple(path) + (kind,))
+                      tuple(path) + (kind,), column=f"{a['source']}.{a['date']}")
     keys = src.key
     if not keys:
         raise ConversionError([Issue("error", f"source '{a['source']}' needs `key:` to relate it to "
@@ -478,30 +566,61 @@ def _is_numeric_target(ctx, variable) -> bool:
 
 
 def to_number(ctx, variable, s: pd.Series, path=()) -> pd.Series:
+    """Text → float, per distinct value; text that is not a plain finite number is an error."""
+    from .findings import check_finite, read_number
     if pd.api.types.is_numeric_dtype(s):
-        return s.astype(float)
+        return check_finite(ctx, variable, s.astype(float), path)
     text = s.fillna("").astype(str).str.strip()
-    uniq = pd.Series(text.unique())
-    good = uniq.str.match(NUMBER) | (uniq == "")
-    bad_values = set(uniq[~good])
-    if bad_values:
-        bad = text[text.isin(bad_values)]
-        ctx.report_values(variable, bad, lambda v: f"'{v}' is not a number", path=path)
-    num = pd.to_numeric(text.where(~text.isin(bad_values) & (text != ""), None), errors="coerce")
-    return num.astype(float)
+    codes, uniques = pd.factorize(text)
+    read = [read_number(u) for u in uniques]
+    bad = {u: why for u, (_, why) in zip(uniques, read) if why}
+    if bad:
+        ctx.report_values(variable, text[text.isin(list(bad))], lambda v: f"{shown(v)} {bad[v]}",
+                          path=path)
+    values = np.array([v for v, _ in read], dtype=float)
+    return pd.Series(values[codes], index=s.index, dtype=float)
 
 
 def load_synonyms(ctx, variable, value, path) -> dict:
+    """A study synonym table, inline or from a file relative to the mapping file (so a mapping folder
+    carries its own terminology decisions). Every problem names the mapping line that points at it."""
+    at = ctx.where(variable, *path, "synonyms")
     if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    # Relative to the mapping file, so a mapping folder carries its own terminology decisions.
+        return _synonym_table(value, f"{ctx.mapping.file}:{at['line']}", at)
     file = ctx.mapping.path.parent / value
-    doc = load_yaml(file, f"mappings/{value}")
-    if not isinstance(doc, dict):
-        raise ConversionError([Issue("error", "a synonym table must map raw values to terms",
-                                     file=value)])
-    table = doc.get("synonyms", doc)
+    display = f"mappings/{value}"
+    if not file.is_file():
+        what = "a folder" if file.is_dir() else "not found"
+        raise ConversionError([Issue("error", f"synonym table {display} is {what}: `synonyms:` names "
+                                     "a YAML file relative to the mapping file", value=value, **at)])
+    try:
+        doc = load_yaml(file, display)
+    except ConversionError as exc:
+        raise ConversionError([Issue(i.severity, f"{i.message} (synonym table of {ctx.mapping.file}:"
+                                     f"{at['line']})", file=i.file, line=i.line) for i in exc.issues])
+    except OSError as exc:
+        raise ConversionError([Issue("error", f"synonym table {display} cannot be read "
+                                     f"({exc.strerror or exc})", value=value, **at)])
+    table = doc.get("synonyms", doc) if isinstance(doc, dict) else doc
+    if not isinstance(table, dict):
+        raise ConversionError([Issue("error", f"synonym table {display} must map raw values to terms "
+                                     "(a YAML mapping, optionally under `synonyms:`)", value=value, **at)])
+    return _synonym_table(table, display, at)
+
+
+def _synonym_table(table: dict, origin: str, at: dict) -> dict:
+    """Raw value → term, refusing entries YAML would silently turn into other text (`yes` → 'True',
+    an empty value → 'None', a nested mapping)."""
+    bad = [k for k, v in table.items() if not _plain(k) or not _plain(v)]
+    if bad:
+        shown_bad = ", ".join(f"{k!r}: {table[k]!r}" for k in bad[:5])
+        raise ConversionError([Issue("error", f"synonym table {origin}: entries must map text to text "
+                                     f"(quote yes/no/true/false/null to mean the text): {shown_bad}", **at)])
     return {str(k): str(v) for k, v in table.items()}
+
+
+def _plain(v) -> bool:
+    return isinstance(v, (str, int, float)) and not isinstance(v, bool)
 
 
 def recode(ctx, variable, spec, out, path=()):
@@ -527,7 +646,7 @@ def recode(ctx, variable, spec, out, path=()):
             if looked is not None:
                 term = looked
             elif not (codelist.extensible and spec.get("extensible")):
-                ctx.issues.error(f"synonym table maps '{value}' to '{term}', which is not a term of "
+                ctx.issues.error(f"synonym table maps {shown(value)} to {shown(term)}, which is not a term of "
                                  f"codelist {codelist.short_name} ({codelist.code})",
                                  value=value, **ctx.where(variable, *path, "synonyms"))
                 term = ""
@@ -537,7 +656,7 @@ def recode(ctx, variable, spec, out, path=()):
             elif codelist.extensible and spec.get("extensible"):
                 term = value
                 mask = text.index[text == value]
-                ctx.issues.warning(f"'{value}' is a new term in extensible codelist "
+                ctx.issues.warning(f"{shown(value)} is a new term in extensible codelist "
                                    f"{codelist.short_name} ({codelist.code}) ({ctx.raw_lines(mask)})",
                                    value=value, **ctx.where(variable, *path))
             else:
@@ -546,10 +665,10 @@ def recode(ctx, variable, spec, out, path=()):
         table[value] = term
     if unmatched:
         bad = text[text.isin(unmatched)]
-        shown = sorted(codelist.values)
-        expect = ", ".join(shown[:12]) + (f", … ({len(shown)} terms)" if len(shown) > 12 else "")
+        terms = sorted(codelist.values)
+        expect = ", ".join(terms[:12]) + (f", … ({len(terms)} terms)" if len(terms) > 12 else "")
         ext = " (extensible: add `extensible: true` to accept new terms)" if codelist.extensible else ""
-        ctx.report_values(variable, bad, lambda v: f"'{v}' is not in codelist {codelist.short_name} "
+        ctx.report_values(variable, bad, lambda v: f"{shown(v)} is not in codelist {codelist.short_name} "
                           f"({codelist.code}) and no synonym maps it; expected one of {expect}{ext}",
                           path=path)
     return text.map(table)

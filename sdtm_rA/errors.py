@@ -71,6 +71,22 @@ class ConversionError(Exception):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
+SHOWN_LIMIT = 100
+
+
+def shown(value, limit: int = SHOWN_LIMIT) -> str:
+    """A raw value as a message quotes it: control characters escaped ('\\n'), cut at `limit`
+    characters with '…' and the full length, so that a bad 100,000-character cell stays readable."""
+    text = "" if value is None else str(value)
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                      for ch in cut)
+    if len(text) > limit:
+        return f"'{cut}…' ({len(text):,} characters)"
+    return f"'{cut}'"
+
+
 def rows_text(lines, limit: int = 10) -> str:
     """'lines 3, 7, 12 (+4 more)': row lists stay readable when a value recurs thousands of times."""
     lines = sorted({int(x) for x in lines})

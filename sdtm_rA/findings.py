@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue
+from .errors import ConversionError, Issue, shown
 
 CENSORED = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
 NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
@@ -78,10 +80,12 @@ def assign_tests(ctx) -> None:
         if test and len(test) > 40:
             issues.append(Issue("error", f"tests: test name '{test}' is longer than 40 characters",
                                 file=m.file, line=line))
+        issues += _table_issues(m, e, ("tests", "entries", i))
         rows.append({"testcd": testcd, "test": test or "", "unit": e.get("unit", ""),
                      "convert": e.get("convert", {}), "units": e.get("units", {}),
                      "decimals": e.get("decimals"), "set": e.get("set", {}),
                      "results": {**spec.get("results", {}), **e.get("results", {})}, "line": line})
+    issues += _table_issues(m, spec, ("tests",))
     if issues:
         raise ConversionError(issues)
     names = ctx.column(spec["from"]).fillna("").astype(str)
@@ -101,13 +105,31 @@ def assign_tests(ctx) -> None:
     which = names.map(table)
     bad = names[which < 0]
     if len(bad):
-        ctx.report_values("", bad, lambda v: f"collected test name '{v}' matches no entry of `tests:`",
+        ctx.report_values("", bad, lambda v: f"collected test name {shown(v)} matches no entry of `tests:`",
                           path=("tests",))
         raise ConversionError(ctx.issues.errors)
     ctx.test_entries = rows
     ctx.tests = pd.DataFrame({"entry": which.astype(int)}, index=ctx.index)
     for col in ("testcd", "test", "unit"):
         ctx.tests[col] = which.map({i: r[col] for i, r in enumerate(rows)})
+
+
+def _table_issues(m, node: dict, path: tuple) -> list[Issue]:
+    """`results:` and `convert:` values that would silently become wrong data: a YAML boolean or null
+    (`yes` → 'True'), a non-finite number, a conversion factor that is not a positive number."""
+    issues = []
+    for key, value in (node.get("results") or {}).items():
+        if isinstance(key, bool) or key is None or isinstance(value, bool) or value is None \
+                or isinstance(value, (dict, list)) \
+                or (isinstance(value, float) and not math.isfinite(value)):
+            issues.append(Issue("error", f"results: {key!r}: {value!r} is not a result text or a finite "
+                                "number (quote yes/no/true/false/null to mean the text)", file=m.file,
+                                line=m.line(*path, "results", key) or m.line(*path)))
+    for unit, factor in (node.get("convert") or {}).items():
+        if isinstance(factor, bool) or not math.isfinite(factor) or factor <= 0:
+            issues.append(Issue("error", f"convert: {unit}: {factor!r} is not a positive finite factor",
+                                file=m.file, line=m.line(*path, "convert", unit) or m.line(*path)))
+    return issues
 
 
 def entry_of(ctx):
@@ -118,15 +140,26 @@ def entry_of(ctx):
 
 
 def format_number(x: float, decimals: int | None = None) -> str:
-    """A number as SDTM text: rounded once, no float noise (0.1*3 → '0.3'), no trailing zeros."""
+    """A number as SDTM text: rounded once, no float noise (0.1*3 → '0.3'), no trailing zeros.
+
+    Plain decimal notation, never an exponent: 10 significant digits (more when the integer part
+    has more, up to 15), so 1e-12 is '0.000000000001' and 12345678901 stays whole. A non-zero number
+    never becomes '0': with `decimals` that would round it to 0, ValueError. Non-finite numbers must
+    be refused by the caller (parsing does); they are written as Python spells them."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
+    if not math.isfinite(x):
+        return str(x)
     if decimals is not None:
-        text = f"{round(x, decimals):.{decimals}f}"
+        rounded = round(x, decimals)
+        if rounded == 0 and x != 0:
+            raise ValueError(f"{format_number(x)} rounds to 0 at {decimals} decimals")
+        text = f"{rounded:.{decimals}f}"
     else:
-        text = f"{x:.10g}"
-        if "e" in text:
-            text = f"{x:.10f}"
+        digits = 10
+        if x != 0:
+            digits = min(15, max(10, math.floor(math.log10(abs(x))) + 1))
+        text = format(Decimal(f"{x:.{digits}g}"), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
@@ -148,7 +181,7 @@ def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
             continue
         factor = entry["convert"].get(u, entry["convert"].get(u_std))
         if factor is None:
-            ctx.issues.error(f"{entry['testcd']}: no conversion from '{u}' to the standard unit "
+            ctx.issues.error(f"{entry['testcd']}: no conversion from {shown(u)} to the standard unit "
                              f"'{std}' (add it under `convert:` of the test) ({ctx.raw_lines(mask)})",
                              value=u, file=ctx.mapping.file, line=entry["line"], domain=ctx.domain,
                              variable=variable)
@@ -158,39 +191,116 @@ def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
 
 
 def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Series:
-    """--STRESC: numbers and censored values converted; text results through the test's `results:`."""
+    """--STRESC: numbers and censored values converted; text results through the test's `results:`.
+
+    A test with a standard unit is numeric: a result that is neither a number, a censored number nor
+    a declared text result would be labelled in that unit without being one, so it is an error."""
     entries = entry_of(ctx)
     factors = conversion_factors(ctx, variable, units)
     text = result.fillna("").astype(str).str.strip()
     out = pd.Series("", index=ctx.index, dtype=object)
     frame = pd.DataFrame({"e": entries, "t": text, "f": factors})
+    problems: dict = {}
     for (e, t, f), grp in frame.groupby(["e", "t", "f"], dropna=False, sort=False):
-        entry = ctx.test_entries[e]
-        out[grp.index] = _convert_one(t, f, entry)
+        try:
+            out[grp.index] = _convert_one(t, f, ctx.test_entries[e])
+        except ValueError as exc:
+            problems.setdefault((e, t, str(exc)), []).append(grp.index)
+    for (e, t, why), parts in sorted(problems.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        rows = parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
+        if ctx.active is not None:
+            rows = rows[ctx.active.reindex(rows, fill_value=False).to_numpy()]
+        if len(rows):
+            entry = ctx.test_entries[e]
+            ctx.issues.error(f"{entry['testcd']}: result {shown(t)} {why} ({ctx.raw_lines(rows)})",
+                             value=t, file=ctx.mapping.file, line=entry["line"], domain=ctx.domain,
+                             variable=variable)
     return out
+
+
+NOT_A_RESULT = ("is not a number, a censored number ('<0.5') or a text result declared under "
+                "`results:` of the test or of `tests:` (the test has a standard unit, so it is numeric)")
 
 
 def _convert_one(text: str, factor: float, entry) -> str:
     if text == "":
         return ""
     if text in entry["results"]:
-        v = entry["results"][text]
-        return format_number(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+        return _result_text(entry["results"][text])
     folded = {str(k).upper(): v for k, v in entry["results"].items()}
     if text.upper() in folded:
-        v = folded[text.upper()]
-        return format_number(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+        return _result_text(folded[text.upper()])
     if factor != factor:  # NaN: unit problem already reported
         return ""
     if NUMBER.match(text):
-        return format_number(float(text) * factor, entry["decimals"])
+        return _scaled(text, factor, entry)
     m = CENSORED.match(text)
     if m:
-        return m.group(1) + format_number(float(m.group(2)) * factor, entry["decimals"])
+        return m.group(1) + _scaled(m.group(2), factor, entry)
+    if entry["unit"]:
+        raise ValueError(NOT_A_RESULT)
     return text
 
 
-def standard_numeric(stresc: pd.Series) -> pd.Series:
+def _result_text(v) -> str:
+    return format_number(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def _scaled(number: str, factor: float, entry) -> str:
+    """A collected number in the standard unit, refusing what a float cannot carry faithfully."""
+    x, why = read_number(number)
+    if why:
+        raise ValueError(why)
+    y = x * factor
+    if not math.isfinite(y) or (x != 0 and abs(y) < sys.float_info.min):
+        raise ValueError(f"is out of the range of numbers once converted to {entry['unit']} "
+                         f"(x {format_number(factor)})")
+    decimals = entry["decimals"]
+    if decimals is not None and y != 0 and round(y, decimals) == 0:
+        raise ValueError(f"is {format_number(y)} {entry['unit']}, which `decimals: {decimals}` "
+                         "would round to 0")
+    return format_number(y, decimals)
+
+
+TOO_LARGE = "is too large for a number (beyond 1.8E+308)"
+TOO_SMALL = "is too small for a number (below 2.2E-308, it would become 0)"
+
+
+def read_number(text: str) -> tuple[float, str]:
+    """(value, '') for plain number text; (NaN, why) for text that is not one or that a float would
+    turn into something else (1e999 → inf, 1e-400 → 0). '' is (NaN, '')."""
+    if not text.strip():
+        return math.nan, ""
+    if not NUMBER.match(text):
+        return math.nan, "is not a number"
+    x = float(text)
+    if math.isinf(x):
+        return math.nan, TOO_LARGE
+    if abs(x) < sys.float_info.min and re.search(r"[1-9]", re.split(r"[eE]", text)[0]):
+        return math.nan, TOO_SMALL
+    return x, ""
+
+
+def standard_numeric(ctx, variable, stresc: pd.Series) -> pd.Series:
+    """--STRESN: the value of number text; censored and text results have none. A number text that a
+    float cannot hold (1e999) is an error, never inf."""
+    if pd.api.types.is_numeric_dtype(stresc):
+        return check_finite(ctx, variable, stresc.astype(float))
     text = stresc.fillna("").astype(str)
-    mask = text.str.match(NUMBER)
-    return pd.to_numeric(text.where(mask, None), errors="coerce").astype(float)
+    codes, uniques = pd.factorize(text)
+    read = [read_number(u) for u in uniques]
+    values = np.array([v for v, _ in read], dtype=float)
+    bad = {u: why for u, (_, why) in zip(uniques, read) if why and why != "is not a number"}
+    if bad:
+        ctx.report_values(variable, text[text.isin(list(bad))], lambda v: f"{shown(v)} {bad[v]}")
+    return pd.Series(values[codes], index=stresc.index, dtype=float)
+
+
+def check_finite(ctx, variable, values: pd.Series, path=()) -> pd.Series:
+    """Numbers computed elsewhere (a YAML constant .inf, an overflowing product) are never inf."""
+    inf = np.isinf(values.to_numpy(dtype=float))
+    if inf.any():
+        ctx.report_values(variable, values[inf].astype(str),
+                          lambda v: f"'{v}' is not a finite number", path=path)
+        values = values.where(~inf)
+    return values

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConversionError, Issue
-from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA,
-                     schema_issues, suggest)
+from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA, Validator,
+                     error_texts, schema_issues, suggest)
 from .yamlio import LineDict, line_of, load_yaml
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -131,12 +131,12 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
                 if deriv else ""
             issues.append(Issue("error", f"{name}: unknown key '{key}'{hint}{extra}", file=display,
                                 line=line_of(mapping.doc, path + [key])))
-    import cerberus
-    v = cerberus.Validator({k: known[k] for k in spec if k in known})
+    v = Validator({k: known[k] for k in spec if k in known})
     if not v.validate({k: spec[k] for k in spec if k in known}):
         for key, errs in v.errors.items():
-            issues.append(Issue("error", f"{name}.{key}: {errs}", file=display,
-                                line=line_of(mapping.doc, path + [key])))
+            for text in error_texts(errs):
+                issues.append(Issue("error", f"{name}.{key}: {text}", file=display,
+                                    line=line_of(mapping.doc, path + [key])))
     if deriv:
         for req in deriv.required:
             if req not in spec:
@@ -144,19 +144,52 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
                                     file=display, line=line))
     for agg in ("first_date", "last_date"):
         if agg in spec:
-            v = cerberus.Validator(AGGREGATE_SCHEMA)
+            v = Validator(AGGREGATE_SCHEMA)
             if not v.validate(dict(spec[agg])):
                 for key, errs in v.errors.items():
-                    issues.append(Issue("error", f"{name}.{agg}.{key}: {errs}", file=display,
-                                        line=line_of(mapping.doc, path + [agg, key]) or line))
+                    for text in error_texts(errs):
+                        issues.append(Issue("error", f"{name}.{agg}.{key}: {text}", file=display,
+                                            line=line_of(mapping.doc, path + [agg, key]) or line))
+            else:
+                _check_formats(spec[agg], mapping, name, path + [agg], issues)
     if isinstance(spec.get("supp"), dict):
-        v = cerberus.Validator(SUPP_SCHEMA)
+        v = Validator(SUPP_SCHEMA)
         if not v.validate(dict(spec["supp"])):
             for key, errs in v.errors.items():
-                issues.append(Issue("error", f"{name}.supp.{key}: {errs}", file=display,
-                                    line=line_of(mapping.doc, path + ["supp", key]) or line))
-    if "else" in spec and depth < 5:
-        check_rule(mapping, name, spec["else"], path + ["else"], registry, issues, depth + 1)
+                for text in error_texts(errs):
+                    issues.append(Issue("error", f"{name}.supp.{key}: {text}", file=display,
+                                        line=line_of(mapping.doc, path + ["supp", key]) or line))
+    if "date" in spec and "derive" not in spec:
+        _check_formats(spec, mapping, name, path, issues)
+    if "else" in spec:
+        if depth >= MAX_ELSE:
+            issues.append(Issue("error", f"{name}: `else:` nested more than {MAX_ELSE} deep",
+                                file=display, line=line_of(mapping.doc, path + ["else"])))
+        else:
+            check_rule(mapping, name, spec["else"], path + ["else"], registry, issues, depth + 1)
+
+
+MAX_ELSE = 5
+
+
+def _check_formats(spec: dict, mapping: Mapping, name: str, path: list, issues: list) -> None:
+    """Date formats and unknown tokens are checked before anything runs, with the line naming them."""
+    from . import dates
+    unknown = spec.get("unknown") or dates.DEFAULT_UNKNOWN
+    try:
+        dates.check_format("yyyy", "date", unknown)
+    except ValueError as exc:
+        issues.append(Issue("error", f"{name}.unknown: {exc}", file=mapping.file,
+                            line=line_of(mapping.doc, path + ["unknown"])))
+        return
+    for key, kind in (("format", "date"), ("time_format", "time")):
+        value = spec.get(key)
+        for fmt in (value if isinstance(value, list) else [value] if value else []):
+            try:
+                dates.check_format(str(fmt), kind, unknown)
+            except ValueError as exc:
+                issues.append(Issue("error", f"{name}.{key}: {exc}", file=mapping.file,
+                                    line=line_of(mapping.doc, path + [key])))
 
 
 def source_refs(spec: dict) -> list[tuple[str, str]]:

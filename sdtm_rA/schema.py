@@ -30,8 +30,60 @@ def _walk_errors(error_tree, path, out):
         out.append((path, str(error_tree)))
 
 
+CONDITION_OPERATORS = ("in", "not", "empty")
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def _values(v) -> bool:
+    return _scalar(v) or (isinstance(v, list) and all(_scalar(x) for x in v))
+
+
+def condition_problems(cond) -> list[str]:
+    """Why a `where:` condition is not one the engine can evaluate with certainty: a nested list
+    (`[[A]]` would compare against the text "['A']" and match nothing), an unknown operator (a typo
+    such as `emtpy` would otherwise be ignored), `empty:` that is not a boolean."""
+    if not isinstance(cond, dict):
+        return []  # the `type: dict` rule says it
+    allowed = ", ".join(CONDITION_OPERATORS)
+    out = []
+    for key, test in cond.items():
+        if isinstance(test, dict):
+            if not test:
+                out.append(f"{key}: an empty operator mapping; allowed operators: {allowed}")
+            for op, value in test.items():
+                if op not in CONDITION_OPERATORS:
+                    out.append(f"{key}: unknown operator '{op}'{suggest(op, CONDITION_OPERATORS)}; "
+                               f"allowed operators: {allowed}")
+                elif op == "empty" and not isinstance(value, bool):
+                    out.append(f"{key}: `empty:` takes true or false, not {value!r}")
+                elif op != "empty" and not _values(value):
+                    out.append(f"{key}: `{op}:` takes a value or a list of values, not {value!r}")
+        elif not _values(test):
+            out.append(f"{key}: {test!r} is not a condition (a list or mapping inside a list); give a "
+                       f"value, a list of values, or one of the operators {allowed}")
+    return out
+
+
+class Validator(cerberus.Validator):
+    """Cerberus plus the checks a plain schema cannot express (`check_with: condition`)."""
+
+    def _check_with_condition(self, field, value):
+        for problem in condition_problems(value):
+            self._error(field, problem)
+
+
+def error_texts(errors) -> list[str]:
+    """Cerberus' nested error lists as plain sentences."""
+    pairs: list = []
+    _walk_errors(errors, [], pairs)
+    return [".".join(str(p) for p in path) + (": " if path else "") + msg for path, msg in pairs]
+
+
 def schema_issues(doc, schema: dict, file: str, allow_unknown=False) -> list[Issue]:
-    validator = cerberus.Validator(schema, allow_unknown=allow_unknown)
+    validator = Validator(schema, allow_unknown=allow_unknown)
     if not isinstance(doc, dict):
         return [Issue("error", "expected a mapping of keys at the top level", file=file, line=1)]
     if validator.validate(doc):
@@ -73,7 +125,7 @@ def validate_document(doc, schema, file, what="document", allow_unknown=False):
 
 # ---------------------------------------------------------------------------------------------
 # Mapping files
-COND = {"type": "dict", "keysrules": {"type": "string"},
+COND = {"type": "dict", "keysrules": {"type": "string"}, "check_with": "condition",
         "valuesrules": {"type": ["string", "number", "boolean", "list", "dict"], "nullable": True}}
 
 FILE_OPTIONS = {
