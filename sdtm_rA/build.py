@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import findings
-from .conform import conform
+from . import dates, findings
+from .conform import CONTROL, conform, control_message
 from .derivations import REGISTRY
 from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
-from .errors import ConversionError, Issue, Issues
+from .errors import ConversionError, Issue, Issues, shown
 from .mapping import Mapping, check_rule
 from .schema import suggest
 from .sources import FILE, LINE
@@ -47,6 +47,43 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
             spec_node = spec_node.get("else")
             depth += 1
     return issues
+
+
+def check_values(ctx, supp_only: set[str]) -> None:
+    """What the validator would call an error in a record, caught while the raw lines are known:
+    --DTC text that is not ISO 8601 (SD0206), control characters in SUPP-- values (SD0131; conform
+    checks the domain's own variables), and in DM one record per USUBJID (SD0403) and one subject
+    per SUBJID (SD0404). Works on distinct values."""
+    for name, values in ctx.values.items():
+        dtc = name.endswith("DTC") and ctx.spec.model_variable(name) is not None
+        if pd.api.types.is_numeric_dtype(values) or not (dtc or name in supp_only):
+            continue
+        uniq = pd.Series(pd.unique(values.to_numpy()), dtype=object).dropna().astype(str)
+        bad = set(uniq[uniq.str.contains(CONTROL, regex=True)])
+        if bad:
+            ctx.report_values(name, values[values.isin(bad)], control_message)
+        if dtc:
+            not_iso = set(uniq[~dates.is_iso8601(uniq).to_numpy()])
+            if not_iso:
+                ctx.report_values(name, values[values.isin(not_iso)], lambda v: (
+                    f"{shown(v)} is not ISO 8601 date/time text; read raw dates with `date:` and "
+                    "`format:`"))
+    if ctx.domain == "DM" and "USUBJID" in ctx.values:
+        usubjid = ctx.values["USUBJID"].fillna("").astype(str)
+        twice = usubjid.duplicated(keep=False) & (usubjid != "")
+        if twice.any():
+            ctx.report_values("USUBJID", usubjid[twice], lambda v: (
+                f"subject {shown(v)} has several DM records: DM must have one record per USUBJID"))
+        if "SUBJID" in ctx.values:
+            subjid = ctx.values["SUBJID"].fillna("").astype(str)
+            pairs = pd.DataFrame({"s": subjid, "u": usubjid})[subjid != ""].drop_duplicates()
+            owners = pairs.groupby("s")["u"].agg(lambda u: ", ".join(shown(x) for x in sorted(u)[:5]))
+            counts = pairs["s"].value_counts()
+            shared = set(counts[counts > 1].index)
+            if shared:
+                ctx.report_values("SUBJID", subjid[subjid.isin(shared)], lambda v: (
+                    f"SUBJID {shown(v)} is the SUBJID of {counts[v]} subjects ({owners[v]}): SUBJID "
+                    "must be unique within the study"))
 
 
 def _qnam(rule) -> str:
@@ -96,6 +133,12 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
             if name not in ctx.values:
                 table = {i: str(e["set"].get(name, "")) for i, e in enumerate(ctx.test_entries)}
                 ctx.values[name] = ctx.tests["entry"].map(table).astype(str)
+    before = len(local.items)
+    check_values(ctx, {r.variable for r in mapping.rules if r.spec.get("supp")})
+    found = local.items[before:]
+    issues.extend(found)
+    if any(i.severity == "error" for i in found):
+        raise ConversionError([i for i in found if i.severity == "error"])
     supp_rules = [r for r in mapping.rules if r.spec.get("supp")]
     standard = {k: v for k, v in ctx.values.items()
                 if k not in {r.variable for r in supp_rules if spec.model_variable(r.variable) is None}}

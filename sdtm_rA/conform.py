@@ -5,6 +5,7 @@ when empty, required (Req) ones must have a value in every record, and text must
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pandas as pd
@@ -24,7 +25,7 @@ def transliterate(text: str) -> str:
         return text
     out = "".join(_SPECIAL.get(ch, ch) for ch in text)
     out = unicodedata.normalize("NFKD", out).encode("ascii", "ignore").decode("ascii")
-    return " ".join(out.split())
+    return re.sub(" {2,}", " ", out).strip(" ")  # a line break stays, to be reported, never hidden
 
 
 def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dict,
@@ -101,8 +102,23 @@ def _text_columns(data):
         yield col, text, pd.Series(text.unique())
 
 
+CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL_NAMES = {"\n": "a line feed (LF)", "\r": "a carriage return (CR)", "\t": "a tab"}
+
+
+def control_message(value: str) -> str:
+    """Why a value with a control character (a line break from a multi-line EDC field) is refused."""
+    ch = next(c for c in value if ord(c) < 32 or ord(c) == 127)
+    what = _CONTROL_NAMES.get(ch, f"the control character U+{ord(ch):04X}")
+    return f"{shown(value)} contains {what}: SDTM text is one line of printable ASCII; correct the raw value"
+
+
 def _check_ascii(domain, data, issues, where, row_origin):
+    """Non-ASCII (XPT v5 has no encoding) and control characters (the validator's SD0131)."""
     for col, text, uniq in _text_columns(data):
+        for value in sorted(set(uniq[uniq.str.contains(CONTROL, regex=True)])):
+            issues.error(f"{control_message(value)}: {_name_rows(data, text == value, row_origin)}",
+                         domain=domain, variable=col, value=value, **_at(where, col))
         for value in sorted(set(uniq[~uniq.map(str.isascii)])):
             mask = text == value
             ch = next(c for c in value if not c.isascii())

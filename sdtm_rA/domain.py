@@ -426,7 +426,7 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
             readings.setdefault(isos[i, k], label(i))
         if len(readings) > 1:
             result[k] = ""
-            said = ", ".join(f"{f} as {iso}" for iso, f in readings.items())
+            said = ", ".join(f"{f} as {iso}" for iso, f in readings.items()).replace(" as ", " reads it as ", 1)
             problems.append((lambda lines, k=k, said=said:
                              f"ambiguous date {shown(value_of(k))} in {column}: {said} ({lines([k])}); "
                              "declare only the format the export uses", [k], value_of(k)))
@@ -586,7 +586,7 @@ def load_synonyms(ctx, variable, value, path) -> dict:
     carries its own terminology decisions). Every problem names the mapping line that points at it."""
     at = ctx.where(variable, *path, "synonyms")
     if isinstance(value, dict):
-        return _synonym_table(value, f"{ctx.mapping.file}:{at['line']}", at)
+        return _synonym_table(value, "the synonym table", at)
     file = ctx.mapping.path.parent / value
     display = f"mappings/{value}"
     if not file.is_file():
@@ -605,7 +605,7 @@ def load_synonyms(ctx, variable, value, path) -> dict:
     if not isinstance(table, dict):
         raise ConversionError([Issue("error", f"synonym table {display} must map raw values to terms "
                                      "(a YAML mapping, optionally under `synonyms:`)", value=value, **at)])
-    return _synonym_table(table, display, at)
+    return _synonym_table(table, f"synonym table {display}", at)
 
 
 def _synonym_table(table: dict, origin: str, at: dict) -> dict:
@@ -614,7 +614,7 @@ def _synonym_table(table: dict, origin: str, at: dict) -> dict:
     bad = [k for k, v in table.items() if not _plain(k) or not _plain(v)]
     if bad:
         shown_bad = ", ".join(f"{k!r}: {table[k]!r}" for k in bad[:5])
-        raise ConversionError([Issue("error", f"synonym table {origin}: entries must map text to text "
+        raise ConversionError([Issue("error", f"{origin}: entries must map text to text "
                                      f"(quote yes/no/true/false/null to mean the text): {shown_bad}", **at)])
     return {str(k): str(v) for k, v in table.items()}
 

@@ -166,7 +166,7 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
             issues.append(Issue("error", f"{name}: `else:` nested more than {MAX_ELSE} deep",
                                 file=display, line=line_of(mapping.doc, path + ["else"])))
         else:
-            check_rule(mapping, name, spec["else"], path + ["else"], registry, issues, depth + 1)
+            check_rule(mapping, f"{name}.else", spec["else"], path + ["else"], registry, issues, depth + 1)
 
 
 MAX_ELSE = 5
