@@ -930,8 +930,11 @@ def read_xpt(path):
 
     Note that pyreadstat drops rows at the end of the file that are blank in every variable
     (indistinguishable from the blank padding); ``write_xpt`` refuses to write such rows.
+    A file with two variables of one name raises XptError (pyreadstat would rename the second).
     """
-    df, meta = pyreadstat.read_xport(os.fspath(path))
+    path = os.fspath(path)
+    df, meta = pyreadstat.read_xport(path)
+    _pyreadstat_repeated(path, meta.column_names or df.columns)
     for col, kind in (meta.readstat_variable_types or {}).items():
         if kind == "string" and col in df.columns:
             df[col] = df[col].fillna("")
@@ -1316,6 +1319,9 @@ def _parse_v5_header(buf: np.ndarray, path: str, encoding: str | None = None):
                                   pos, fmt, nfl))
         positions.append(npos)
         pos += nlng
+    repeated = repeated_names([v.name for v in variables])
+    if repeated:
+        fail(repeated)
     if any(p != v.position for p, v in zip(positions, variables)) and any(positions):
         bad = next(v for p, v in zip(positions, variables) if p != v.position)
         fail(f"bad NAMESTR records: variable {bad.name} is at position "
@@ -1333,6 +1339,7 @@ def _read_with_pyreadstat(path: str, encoding: str | None, why: str):
     except Exception as exc:  # noqa: BLE001 - reported with the file name
         raise XptError(f"{path}: {why}, read with pyreadstat, which failed: "
                        f"{type(exc).__name__}: {exc}") from exc
+    _pyreadstat_repeated(path, m.column_names or df.columns)
     types = dict(m.readstat_variable_types or {})
     for col, kind in types.items():
         if kind == "string" and col in df.columns and df[col].isna().any():
@@ -1353,6 +1360,34 @@ def _read_with_pyreadstat(path: str, encoding: str | None, why: str):
     return df, meta
 
 
+def repeated_names(names, what: str = "variable") -> str | None:
+    """'the variable name AESEQ is used more than once (variables 4 and 5)...' for names that are
+    not unique, else None: which of two AESEQ is meant cannot be known (pandas gives a frame for
+    the name, pyreadstat silently renames the second one)."""
+    where: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        where.setdefault(name, []).append(i)
+    dups = [(n or "(blank)", ix) for n, ix in where.items() if len(ix) > 1]
+    if not dups:
+        return None
+    parts = ", ".join(f"{n} ({what}s {', '.join(map(str, ix[:-1]))} and {ix[-1]})" for n, ix in dups)
+    return (f"the {what} name{'s' if len(dups) > 1 else ''} {parts} "
+            f"{'are' if len(dups) > 1 else 'is'} used more than once; each {what} needs its own name")
+
+
+def _pyreadstat_repeated(path: str, names) -> None:
+    """pyreadstat reads a second AESEQ as 'AESEQ_duplicated1': XptError for such a file."""
+    renamed = re.compile(r"(.+)_duplicated\d+")
+    present = set(names)
+    original = []
+    for n in names:
+        m = renamed.fullmatch(n)
+        original.append(m.group(1) if m and m.group(1) in present else n)
+    problem = repeated_names(original)
+    if problem:
+        raise XptError(f"{path}: {problem}")
+
+
 def xpt_column_names(path) -> list[str]:
     """The variable names of an XPT file, from its header only (a few KB, however big the file)."""
     path = os.fspath(path)
@@ -1367,6 +1402,7 @@ def xpt_column_names(path) -> list[str]:
         parsed = _parse_v5_header(_read_bytes(path), path, None)   # a header of thousands of variables
     if parsed is None:
         _, meta = pyreadstat.read_xport(path, metadataonly=True)
+        _pyreadstat_repeated(path, meta.column_names)
         return list(meta.column_names)
     return [v.name for v in parsed[4]]
 

@@ -23,7 +23,53 @@ class LineList(list):
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """SafeLoader that remembers where the first alias (*name) is, for the alias-expansion check."""
+
+    first_alias = None
+
+    def compose_node(self, parent, index):
+        if self.first_alias is None and self.check_event(yaml.AliasEvent):
+            self.first_alias = self.peek_event()
+        return super().compose_node(parent, index)
+
+
+# An alias (*name) repeats its anchored node. Nested aliases multiply (nine lists of nine aliases
+# of the list before: 9^9 nodes from 9 lines, the "billion laughs"); what the loaded document would
+# hold is counted on the composed node graph, before any Python object is built.
+MAX_ALIAS_EXPANSION = 10_000
+
+
+def _expanded_size(root) -> tuple[int, int] | None:
+    """(nodes the document holds with every alias expanded, distinct nodes written), computed once
+    per node (memoised; iterative, so that deep documents do not hit the recursion limit); None
+    for a node that contains itself (`a: &a [*a]`), which has no finite expansion."""
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if id(node) in size:
+            stack.pop()
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            kids = node.value
+        elif isinstance(node, yaml.MappingNode):
+            kids = [n for pair in node.value for n in pair]
+        else:
+            kids = []
+        todo = [k for k in kids if id(k) not in size]
+        if id(node) not in open_:
+            open_.add(id(node))
+            if any(id(k) in open_ for k in todo):
+                return None
+            stack.extend(todo)
+            continue
+        if todo:  # a child reached again through a cycle before it was finished
+            return None
+        open_.discard(id(node))
+        size[id(node)] = 1 + sum(size[id(k)] for k in kids)
+        stack.pop()
+    return size[id(root)], len(size)
 
 
 def _construct_mapping(loader, node, deep=False):
@@ -67,8 +113,16 @@ def load_yaml(path: Path, display: str | None = None):
     except UnicodeDecodeError as exc:
         raise ConversionError([Issue("error", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                                      file=display)])
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if loader.first_alias is not None:
+            _check_aliases(node, loader.first_alias, display)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConversionError([Issue("error", "YAML nested too deeply to be read", file=display)])
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -76,6 +130,25 @@ def load_yaml(path: Path, display: str | None = None):
         raise ConversionError([Issue("error", f"YAML syntax: {msg}", file=display, line=line)])
     except yaml.YAMLError as exc:
         raise ConversionError([Issue("error", f"YAML: {exc}", file=display)])
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(node, first_alias, display: str) -> None:
+    """Refuse a document whose aliases would expand it far beyond what is written (an alias bomb)."""
+    sizes = _expanded_size(node)
+    if sizes is None:
+        raise ConversionError([Issue(
+            "error", f"YAML alias *{first_alias.anchor} (or a later one) refers to a block that "
+            f"contains the alias itself: the document would be infinite", file=display,
+            line=first_alias.start_mark.line + 1)])
+    expanded, written = sizes
+    if expanded - written > MAX_ALIAS_EXPANSION:
+        raise ConversionError([Issue(
+            "error", f"YAML aliases (*{first_alias.anchor} is the first) would expand this document "
+            f"to {expanded:,} nodes, {expanded - written:,} more than the {written:,} written (at most "
+            f"{MAX_ALIAS_EXPANSION:,} more are accepted): an alias may repeat a block, not multiply "
+            f"the document", file=display, line=first_alias.start_mark.line + 1)])
 
 
 def line_of(doc, path) -> int | None:

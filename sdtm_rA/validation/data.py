@@ -10,6 +10,8 @@ other structures, which ADaMIG 1.3 does not tabulate).
 """
 from __future__ import annotations
 
+import csv
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from ..specs import load_adamig, load_ct, load_sdtmig
+from ..xpt import XptError, repeated_names
 
 READABLE = (".xpt", ".csv", ".parquet")
 
 
 class ValidationInputError(Exception):
     """The command cannot run at all (unreadable folder, unknown standard): exit status 2."""
+
+
+class DatasetFileError(ValueError):
+    """A dataset file whose content cannot be read with certainty (the message says why)."""
 
 
 @dataclass
@@ -149,9 +156,160 @@ def _family_version(folder_data: dict, standard: str | None) -> tuple[str, str]:
     return "SDTM", _standard_version(folder_data, standard)
 
 
+def dataset_files(folder: Path) -> list[Path]:
+    """The dataset files of `folder` (.xpt, .csv, .parquet), sorted. An entry with such a name that
+    is not a file (a folder named ae.xpt, a broken link, a pipe) is a ValidationInputError: skipping
+    it would validate the folder without a dataset the user sees in it."""
+    files, bad = [], []
+    for path in sorted(Path(folder).iterdir()):
+        if path.suffix.lower() not in READABLE:
+            continue
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            bad.append(f"{path} is a folder, not a dataset file")
+        elif path.is_symlink() and not path.exists():
+            bad.append(f"{path} is a broken symbolic link (to {os.readlink(path)}), not a dataset file")
+        else:
+            bad.append(f"{path} is not a regular file, not a dataset file")
+    if bad:
+        raise ValidationInputError("; ".join(bad))
+    return files
+
+
+def read_problem(path: Path, exc: BaseException) -> str:
+    """Why a dataset file cannot be read, in one line: the reader's own message where it is meant
+    for users (without the file name it repeats), else the exception's class and message."""
+    text = " ".join(str(exc).split())
+    for prefix in (f"{os.fspath(path)}: ", f"Could not open Parquet input source '{os.fspath(path)}': ",
+                   "Error tokenizing data. C error: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    known = (DatasetFileError, XptError, pd.errors.ParserError)
+    try:
+        import pyarrow as pa
+        known += (pa.ArrowException,)
+    except ImportError:  # pragma: no cover - pandas is usually installed with pyarrow
+        pass
+    return text if isinstance(exc, known) and text else f"{type(exc).__name__}: {text}"
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a text file stops being UTF-8: its first undecodable byte and that byte's line."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return (f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} ({exc.reason}); "
+                f"save the file as UTF-8")
+    return "not UTF-8 text"  # pragma: no cover - called after a UnicodeDecodeError
+
+
+def _csv_is_rectangular(path: Path, width: int) -> bool | None:
+    """True when every record after the header has `width` fields (pyarrow's multithreaded parser,
+    a fraction of the pandas read); None when pyarrow is not there or cannot parse the file."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:  # pragma: no cover
+        return None
+    ragged = []
+
+    def invalid(row):
+        ragged.append(row.actual_columns)
+        return "skip"
+    names = [f"c{i}" for i in range(width)]
+    try:
+        pacsv.read_csv(path, read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+                       parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
+                       convert_options=pacsv.ConvertOptions(include_columns=names[:1],
+                                                            column_types={names[0]: pa.binary()}))
+    except (pa.ArrowException, OSError):
+        return None
+    return not ragged
+
+
+def _ragged_lines(path: Path, width: int, limit: int = 10) -> tuple[list[str], int]:
+    """'line 7 has 4' for the first `limit` records that do not have `width` fields, and how many
+    there are; blank lines are skipped, as pandas does. Lines are the file's (a quoted value may
+    run over several)."""
+    csv.field_size_limit(2**31 - 1)    # pandas reads values of any length
+    bad, count = [], 0
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        end = reader.line_num
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if row and len(row) != width:
+                count += 1
+                if len(bad) < limit:
+                    bad.append(f"line {start} has {len(row)}" + (
+                        f" (a quoted value runs on to line {end}: is a closing quote missing?)"
+                        if end > start else ""))
+    return bad, count
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV dataset as text. Refused: a header naming a column twice (pandas would rename it
+    'AESEQ.1') and records with fewer or more fields than the header (pandas fills the missing
+    ones with '', or takes an extra first field as the row label and shifts every value)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if not header:
+            raise DatasetFileError("the first line is blank, not the header line naming the columns")
+        problem = repeated_names(header, "column")
+        if problem:
+            raise DatasetFileError(problem)
+        if _csv_is_rectangular(path, len(header)) is not True:
+            bad, count = _ragged_lines(path, len(header))
+            if bad:
+                shown = ", ".join(bad)
+                more = f" (+{count - len(bad)} more lines)" if count > len(bad) else ""
+                raise DatasetFileError(f"the header has {len(header)} fields but {shown}{more}: a value "
+                                       f"or a separator is missing or one too many, so the values "
+                                       f"cannot be matched to their columns with certainty")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], index_col=False)
+    except UnicodeDecodeError:
+        raise DatasetFileError(_not_utf8(path)) from None
+
+
+def _read_parquet(path: Path, meta: dict) -> pd.DataFrame:
+    """A parquet dataset; a pandas index saved in the file (df.set_index('USUBJID').to_parquet())
+    comes back as the variable it was, not as row labels that would be dropped."""
+    import pyarrow.parquet as pq
+    schema = pq.read_schema(path)
+    problem = repeated_names(schema.names, "column")
+    if problem:
+        raise DatasetFileError(problem)
+    df = pd.read_parquet(path)
+    named = [n for n in df.index.names if n is not None]
+    if named:
+        df = df.reset_index(level=named)
+    for f in schema:
+        md = f.metadata or {}
+        for key in (b"label", b"LABEL"):
+            if key in md:
+                meta["var_labels"][f.name] = md[key].decode("utf-8", "replace")
+    meta["var_types"] = {c: ("Num" if pd.api.types.is_numeric_dtype(df[c]) else "Char")
+                         for c in df.columns}
+    return df
+
+
 def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
+    """One dataset file: (data with '' for character missing, metadata). Anything that cannot be
+    read with certainty raises (DatasetFileError, XptError, OSError...): see `read_problem`."""
+    path = Path(path)
     suffix = path.suffix.lower()
     meta: dict = {"label": "", "var_labels": {}, "var_lengths": {}, "var_types": {}}
+    if os.stat(path).st_size == 0:
+        raise DatasetFileError("the file is empty (0 bytes)")
     if suffix == ".xpt":
         # A fixed-width format read with numpy: ~10x faster than pyreadstat, same frames.
         from ..xpt import read_xpt_fast
@@ -163,24 +321,15 @@ def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
                              for k, t in m.readstat_variable_types.items()}
         meta["table_name"] = m.table_name or ""
     elif suffix == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+        df = _read_csv(path)
         meta["var_types"] = {c: "Char" for c in df.columns}
     elif suffix == ".parquet":
-        df = pd.read_parquet(path)
-        try:
-            import pyarrow.parquet as pq
-            schema = pq.read_schema(path)
-            for f in schema:
-                md = f.metadata or {}
-                for key in (b"label", b"LABEL"):
-                    if key in md:
-                        meta["var_labels"][f.name] = md[key].decode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - labels are optional in parquet
-            pass
-        meta["var_types"] = {c: ("Num" if pd.api.types.is_numeric_dtype(df[c]) else "Char")
-                             for c in df.columns}
+        df = _read_parquet(path, meta)
     else:
         raise ValueError(f"unsupported file type {suffix}")
+    problem = repeated_names([str(c) for c in df.columns])
+    if problem:
+        raise DatasetFileError(problem)
     for col in df.columns:
         s = df[col]
         if not pd.api.types.is_numeric_dtype(s) and (s.dtype == object or s.isna().any()):
@@ -194,7 +343,7 @@ def load_folder(folder, standard: str | None = None) -> StudyData:
     folder = Path(folder)
     if not folder.is_dir():
         raise ValidationInputError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE and p.is_file())
+    files = dataset_files(folder)
     if not files:
         raise ValidationInputError(f"no datasets (.xpt, .csv, .parquet) in {folder}")
     raw: dict[str, tuple] = {}
@@ -210,7 +359,7 @@ def load_folder(folder, standard: str | None = None) -> StudyData:
             df, meta = read_one(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, never a traceback
             problems.append(dataset_finding(name, None, f"{path.name} cannot be read: "
-                                            f"{type(exc).__name__}: {exc}", severity="error"))
+                                            f"{read_problem(path, exc)}", severity="error"))
             continue
         raw[name] = (df, meta, path)
     family, version = _family_version({k: v[0] for k, v in raw.items()}, standard)
