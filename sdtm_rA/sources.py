@@ -6,9 +6,14 @@ bookkeeping columns, ``__file__`` and ``__line__``, so that any later problem na
 """
 from __future__ import annotations
 
+import csv
+import html
+import io
 import re
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConversionError, Issue, Issues, rows_text
@@ -112,6 +117,8 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
     header_row: 1-based line (or sheet row) holding the column names; rows above it (e.g. a row of
     item labels that some EDCs put above the names) are skipped. decimal: ',' turns values that look
     like decimal-comma numbers ('1,25', '<0,5') into decimal-point ones; nothing else is touched.
+    ``__line__`` is the file line where the record starts (a quoted value may span lines), the sheet
+    row of a workbook, the observation number of a SAS file.
     """
     suffix = path.suffix.lower()
     if Prefetch.active is not None:
@@ -123,21 +130,13 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
         raise ConversionError([Issue("error", "raw file not found", file=display)])
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            df = _read_csv(path, display, sep=sep, encoding=encoding, header_row=header_row)
-            first_data_line = header_row + 1
+            df, lines = _read_csv(path, display, sep=sep, encoding=encoding, header_row=header_row)
         elif suffix in SLOW_SUFFIXES:
-            df = _read_excel(path, sheet, header_row)
-            first_data_line = header_row + 1
-        elif suffix == ".sas7bdat":
-            import pyreadstat
-            df, _ = pyreadstat.read_sas7bdat(str(path), encoding=encoding)
-            df = _as_text(df)
-            first_data_line = 1
-        elif suffix == ".xpt":
-            import pyreadstat
-            df, _ = pyreadstat.read_xport(str(path), encoding=encoding)
-            df = _as_text(df)
-            first_data_line = 1
+            df = _read_excel(path, display, sheet, header_row)
+            lines = np.arange(header_row + 1, header_row + 1 + len(df))
+        elif suffix in (".sas7bdat", ".xpt"):
+            df = _read_sas(path, display, encoding)
+            lines = np.arange(1, len(df) + 1)
         else:
             raise ConversionError([Issue("error", f"unsupported raw file type '{suffix}' "
                                          "(use .csv, .txt, .tsv, .xlsx, .sas7bdat or .xpt)", file=display)])
@@ -149,10 +148,7 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
         raise ConversionError([Issue("error", f"cannot read: {type(exc).__name__}: {exc}", file=display)])
 
     df.columns = [str(c).strip() for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-    if dupes:
-        raise ConversionError([Issue("error", f"duplicate column names {dupes}", file=display,
-                                     line=header_row)])
+    _unique_names(df.columns, display, header_row if suffix not in (".sas7bdat", ".xpt") else None)
     if df.empty:
         raise ConversionError([Issue("error", "raw file has a header but no data rows", file=display)])
     df = df.fillna("").astype(str)
@@ -167,19 +163,289 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
                 fixed = uniq.where(~hits, uniq.str.replace(",", ".", regex=False)).to_numpy()
                 df[col] = fixed[codes]
     df[FILE] = display
-    df[LINE] = range(first_data_line, first_data_line + len(df))
+    df[LINE] = lines
     return df.reset_index(drop=True)
 
 
-def _read_excel(path, sheet, header_row) -> pd.DataFrame:
+def _unique_names(names, display: str, line: int | None) -> None:
+    dupes = sorted({c for c in names if list(names).count(c) > 1})
+    if dupes:
+        what = "column" if line else "variable"
+        raise ConversionError([Issue("error", f"duplicate {what} names {dupes}", file=display, line=line)])
+
+
+def _read_sas(path: Path, display: str, encoding: str | None) -> pd.DataFrame:
+    """A SAS file as text. pyreadstat renames a repeated variable name ('X' → 'X_duplicated1') with
+    only a warning; here it is an error."""
+    import warnings
+
+    import pyreadstat
+    reader = pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df, _ = reader(str(path), encoding=encoding)
+    repeated = sorted({m.group(1) for w in caught
+                       for m in [re.match(r"column '(.*)' is duplicated, renamed", str(w.message))] if m})
+    _unique_names(repeated * 2 or df.columns, display, None)
+    return _as_text(df)
+
+
+# ------------------------------------------------------------------------------------------------ CSV
+
+def _read_csv(path: Path, display: str, *, sep, encoding, header_row) -> tuple[pd.DataFrame, np.ndarray]:
+    """A delimited text file as text columns, and the file line where each record starts.
+
+    The records are found first (`_records`), so that a row with more or fewer fields than the
+    header or a quote never closed is an error naming its line, never a shifted or padded row; pandas
+    then parses the data, which are known to be well formed.
+    """
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ConversionError([Issue("error", "raw file is empty", file=display)])
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, whatever the declared encoding
+        raw = raw[3:]
+    utf8 = encoding is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+    try:
+        text = raw.decode("utf-8" if encoding is None else encoding)
+    except UnicodeDecodeError as exc:
+        if encoding is not None:
+            raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConversionError([Issue(
+            "error", f"not UTF-8 (byte 0x{raw[exc.start]:02x}); declare the file's encoding, "
+            "e.g. `encoding: latin-1`", file=display, line=line)])
+    except LookupError as exc:
+        raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
+    data = raw if utf8 else text.removeprefix("\ufeff").encode("utf-8")   # what the scan and pandas read
+    del text
+    if sep is None:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if len(sep) != 1 or sep in '"\r\n':
+        raise ConversionError([Issue("error", f"sep {sep!r}: a separator is one character, not a quote "
+                                     "or a line end", file=display)])
+    lines = _Lines(data)
+    recs = _records(data, sep, lines, display) or _records_by_csv(data, sep, lines, display)
+    h = _header_record(recs, header_row, lines, display)
+    header = recs.text(data, h)
+    if "\x00" in header:
+        raise ConversionError([Issue("error", "the header row holds NUL characters (byte 0x00): is the file "
+                                     "UTF-16? declare its encoding, e.g. `encoding: utf-16`", file=display,
+                                     line=header_row)])
+    names = next(csv.reader(io.StringIO(header, newline=""), delimiter=sep))
+    names = [n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)]
+    _unique_names(names, display, header_row)
+    _check_widths(recs, h, len(names), data, display)
+    n_data = len(recs.line) - h - 1
+    if n_data == 0:
+        df = pd.DataFrame(columns=names, dtype=str)
+    else:
+        df = pd.read_csv(io.BytesIO(data[recs.start[h + 1]:]), sep=sep, header=None, names=names,
+                         index_col=False, dtype=str, keep_default_na=False, na_values=[],
+                         skip_blank_lines=False, encoding="utf-8", engine="c")
+        if len(df) != n_data:   # the two readings disagree: never guess the lines
+            raise ConversionError([Issue("error", f"cannot tell the records apart: {n_data} records "
+                                         f"found, {len(df)} rows parsed", file=display)])
+    keep = ~recs.blank[h + 1:]
+    line = recs.line[h + 1:][keep]
+    if not keep.all():                      # a blank line is not a record
+        df = df[keep]
+    if b"\x00" in data:
+        _no_nul(df, line, display)
+    return df, line
+
+
+class _Lines:
+    """The file's line ends (LF, CRLF or a lone CR, as pandas splits lines): line numbers, line texts."""
+
+    def __init__(self, data: bytes):
+        a = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(a == 10)
+        if b"\r" in data:
+            cr = np.flatnonzero(a == 13)
+            lone = cr[(cr + 1 == len(a)) | (a[np.minimum(cr + 1, len(a) - 1)] != 10)]
+            if len(lone):
+                ends = np.union1d(ends, lone)
+        self.a, self.ends = a, ends
+        self.count = len(ends) + (len(a) > 0 and a[-1] not in (10, 13))
+
+    def line_of(self, pos):
+        """1-based line of byte offset(s) `pos`."""
+        return np.searchsorted(self.ends, pos) + 1
+
+
+class _Recs:
+    """Records of a delimited file: start line, byte span (line end excluded), fields, blank."""
+
+    def __init__(self, a: np.ndarray, data: bytes, line, start, end, fields):
+        end = end - ((end > start) & (a[np.maximum(end - 1, 0)] == 13))    # the CR of a CRLF
+        self.line, self.start, self.end, self.fields = line, start, end, fields
+        # a record of nothing but spaces and tabs is a blank line, not a record of data
+        self.blank = (fields == 1) & ((end == start) | np.isin(a[np.minimum(start, len(a) - 1)], (9, 32)))
+        for i in np.flatnonzero(self.blank & (end > start)):
+            self.blank[i] = not data[start[i]:end[i]].strip(b" \t")
+
+    def text(self, data: bytes, i: int) -> str:
+        return data[self.start[i]:self.end[i]].decode("utf-8", "replace")
+
+
+def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None:
+    """The records, vectorised over the bytes: a line end or separator counts unless an odd number
+    of quotes precedes it. That is how pandas splits when every quote opens a value, closes it or
+    doubles another (RFC 4180), or when no value starts with a quote (then every quote is text, as
+    in '12" ruler'); otherwise None: `_records_by_csv` does it."""
+    a, s, n = lines.a, ord(sep), len(lines.a)
+    if s > 127:
+        return None
+    ends, seps = lines.ends, np.flatnonzero(a == s)
+    q = np.flatnonzero(a == 0x22) if b'"' in data else ()
+    if len(q) and ((q == 0) | np.isin(a[q - 1], (s, 10, 13))).any():
+        opening, closing = q[0::2], q[1::2]
+        edge = (s, 10, 13, 0x22)
+        if not ((opening == 0) | np.isin(a[np.maximum(opening - 1, 0)], edge)).all() or \
+                not ((closing == n - 1) | np.isin(a[np.minimum(closing + 1, n - 1)], edge)).all():
+            return None
+        if len(q) % 2:
+            line = int(lines.line_of(q[-1]))
+            raise ConversionError([Issue("error", f"the quoted value that starts on line {line} is never "
+                                         "closed (a '\"' is missing)", file=display, line=line)])
+        ends = ends[np.searchsorted(q, ends) % 2 == 0]
+        seps = seps[np.searchsorted(q, seps) % 2 == 0]
+    start = np.concatenate(([0], ends + 1))
+    end = np.concatenate((ends, [n]))
+    if start[-1] >= n:                      # the last line end closes the last record
+        start, end = start[:-1], end[:-1]
+    # no separator lies on a line end, so a record's separators are those before its end
+    fields = np.diff(np.searchsorted(seps, end), prepend=0) + 1
+    return _Recs(a, data, lines.line_of(start), start, end, fields)
+
+
+def _records_by_csv(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs:
+    """The records through Python's csv module, whose rules pandas' tokenizer follows (a quote inside
+    an unquoted value is text): a loop per record, for irregularly quoted files only."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(data) + 1))
+    fields, last = [], [0]
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep, strict=False)
+        for row in reader:
+            fields.append(len(row) or 1)
+            last.append(reader.line_num)
+    except csv.Error as exc:
+        raise ConversionError([Issue("error", f"cannot read the record that starts on line {last[-1] + 1}: "
+                                     f"{exc}", file=display, line=last[-1] + 1)])
+    finally:
+        csv.field_size_limit(limit)
+    last = np.array(last, np.int64)
+    line_start = np.concatenate(([0], lines.ends + 1))
+    line_end = np.append(lines.ends, len(data))
+    return _Recs(lines.a, data, last[:-1] + 1, line_start[last[:-1]], line_end[last[1:] - 1],
+                 np.array(fields, np.int64))
+
+
+def _header_record(recs: _Recs, header_row: int, lines: _Lines, display: str) -> int:
+    """The record on line `header_row`: it must exist, start there and not be blank."""
+    h = int(np.searchsorted(recs.line, header_row))
+    if h < len(recs.line) and recs.line[h] == header_row and not recs.blank[h]:
+        return h
+    if h < len(recs.line) and recs.line[h] == header_row:
+        why = "is blank"
+    elif header_row > lines.count:
+        why = f"is past the end of the file ({lines.count} lines)"
+    else:
+        why = f"is inside the quoted value that starts on line {recs.line[h - 1]}"
+    raise ConversionError([Issue("error", f"line {header_row}, the header row, {why}", file=display,
+                                 line=header_row)])
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A raw row as a message quotes it: escaped, cut to `limit` characters."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def _check_widths(recs: _Recs, h: int, width: int, data: bytes, display: str) -> None:
+    """Every data record has as many fields as the header: a cut row is not padded, an extra field
+    (an unquoted separator in a value) does not shift the columns."""
+    fields = recs.fields[h + 1:]
+    bad = (fields != width) & ~recs.blank[h + 1:]
+    if not bad.any():
+        return
+    issues = []
+    for wrong, word, hint in ((fields < width, "fewer", "a row cut short?"),
+                              (fields > width, "more", "a separator inside a value that is not quoted?")):
+        idx = np.flatnonzero(bad & wrong) + h + 1
+        if not len(idx):
+            continue
+        i = idx[0]
+        first = f"line {recs.line[i]} has {recs.fields[i]}"
+        if len(idx) == 1:
+            msg = f"{first} field{'' if recs.fields[i] == 1 else 's'}, the header (line {recs.line[h]}) has {width}"
+        else:
+            msg = (f"{len(idx)} rows have {word} fields than the header (line {recs.line[h]}, {width} "
+                   f"fields): {rows_text(recs.line[idx])}; {first}")
+        issues.append(Issue("error", f"{msg}: {_shown(recs.text(data, i))} ({hint})", file=display,
+                            line=int(recs.line[i])))
+    raise ConversionError(issues)
+
+
+def _no_nul(df: pd.DataFrame, lines: np.ndarray, display: str) -> None:
+    """A NUL character cannot go into an XPT file (it ends a value there) and usually means a damaged
+    export, or a UTF-16 file read as UTF-8."""
+    issues = []
+    for col in df.columns:
+        hit = df[col].str.contains("\x00", regex=False, na=False).to_numpy()
+        if hit.any():
+            at = lines[hit]
+            issues.append(Issue("error", f"column {col} holds a NUL character (byte 0x00) at {rows_text(at)}: "
+                                f"{_shown(df[col].to_numpy()[hit][0])} (a damaged export? an XPT file cannot "
+                                "hold it)", file=display, line=int(at[0])))
+    if issues:
+        raise ConversionError(issues)
+
+
+# ------------------------------------------------------------------------------------------------ workbooks
+
+def _sheet_name(names: list[str], sheet: str | int | None) -> str:
+    if sheet is None:
+        sheet = 0
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise ValueError(f"Worksheet index {sheet} is invalid, {len(names)} worksheets found")
+        return names[sheet]
+    if sheet not in names:
+        raise ValueError(f"Worksheet named '{sheet}' not found")
+    return sheet
+
+
+def _read_excel(path, display, sheet, header_row) -> pd.DataFrame:
     """One sheet of a workbook as text. calamine (Rust) reads large sheets ~7x faster than
-    openpyxl, which builds a Python object per cell; openpyxl remains the fallback."""
+    openpyxl, which builds a Python object per cell; openpyxl remains the fallback. Both give an
+    error cell (#DIV/0!) or a formula without a saved result as a plain value, so the sheet's XML is
+    checked for them (`_bad_cells`)."""
     try:
         import python_calamine  # noqa: F401
     except ImportError:
-        return pd.read_excel(path, engine="openpyxl", sheet_name=0 if sheet is None else sheet, dtype=str,
-                             header=header_row - 1, keep_default_na=False, na_values=[])
-    return _read_calamine(path, sheet, header_row)
+        import openpyxl
+        wb = openpyxl.load_workbook(path, read_only=True)
+        name = _sheet_name(wb.sheetnames, sheet)
+        wb.close()
+        raw = pd.read_excel(path, engine="openpyxl", sheet_name=name, dtype=str, header=None,
+                            skiprows=header_row - 1, keep_default_na=False, na_values=[])
+        first_column = 0
+        if raw.empty:
+            df = pd.DataFrame()
+        else:   # names taken as written: pandas would rename a repeated 'X' to 'X.1'
+            df = raw.iloc[1:].reset_index(drop=True)
+            df.columns = [str(h).strip() or f"Unnamed: {i}" for i, h in enumerate(raw.iloc[0])]
+    else:
+        df, name, first_column = _calamine_frame(path, sheet, header_row)
+    if path.suffix.lower() != ".xls":   # .xls (BIFF) is not XML: not checked
+        _check_cells(path, display, name, header_row, list(df.columns), first_column)
+    return df
+
+
+def _read_calamine(path, sheet, header_row) -> pd.DataFrame:
+    """The sheet as calamine gives it, unchecked."""
+    return _calamine_frame(path, sheet, header_row)[0]
 
 
 def _cell_text(v) -> str:
@@ -199,27 +465,21 @@ def _cell_text(v) -> str:
     return str(v)
 
 
-def _read_calamine(path, sheet, header_row) -> pd.DataFrame:
+def _calamine_frame(path, sheet, header_row) -> tuple[pd.DataFrame, str, int]:
     """The sheet's rows streamed from calamine into one text column at a time: a million-row sheet
     never exists as a list of row lists plus a parsed copy (what pandas' read_excel builds, about
     three times the memory of the result)."""
     from python_calamine import CalamineWorkbook
     wb = CalamineWorkbook.from_path(str(path))
-    names = wb.sheet_names
-    if sheet is None:
-        sheet = 0
-    if isinstance(sheet, int):
-        if not 0 <= sheet < len(names):
-            raise ValueError(f"Worksheet index {sheet} is invalid, {len(names)} worksheets found")
-        sheet = names[sheet]
-    elif sheet not in names:
-        raise ValueError(f"Worksheet named '{sheet}' not found")
-    rows = wb.get_sheet_by_name(sheet).iter_rows()
+    sheet = _sheet_name(wb.sheet_names, sheet)
+    data_sheet = wb.get_sheet_by_name(sheet)
+    first_column = data_sheet.start[1] if data_sheet.start else 0   # calamine skips empty columns on the left
+    rows = data_sheet.iter_rows()
     for _ in range(header_row - 1):
         next(rows, None)
     header = next(rows, None)
     if header is None:
-        return pd.DataFrame()
+        return pd.DataFrame(), sheet, first_column
     columns = [_cell_text(h) or f"Unnamed: {i}" for i, h in enumerate(header)]
     width = len(columns)
     parts: list[list] = [[] for _ in range(width)]   # text columns, a chunk of rows at a time
@@ -245,38 +505,179 @@ def _read_calamine(path, sheet, header_row) -> pd.DataFrame:
     data = {i: pd.concat(parts[i], ignore_index=True).iloc[:last] for i in range(width)}
     df = pd.DataFrame(data, index=pd.RangeIndex(last))
     df.columns = columns
-    return df
+    return df, sheet, first_column
 
 
 _EXCEL_CHUNK = 100_000
 
 
-def _read_csv(path, display, *, sep, encoding, header_row):
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ConversionError([Issue("error", "raw file is empty", file=display)])
-    if encoding is None:
-        encoding = "utf-8-sig"  # a byte-order mark, if any, is not part of the first column name
-        try:
-            raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise ConversionError([Issue(
-                "error", f"not UTF-8 (byte 0x{raw[exc.start]:02x}); declare the file's encoding, "
-                "e.g. `encoding: latin-1`", file=display, line=line)])
-    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, whatever the declared encoding
-        raw = raw[3:]
-    if sep is None:
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    import io
+# ------------------------------------------------------------------------------------------------ cells
+
+_CELL_LIMIT = 20            # cells reported one by one; the rest as a list of lines
+_XML_CHUNK = 1 << 23
+_ATTR = re.compile(rb'\s(r|t)\s*=\s*["\']([^"\']*)["\']')
+_REF = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _check_cells(path, display: str, sheet: str, header_row: int, columns: list, first_column: int) -> None:
+    """Error cells and formulas without a saved result, from the header row down, as errors naming
+    the workbook, the sheet, the cell, its column and line, and the formula."""
     try:
-        text = raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[],
-                       skiprows=header_row - 1, skip_blank_lines=False, engine="c")
+        bad = _bad_cells(path, sheet, header_row)
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ConversionError([Issue("error", f"cannot check the cells of sheet '{sheet}' for errors "
+                                     f"and formulas: {type(exc).__name__}: {exc}", file=display)])
+    if not bad:
+        return
+    issues = []
+    for row, col, ref, error, formula in bad[:_CELL_LIMIT]:
+        at = col - first_column
+        where = f"sheet '{sheet}' cell {ref}" + (f" (column {columns[at]})" if 0 <= at < len(columns) else "")
+        what = f"the formula ={formula}" if formula else "a shared formula"
+        if error:
+            msg = (f"{where} holds the error value {error}" + (f", the result of {what}" if formula is not None
+                                                                 else "") + ": correct it in the workbook")
+        else:
+            msg = (f"{where} holds {what} without a saved result (the program that wrote the workbook "
+                   "did not calculate it): open and save it in a spreadsheet program, or export values")
+        issues.append(Issue("error", msg, file=display, line=row))
+    rest = bad[_CELL_LIMIT:]
+    if rest:
+        issues.append(Issue("error", f"sheet '{sheet}': {len(rest)} more cells hold an error value or a "
+                            f"formula without a saved result, at {rows_text([r[0] for r in rest])}",
+                            file=display, line=rest[0][0]))
+    raise ConversionError(issues)
+
+
+def _sheet_part(zf: "zipfile.ZipFile", sheet: str) -> str:
+    """The zip member holding the XML of the named sheet (workbook part → sheet id → relationship)."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    def local(tag):
+        return tag.rsplit("}", 1)[-1]
+
+    def target(rels_part, base, want):
+        for rel in ET.fromstring(zf.read(rels_part)):
+            if want(rel):
+                t = rel.get("Target")
+                return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(base, t))
+        raise KeyError(f"no relationship in {rels_part}")
+
+    book = target("_rels/.rels", "", lambda r: r.get("Type", "").endswith("/officeDocument"))
+    folder, name = posixpath.split(book)
+    rid = next(v for el in ET.fromstring(zf.read(book)).iter() if local(el.tag) == "sheet"
+               and el.get("name") == sheet for k, v in el.attrib.items() if local(k) == "id")
+    return target(posixpath.join(folder, "_rels", name + ".rels"), folder, lambda r: r.get("Id") == rid)
+
+
+def _bad_cells(path, sheet: str, header_row: int) -> list[tuple]:
+    """(row, column index, reference, error value, formula) of every error cell (t="e") and every
+    formula cell without a saved value (no or an empty <v>), row ≥ header_row, in sheet order.
+
+    A streamed byte search of the sheet's XML, not a parse: a literal search for the rare error
+    attribute and one regular expression anchored on '<f', so a million-row sheet costs little more
+    than its decompression."""
+    found: list[tuple] = []
+    with zipfile.ZipFile(path) as zf, zf.open(_sheet_part(zf, sheet)) as fh:
+        buf, pats, rows_before = b"", None, 0
+        while True:
+            block = fh.read(_XML_CHUNK)
+            buf += block
+            if pats is None:
+                m = re.search(rb"<(\w+:)?sheetData[\s>/]", buf)
+                if m is None:
+                    if block:
+                        continue
+                    return found
+                pats = _CellPatterns(m.group(1) or b"")
+                buf = buf[m.start():]
+            if block:
+                cut = buf.rfind(pats.row_end)
+                if cut < 0:
+                    continue
+                part, buf = buf[:cut + len(pats.row_end)], buf[cut + len(pats.row_end):]
+            else:
+                part, buf = buf, b""
+            found += [c for c in pats.bad_cells(part, rows_before) if c[0] >= header_row]
+            rows_before += part.count(pats.row)
+            if not block:
+                return sorted(found)
+
+
+class _CellPatterns:
+    """The searches of `_bad_cells`, for the namespace prefix the sheet uses ('' or e.g. 'x:')."""
+
+    def __init__(self, prefix: bytes):
+        p = re.escape(prefix)
+        self.row, self.row_end, self.cell = b"<" + prefix + b"row", b"</" + prefix + b"row>", b"<" + prefix + b"c"
+        # a formula followed by no value, or an empty one, then the end of its cell
+        self.bare_formula = re.compile(rb"<%sf(?=[\s>/])[^>]*?(?:/>|>([^<]*)</%sf>)\s*"
+                                       rb"(<%sv(?:\s[^>]*?)?/>|<%sv(?:\s[^>]*)?>\s*</%sv>)?\s*</%sc>"
+                                       % (p, p, p, p, p, p))
+        self.formula = re.compile(rb"<%sf(?=[\s>/])[^>]*?(?:/>|>([^<]*)</%sf>)" % (p, p))
+        self.value = re.compile(rb"<%sv(?:\s[^>]*)?>([^<]*)</%sv>" % (p, p))
+        self.cell_end = b"</" + prefix + b"c>"
+
+    def _cell_start(self, part: bytes, pos: int) -> int:
+        while True:
+            pos = part.rfind(self.cell, 0, pos)
+            if pos < 0 or part[pos + len(self.cell):pos + len(self.cell) + 1] in (b" ", b">", b"\t", b"\r", b"\n", b"/"):
+                return pos
+
+    def bad_cells(self, part: bytes, rows_before: int) -> list[tuple]:
+        hits = [(m.start(), m) for m in self.bare_formula.finditer(part)]
+        for attr in (b't="e"', b"t='e'"):
+            pos = part.find(attr)
+            while pos >= 0:
+                if part[pos - 1:pos] in (b" ", b"\t", b"\r", b"\n"):
+                    hits.append((pos, None))
+                pos = part.find(attr, pos + 1)
+        cells = []
+        for pos, m in hits:
+            start = self._cell_start(part, pos)
+            tag_end = part.find(b">", start)
+            if start < 0 or (m is None and tag_end < pos):
+                continue
+            attrs = dict(_ATTR.findall(part[start:tag_end + 1]))
+            if m is not None and attrs.get(b"t") == b"str" and m.group(2) is not None:
+                continue        # a formula whose saved result is the empty text
+            end = len(part) if part[tag_end - 1:tag_end] == b"/" else part.find(self.cell_end, tag_end)
+            if m is None:
+                f = self.formula.search(part, tag_end, end)
+                v = self.value.search(part, tag_end, end)
+                error = html.unescape((v.group(1) if v else b"").decode("utf-8", "replace")) or "(none)"
+            else:
+                f, error = m, ""
+            formula = None if f is None else html.unescape((f.group(1) or b"").decode("utf-8", "replace"))
+            row, col = self._where(part, start, attrs, rows_before)
+            cells.append((row, col, _column_letters(col) + str(row), error, formula))
+        return cells
+
+    def _where(self, part: bytes, start: int, attrs: dict, rows_before: int) -> tuple[int, int]:
+        """Row and 0-based column of a cell: its 'r' attribute, else its place (cells and rows
+        without 'r' follow one another)."""
+        ref = _REF.fullmatch(attrs.get(b"r", b"").decode("ascii", "replace"))
+        if ref:
+            letters, row = ref.groups()
+            col = 0
+            for ch in letters:
+                col = col * 26 + ord(ch) - 64
+            return int(row), col - 1
+        row_start = part.rfind(self.row, 0, start)
+        row_attrs = dict(_ATTR.findall(part[row_start:part.find(b">", row_start) + 1]))
+        row = int(row_attrs[b"r"]) if b"r" in row_attrs else rows_before + part.count(self.row, 0, row_start) + 1
+        col = sum(part.count(self.cell + ch, row_start, start) for ch in (b" ", b">", b"\t", b"\r", b"\n", b"/"))
+        return row, col
+
+
+def _column_letters(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
 
 
 def _as_text(df: pd.DataFrame) -> pd.DataFrame:
