@@ -427,7 +427,13 @@ def standard_range(ctx, variable, spec):
     """--STNRLO/--STNRHI: a collected range limit converted like the result."""
     factors = findings.conversion_factors(ctx, variable, ctx.values[spec["unit"]])
     from .domain import to_number
-    return findings.check_finite(ctx, variable, to_number(ctx, variable, ctx.values[spec["of"]]) * factors)
+    raw = ctx.values[spec["of"]]
+    out = to_number(ctx, variable, raw) * factors
+    beyond = np.isinf(out.to_numpy(dtype=float))
+    if beyond.any():
+        ctx.report_values(variable, raw[beyond], lambda v: f"{shown(v)} is out of the range of numbers "
+                          "once converted to the standard unit")
+    return out.where(~beyond)
 
 
 @derivation("reference_range_indicator", args={"result": _S, "low": _S, "high": _S},

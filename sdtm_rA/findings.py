@@ -122,12 +122,12 @@ def _table_issues(m, node: dict, path: tuple) -> list[Issue]:
         if isinstance(key, bool) or key is None or isinstance(value, bool) or value is None \
                 or isinstance(value, (dict, list)) \
                 or (isinstance(value, float) and not math.isfinite(value)):
-            issues.append(Issue("error", f"results: {key!r}: {value!r} is not a result text or a finite "
+            issues.append(Issue("error", f"tests: results: {key!r}: {value!r} is not a result text or a finite "
                                 "number (quote yes/no/true/false/null to mean the text)", file=m.file,
                                 line=m.line(*path, "results", key) or m.line(*path)))
     for unit, factor in (node.get("convert") or {}).items():
         if isinstance(factor, bool) or not math.isfinite(factor) or factor <= 0:
-            issues.append(Issue("error", f"convert: {unit}: {factor!r} is not a positive finite factor",
+            issues.append(Issue("error", f"tests: convert: {unit}: {factor!r} is not a positive finite factor",
                                 file=m.file, line=m.line(*path, "convert", unit) or m.line(*path)))
     return issues
 
@@ -254,7 +254,7 @@ def _scaled(number: str, factor: float, entry) -> str:
     y = x * factor
     if not math.isfinite(y) or (x != 0 and abs(y) < sys.float_info.min):
         raise ValueError(f"is out of the range of numbers once converted to {entry['unit']} "
-                         f"(x {format_number(factor)})")
+                         f"(× {format_number(factor)})")
     decimals = entry["decimals"]
     if decimals is not None and y != 0 and round(y, decimals) == 0:
         raise ValueError(f"is {format_number(y)} {entry['unit']}, which `decimals: {decimals}` "
