@@ -8,6 +8,7 @@ from .conform import CONTROL, conform, control_message
 from .derivations import REGISTRY
 from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
 from .errors import ConversionError, Issue, Issues, shown
+from .findings import format_number
 from .mapping import Mapping, check_rule
 from .schema import suggest
 from .sources import FILE, LINE
@@ -50,10 +51,17 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
 
 
 def check_values(ctx, supp_only: set[str]) -> None:
-    """What the validator would call an error in a record, caught while the raw lines are known:
-    --DTC text that is not ISO 8601 (SD0206), control characters in SUPP-- values (SD0131; conform
-    checks the domain's own variables), and in DM one record per USUBJID (SD0403) and one subject
-    per SUBJID (SD0404). Works on distinct values."""
+    """What the validator would call an error in a record, caught while the raw lines are known.
+    Works on distinct values; each check names its validator rule."""
+    _check_text(ctx, supp_only)
+    _check_identifiers(ctx)
+    if ctx.domain == "DM":
+        _check_dm(ctx)
+
+
+def _check_text(ctx, supp_only: set[str]) -> None:
+    """--DTC text that is not ISO 8601 (SD0206); control characters in SUPP-- values (SD0131;
+    conform checks the domain's own variables, which it has in hand anyway)."""
     for name, values in ctx.values.items():
         dtc = name.endswith("DTC") and ctx.spec.model_variable(name) is not None
         if pd.api.types.is_numeric_dtype(values) or not (dtc or name in supp_only):
@@ -68,22 +76,60 @@ def check_values(ctx, supp_only: set[str]) -> None:
                 ctx.report_values(name, values[values.isin(not_iso)], lambda v: (
                     f"{shown(v)} is not ISO 8601 date/time text; read raw dates with `date:` and "
                     "`format:`"))
-    if ctx.domain == "DM" and "USUBJID" in ctx.values:
-        usubjid = ctx.values["USUBJID"].fillna("").astype(str)
-        twice = usubjid.duplicated(keep=False) & (usubjid != "")
+
+
+def _check_identifiers(ctx) -> None:
+    """STUDYID and DOMAIN as the study and the mapping say (SD0402, SD0104), every subject in DM
+    (SD0401), --SEQ unique per subject when it is not derived by `seq` (SD0301)."""
+    mapped = {r.variable: r.spec for r in ctx.mapping.rules}
+    for name, expected in (("STUDYID", ctx.study.study_id), ("DOMAIN", ctx.domain)):
+        if name in mapped and name in ctx.values:
+            text = ctx.values[name].fillna("").astype(str)
+            other = set(pd.unique(text.to_numpy())) - {expected}
+            if other:
+                ctx.report_values(name, text[text.isin(other)], lambda v, name=name, expected=expected: (
+                    f"{name} {shown(v)} is not {shown(expected)} (" + ("study.yaml `study: {id: ...}`"
+                    if name == "STUDYID" else "the mapping's `domain:`") + ")"))
+    if "USUBJID" not in ctx.values:
+        return
+    usubjid = ctx.values["USUBJID"].fillna("").astype(str)
+    dm = ctx.built.get("DM")
+    if ctx.domain != "DM" and dm is not None and "USUBJID" in dm.columns:
+        absent = set(pd.unique(usubjid.to_numpy())) - set(dm["USUBJID"].astype(str)) - {""}
+        if absent:
+            ctx.report_values("USUBJID", usubjid[usubjid.isin(absent)], lambda v: (
+                f"subject {shown(v)} is not in DM: every record belongs to a subject of DM"))
+    seq = f"{ctx.domain}SEQ"
+    if seq in ctx.values and mapped.get(seq, {}).get("derive") != "seq":
+        numbers = ctx.values[seq]
+        frame = pd.DataFrame({"u": usubjid, "s": numbers})
+        twice = frame.duplicated(keep=False).to_numpy() & numbers.notna().to_numpy()
         if twice.any():
-            ctx.report_values("USUBJID", usubjid[twice], lambda v: (
-                f"subject {shown(v)} has several DM records: DM must have one record per USUBJID"))
-        if "SUBJID" in ctx.values:
-            subjid = ctx.values["SUBJID"].fillna("").astype(str)
-            pairs = pd.DataFrame({"s": subjid, "u": usubjid})[subjid != ""].drop_duplicates()
-            owners = pairs.groupby("s")["u"].agg(lambda u: ", ".join(shown(x) for x in sorted(u)[:5]))
-            counts = pairs["s"].value_counts()
-            shared = set(counts[counts > 1].index)
-            if shared:
-                ctx.report_values("SUBJID", subjid[subjid.isin(shared)], lambda v: (
-                    f"SUBJID {shown(v)} is the SUBJID of {counts[v]} subjects ({owners[v]}): SUBJID "
-                    "must be unique within the study"))
+            keys = usubjid[twice] + " " + numbers[twice].map(lambda x: format_number(float(x)))
+            ctx.report_values(seq, keys, lambda v: (
+                f"{seq} {v.rsplit(' ', 1)[1]} is repeated for subject {shown(v.rsplit(' ', 1)[0])}: "
+                f"{seq} must be unique per USUBJID (use `derive: seq`)"))
+
+
+def _check_dm(ctx) -> None:
+    """One record per USUBJID (SD0403) and one subject per SUBJID (SD0404)."""
+    if "USUBJID" not in ctx.values:
+        return
+    usubjid = ctx.values["USUBJID"].fillna("").astype(str)
+    twice = usubjid.duplicated(keep=False) & (usubjid != "")
+    if twice.any():
+        ctx.report_values("USUBJID", usubjid[twice], lambda v: (
+            f"subject {shown(v)} has several DM records: DM must have one record per USUBJID"))
+    if "SUBJID" in ctx.values:
+        subjid = ctx.values["SUBJID"].fillna("").astype(str)
+        pairs = pd.DataFrame({"s": subjid, "u": usubjid})[subjid != ""].drop_duplicates()
+        owners = pairs.groupby("s")["u"].agg(lambda u: ", ".join(shown(x) for x in sorted(u)[:5]))
+        counts = pairs["s"].value_counts()
+        shared = set(counts[counts > 1].index)
+        if shared:
+            ctx.report_values("SUBJID", subjid[subjid.isin(shared)], lambda v: (
+                f"SUBJID {shown(v)} is the SUBJID of {counts[v]} subjects ({owners[v]}): SUBJID "
+                "must be unique within the study"))
 
 
 def _qnam(rule) -> str:

@@ -4,13 +4,14 @@
     where: {VISIT: [DAY 1, WEEK 4]}           one of
     where: {EXDOSE: {not: ["0", ""]}}          none of
     where: {AEONGO: {empty: false}}            (not) empty
-Several keys must all hold. Values compare as trimmed text, case-sensitively.
+Several keys must all hold. Values compare as trimmed text, case-sensitively. Nothing else is a
+condition: `schema.condition_problems` refuses other operators and nested lists before anything runs.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-OPERATORS = ("not", "empty", "in")
+OPERATORS = ("in", "not", "empty")
 
 
 def condition_columns(cond: dict) -> list[str]:

@@ -67,13 +67,20 @@ def assign_tests(ctx) -> None:
                     issues.append(Issue("error", f"tests: {testcd} is not in codelist {cl.short_name} "
                                         f"({cl.code}); a sponsor-defined code needs `test:` (its name)",
                                         file=m.file, line=line, value=testcd))
+            name_cl = (spec.get("test_codelist") if cl_key == default_cl else None) or \
+                (paired_codelist(cl.short_name) if cl is not None else None)
             if cl is not None and testcd in cl.values and not test:
-                name_cl = spec.get("test_codelist") if cl_key == default_cl else None
-                name_cl = name_cl or paired_codelist(cl.short_name)
-                test = ctx.ct.paired_value(cl.short_name, testcd, name_cl) if name_cl else None
+                test = _paired(ctx, cl.short_name, testcd, name_cl)
                 if not test:
                     issues.append(Issue("error", f"tests: no test name for {testcd} in codelist "
                                         f"{name_cl}; give `test:`", file=m.file, line=line))
+            elif cl is not None and testcd in cl.values:
+                # SD0205: a sponsor's name that CT gives to another code says two different things
+                other = _paired(ctx, name_cl, test, cl.short_name)
+                if other and other != testcd:
+                    issues.append(Issue("error", f"tests: '{test}' is the CT name of {other} "
+                                        f"({name_cl}), not of {testcd}: drop `test:` to take "
+                                        f"{testcd}'s CT name", file=m.file, line=line, value=test))
         elif not test:
             issues.append(Issue("error", f"tests: {testcd} has no codelist to take its name from; "
                                 "give `test:`", file=m.file, line=line))
@@ -86,6 +93,8 @@ def assign_tests(ctx) -> None:
                      "decimals": e.get("decimals"), "set": e.get("set", {}),
                      "results": {**spec.get("results", {}), **e.get("results", {})}, "line": line})
     issues += _table_issues(m, spec, ("tests",))
+    if ctx.domain != "QS":  # QS pairs codes and names within QSCAT, which may come from the data
+        issues += _one_to_one(m, rows)
     if issues:
         raise ConversionError(issues)
     names = ctx.column(spec["from"]).fillna("").astype(str)
@@ -112,6 +121,31 @@ def assign_tests(ctx) -> None:
     ctx.tests = pd.DataFrame({"entry": which.astype(int)}, index=ctx.index)
     for col in ("testcd", "test", "unit"):
         ctx.tests[col] = which.map({i: r[col] for i, r in enumerate(rows)})
+
+
+def _paired(ctx, from_cl: str | None, value: str, to_cl: str) -> str | None:
+    """The CT term paired with `value` (same C-code), or None (no such codelist or term)."""
+    if not from_cl:
+        return None
+    try:
+        return ctx.ct.paired_value(from_cl, value, to_cl)
+    except KeyError:
+        return None
+
+
+def _one_to_one(m, rows: list[dict]) -> list[Issue]:
+    """One name per --TESTCD and one --TESTCD per name (SD0303, SD0304): two entries that disagree
+    would give a domain two tests under one code."""
+    issues = []
+    for key, other, what in (("testcd", "test", "test name"), ("test", "testcd", "test code")):
+        first: dict = {}
+        for r in rows:
+            seen = first.setdefault(r[key], r)
+            if seen[other] != r[other]:
+                issues.append(Issue("error", f"tests: {r[key]} has a second {what} ('{r[other]}'; the "
+                                    f"entry at line {seen['line']} gives '{seen[other]}')",
+                                    file=m.file, line=r["line"], value=r[key]))
+    return issues
 
 
 def _table_issues(m, node: dict, path: tuple) -> list[Issue]:

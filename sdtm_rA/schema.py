@@ -9,6 +9,7 @@ import difflib
 
 import cerberus
 
+from .conditions import OPERATORS
 from .errors import ConversionError, Issue
 from .yamlio import line_of
 
@@ -30,9 +31,6 @@ def _walk_errors(error_tree, path, out):
         out.append((path, str(error_tree)))
 
 
-CONDITION_OPERATORS = ("in", "not", "empty")
-
-
 def _scalar(v) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
@@ -47,15 +45,15 @@ def condition_problems(cond) -> list[str]:
     such as `emtpy` would otherwise be ignored), `empty:` that is not a boolean."""
     if not isinstance(cond, dict):
         return []  # the `type: dict` rule says it
-    allowed = ", ".join(CONDITION_OPERATORS)
+    allowed = ", ".join(OPERATORS)
     out = []
     for key, test in cond.items():
         if isinstance(test, dict):
             if not test:
                 out.append(f"{key}: an empty operator mapping; allowed operators: {allowed}")
             for op, value in test.items():
-                if op not in CONDITION_OPERATORS:
-                    out.append(f"{key}: unknown operator '{op}'{suggest(op, CONDITION_OPERATORS)}; "
+                if op not in OPERATORS:
+                    out.append(f"{key}: unknown operator '{op}'{suggest(op, OPERATORS)}; "
                                f"allowed operators: {allowed}")
                 elif op == "empty" and not isinstance(value, bool):
                     out.append(f"{key}: `empty:` takes true or false, not {value!r}")

@@ -393,6 +393,50 @@ def test_dtc_mapped_without_date_must_be_iso8601(tmp_path):
         "with `date:` and `format:` (raw/cm.csv line 2)"]
 
 
+def test_subject_not_in_dm(tmp_path):
+    raw = {**sk.DM_RAW, "raw/cm.csv": "SUBJID,TRT\n101,A\n104,B\n105,C\n104,D\n"}
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(), "cm": sk.cm_mapping()}, raw=raw)
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:5: CM: USUBJID: subject 'TST01-104' is not in DM: every record belongs to a "
+        "subject of DM (raw/cm.csv lines 3, 5)",
+        "error: mappings/cm.yaml:5: CM: USUBJID: subject 'TST01-105' is not in DM: every record belongs to a "
+        "subject of DM (raw/cm.csv line 4)"]
+
+
+def test_mapped_studyid_domain_and_seq(tmp_path):
+    text = sk.cm_mapping(CMSEQ="{from: cm.SEQ}", STUDYID="{from: cm.STUDY}", DOMAIN="{constant: XX}")
+    raw = "STUDY,SUBJID,TRT,SEQ\nTST01,101,A,1\nTST02,102,B,1\nTST01,101,C,1\nTST01,101,D,2\n"
+    folder = sk.make_study(tmp_path, mappings={"cm": text}, raw={"raw/cm.csv": raw})
+    # 5 USUBJID, 6 CMSEQ, 7 CMTRT, 8 STUDYID, 9 DOMAIN
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:8: CM: STUDYID: STUDYID 'TST02' is not 'TST01' (study.yaml "
+        "`study: {id: ...}`) (raw/cm.csv line 3)",
+        "error: mappings/cm.yaml:9: CM: DOMAIN: DOMAIN 'XX' is not 'CM' (the mapping's `domain:`) "
+        "(raw/cm.csv lines 2, 3, 4, 5)",
+        "error: mappings/cm.yaml:6: CM: CMSEQ: CMSEQ 1 is repeated for subject 'TST01-101': CMSEQ must be "
+        "unique per USUBJID (use `derive: seq`) (raw/cm.csv lines 2, 4)"]
+
+
+def test_tests_dictionary_names_one_test_per_code(tmp_path):
+    tests = """
+from: lab.TEST
+codelist: LBTESTCD
+entries:
+  - {match: CRP, testcd: CRP, test: Glucose}
+  - {match: CRP2, testcd: CRP, test: C-Reactive Protein}
+  - {match: CRP3, testcd: CRPX, test: C-Reactive Protein}
+"""
+    folder = _lab(tmp_path, "SPID;SUBJID;TEST;RESULT;UNIT\nL1;101;CRP;1;mg/L\n", tests)
+    # CT: 'Glucose' is LBTEST of GLUC (C105585); entries at lines 8, 9, 10
+    assert errors_of(folder) == [
+        "error: mappings/lb.yaml:8: tests: 'Glucose' is the CT name of GLUC (LBTEST), not of CRP: drop "
+        "`test:` to take CRP's CT name",
+        "error: mappings/lb.yaml:9: tests: CRP has a second test name ('C-Reactive Protein'; the entry at "
+        "line 8 gives 'Glucose')",
+        "error: mappings/lb.yaml:10: tests: C-Reactive Protein has a second test code ('CRPX'; the entry at "
+        "line 9 gives 'CRP')"]
+
+
 # ============================================================== 5. long values in messages
 
 def test_shown():
