@@ -213,7 +213,7 @@ def _validate(folder, reports, standard, rules) -> int:
     from .specs import load_adamig, load_sdtmig
     from .validation.data import ValidationInputError, _family_version, load_folder
     from .validation.engine import load_rules, run_rules
-    from .validation.report import check_report_path, console_summary, write_report
+    from .validation.report import check_report_path, check_report_target, console_summary, write_report
 
     for path in reports:
         check_report_path(path)
@@ -239,6 +239,8 @@ def _validate(folder, reports, standard, rules) -> int:
     if not folder_path.exists():
         raise ValidationInputError(f"no such folder: {folder}")
     try:
+        for path in reports:  # never over an input, never a file the next run reads as a dataset
+            check_report_target(path, folder_path)
         study = load_folder(folder_path, standard)
     except PermissionError as exc:
         raise ValidationInputError(f"cannot read folder {folder}: {exc.strerror}")

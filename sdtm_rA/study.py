@@ -67,11 +67,11 @@ STUDY_SCHEMA = {
     "study": {"type": "dict", "required": True, "schema": {
         "id": {"type": "string", "required": True, "regex": r"[A-Za-z0-9_\-]+"},
         "title": {"type": "string", "required": True},
-        "xpt_timestamp": {"type": ["string", "datetime"]},
+        "xpt_timestamp": {"type": ["string", "datetime", "date"]},
     }},
     "standards": {"type": "dict", "schema": {
         "sdtmig": {"type": "string", "allowed": ["3.4"]},
-        "ct": {"type": "string"},
+        "ct": {"type": ["string", "date"]},
     }},
     "mappings": {"type": "string"},
     "arms": {"type": "list", "schema": {"type": "dict", "schema": {
@@ -107,7 +107,8 @@ STUDY_SCHEMA = {
 
 
 def load_study(folder: Path, mapping_dir: Path | None = None) -> Study:
-    """Read and validate `study.yaml` in `folder` (errors name the line)."""
+    """Read and validate `study.yaml` in `folder` (errors name the line): every value is checked
+    here, before anything runs, so that a bad one never surfaces later as a traceback."""
     from .schema import validate_document
 
     folder = Path(folder)
@@ -122,21 +123,97 @@ def load_study(folder: Path, mapping_dir: Path | None = None) -> Study:
         visits.append(Visit(float(v["visitnum"]), _norm(v["visit"]), v.get("day"),
                             tuple(v["window"]) if v.get("window") else None, v.get("epoch"),
                             tuple(_norm(a) for a in v.get("aliases", []))))
-    nums = [v.visitnum for v in visits]
-    if len(set(nums)) != len(nums):
-        raise ConversionError([Issue("error", "visit schedule has repeated VISITNUM values",
-                                     file="study.yaml", line=line_of(doc, ["visits"]))])
+    issues = _value_issues(doc, visits)
+    if issues:
+        raise ConversionError(issues)
     stamp = s.get("xpt_timestamp")
     mdir = mapping_dir or folder / doc.get("mappings", "mappings")
     std = doc.get("standards", {})
     return Study(folder=folder, study_id=s["id"], title=s["title"], mapping_dir=Path(mdir),
-                 sdtmig=std.get("sdtmig", "3.4"), ct_version=std.get("ct"),
+                 sdtmig=std.get("sdtmig", "3.4"), ct_version=str(std["ct"]) if std.get("ct") else None,
                  xpt_timestamp=str(stamp) if stamp else None, arms=list(doc.get("arms", [])),
                  visits=visits,
                  unscheduled_pattern=doc.get("unscheduled", {}).get("pattern", "UNSCHEDULED {n}"),
                  unscheduled_step=float(doc.get("unscheduled", {}).get("step", 0.1)),
                  epochs=list(doc.get("epochs", [])), trial_summary=list(doc.get("trial_summary", [])),
                  doc=doc, path=path)
+
+
+def _value_issues(doc, visits: list[Visit]) -> list[Issue]:
+    """What the schema cannot see: values that must exist elsewhere (a CT version we ship, a visit
+    of the schedule), parse (the XPT timestamp) or agree with each other (unique names, windows)."""
+    from .specs import ct_versions
+    from .xpt import reproducible_timestamp
+
+    issues: list[Issue] = []
+
+    def error(message, *where):
+        issues.append(Issue("error", message, file="study.yaml", line=line_of(doc, list(where))))
+
+    ct = doc.get("standards", {}).get("ct")
+    if ct is not None and str(ct) not in ct_versions("sdtm"):
+        error(f"standards.ct: SDTM CT version '{ct}' is not available; the versions there are: "
+              f"{', '.join(ct_versions('sdtm')) or 'none'}", "standards", "ct")
+    stamp = doc["study"].get("xpt_timestamp")
+    if stamp is not None:
+        try:
+            reproducible_timestamp(stamp)
+        except ValueError:
+            error(f"study.xpt_timestamp: '{stamp}' is not an ISO 8601 date or date-time "
+                  f"(e.g. 2024-06-30 or 2024-06-30T00:00:00)", "study", "xpt_timestamp")
+
+    names: dict[str, tuple[int, float]] = {}
+    seen_nums: dict[float, int] = {}
+    for i, (raw, v) in enumerate(zip(doc.get("visits", []), visits)):
+        where = ("visits", i)
+        if v.visitnum in seen_nums:
+            error(f"visits: VISITNUM {raw['visitnum']} is used twice (visits {seen_nums[v.visitnum] + 1} "
+                  f"and {i + 1} of the schedule)", *where, "visitnum")
+        seen_nums.setdefault(v.visitnum, i)
+        for name in (v.visit, *v.aliases):
+            if name in names and names[name][1] != v.visitnum:
+                error(f"visits: '{name}' names visit {names[name][0] + 1} (VISITNUM "
+                      f"{names[name][1]:g}) and visit {i + 1} (VISITNUM {v.visitnum:g}) of the "
+                      f"schedule: a raw visit label must mean one visit", *where)
+            names.setdefault(name, (i, v.visitnum))
+        if v.day == 0:
+            error(f"visits: {v.visit}: day 0 does not exist in SDTM study days (day 1 is the "
+                  f"reference day, day -1 the day before)", *where, "day")
+        if v.window:
+            lo, hi = v.window
+            if lo > hi:
+                error(f"visits: {v.visit}: window [{lo}, {hi}] starts after it ends", *where, "window")
+            elif v.day is not None and not lo <= v.day <= hi:
+                error(f"visits: {v.visit}: planned day {v.day} is outside its window [{lo}, {hi}]",
+                      *where, "window")
+
+    lookup = {name: v for v in visits for name in (v.visit, *v.aliases)}
+    epochs: dict[str, int] = {}
+    for i, ep in enumerate(doc.get("epochs", [])):
+        where = ("epochs", i)
+        name, start = ep["epoch"], ep["start"]
+        if name in epochs:
+            error(f"epochs: epoch '{name}' is declared twice (epochs {epochs[name] + 1} and {i + 1})",
+                  *where, "epoch")
+        epochs.setdefault(name, i)
+        if isinstance(start, str):
+            if not re.fullmatch(r"[A-Z][A-Z0-9]{0,4}DTC", start):
+                error(f"epochs: {name}: start '{start}' is not a DM date variable (e.g. RFICDTC, "
+                      f"RFXSTDTC) nor {{visit: <a visit of the schedule>}}", *where, "start")
+        elif set(start) != {"visit"}:
+            error(f"epochs: {name}: start {dict(start)} must be a DM date variable (e.g. RFXSTDTC) or "
+                  f"{{visit: <a visit of the schedule>}}", *where, "start")
+        elif _norm(start["visit"]) not in lookup:
+            error(f"epochs: {name}: start visit '{start['visit']}' is not in the schedule "
+                  f"({', '.join(v.visit for v in visits)})", *where, "start")
+
+    armcds: dict[str, int] = {}
+    for i, arm in enumerate(doc.get("arms", [])):
+        if arm["armcd"] in armcds:
+            error(f"arms: ARMCD '{arm['armcd']}' is declared twice (arms {armcds[arm['armcd']] + 1} "
+                  f"and {i + 1})", "arms", i, "armcd")
+        armcds.setdefault(arm["armcd"], i)
+    return issues
 
 
 def bundled_study_folder() -> tuple[Path, Path]:

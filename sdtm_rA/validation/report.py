@@ -9,7 +9,11 @@ message}, ...]}, one finding per line, in the engine's deterministic order; `row
 the dataset file, 0 for a finding about a dataset or variable as a whole. Two runs on the same folder
 give the same file apart from `summary.seconds`.
 CSV: the same findings, one per line, with a header. XLSX: a Summary sheet and a Findings sheet
-(autofilter, frozen header). HTML: one self-contained page (no external resources): the summary table
+(autofilter, frozen header). Values come from the validated data, which anyone may have written:
+text a spreadsheet would run as a formula (starting with = + - @ TAB CR or NUL, OWASP's list; not
+a plain number such as -1.5) gets a leading single quote in the CSV ('=HYPERLINK(...) is shown as
+text) and Excel's quote-prefix text style in the XLSX (the value itself unchanged); CSV fields
+holding ',' ';' or a line break are quoted, so that no value starts a cell of its own. HTML: one self-contained page (no external resources): the summary table
 first, then the findings grouped by dataset and rule, filterable by text and severity; at most
 `HTML_ROWS_PER_GROUP` rows are shown per dataset and rule (the JSON/CSV reports have them all).
 """
@@ -40,7 +44,25 @@ PSEUDO_RULES = {
 
 
 class ReportFormatError(ValueError):
-    """The report path has an extension no writer handles."""
+    """The report path has an extension no writer handles, or would overwrite an input."""
+
+
+# ------------------------------------------------------------------------------------------------
+# spreadsheet safety (CSV and XLSX)
+# ------------------------------------------------------------------------------------------------
+_FORMULA_START = frozenset("=+-@\t\r\0")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def formula_like(text: str) -> bool:
+    """Text a spreadsheet would run as a formula: it starts with = + - @ TAB CR or NUL (OWASP's
+    list), unless it is a plain number ('-1.5', '+2'), which a spreadsheet reads as that number."""
+    return bool(text) and text[0] in _FORMULA_START and not _PLAIN_NUMBER.fullmatch(text)
+
+
+def spreadsheet_text(text: str) -> str:
+    """A CSV field's text: formula-like text behind a single quote, as OWASP recommends."""
+    return "'" + text if formula_like(text) else text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -147,6 +169,34 @@ def check_report_path(path) -> str:
     return suffix
 
 
+def check_report_target(path, folder) -> None:
+    """ReportFormatError when writing the report at `path` would destroy or add an input of
+    `folder`: a dataset file of the folder (or the file a link there points to), or a new file in
+    the folder that the next validation would read as a dataset (.csv there). Links and '..' are
+    resolved: what counts is the directory entry the report replaces (a link there is replaced, not
+    the file it points to)."""
+    from .data import READABLE
+    path, folder = Path(path), Path(folder)
+    if not folder.is_dir():
+        return                      # load_folder says what the folder is
+    target = path.parent.resolve() / path.name
+    base = folder.resolve()
+    inputs = {}
+    for entry in base.iterdir():
+        if entry.suffix.lower() in READABLE:
+            inputs[entry] = inputs[entry.resolve()] = folder / entry.name
+    same = [shown for p, shown in inputs.items() if p == target or (
+        target.is_file() and not target.is_symlink() and p.exists() and target.samefile(p))]
+    if same:                                                 # samefile: AE.CSV on a case-blind disk
+        raise ReportFormatError(f"the report {path} would overwrite the dataset file {same[0]} "
+                                f"that is being validated; write the report elsewhere")
+    if target.parent == base and target.suffix.lower() in READABLE:
+        raise ReportFormatError(f"the report {path} would be written into the validated folder "
+                                f"{folder} as a {target.suffix.lower()} file, which the next "
+                                f"validation would read as a dataset; write it outside {folder} "
+                                f"(or as .json, .html or .xlsx)")
+
+
 def write_report(result, path) -> Path:
     """Write the report in the format the extension of `path` says (.json .csv .xlsx .html .htm)."""
     suffix = check_report_path(path)
@@ -219,7 +269,10 @@ def _findings_json_lines(f: pd.DataFrame):
 
 
 def _csv_field(v: str) -> str:
-    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in ',"\r\n') else v
+    """Quoted where it holds a separator (',' or ';', which Excel uses in many locales), a quote or
+    a line break, so that no part of a value becomes a cell of its own; see spreadsheet_text."""
+    v = spreadsheet_text(v)
+    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in ',;"\r\n') else v
 
 
 def _findings_csv_lines(f: pd.DataFrame):
@@ -299,10 +352,23 @@ def write_xlsx(result, path) -> Path:
     s = summarise(result)
     shown = min(len(f), XLSX_MAX_ROWS)
 
+    def cell(sheet, v):
+        """Formula-like text as a quote-prefixed text cell: shown as text, and still text when
+        someone edits it in Excel (see formula_like)."""
+        if not (isinstance(v, str) and formula_like(v)):
+            return v
+        c = WriteOnlyCell(sheet, value=v)
+        c.data_type = "s"
+        c.quotePrefix = True
+        return c
+
     def write(tmp: Path):
         wb = Workbook(write_only=True)
         ws = wb.create_sheet("Summary")
         bold = Font(bold=True)
+
+        def put(*values):
+            ws.append([cell(ws, v) for v in values])
 
         def head(*values):
             cells = []
@@ -315,25 +381,25 @@ def write_xlsx(result, path) -> Path:
         for col, width in zip("ABCDEFG", (12, 10, 10, 60, 50, 30, 12)):
             ws.column_dimensions[col].width = width
         head("SDTM validation report")
-        ws.append(["Folder", s["folder"]])
-        ws.append(["Standard", s["standard"]])
-        ws.append(["Datasets", ", ".join(d["name"] for d in s["datasets"])])
-        ws.append(["Rules run", len(s["rules_run"])])
-        ws.append(["Seconds", s["seconds"]])
+        put("Folder", _xl_text(s["folder"]))
+        put("Standard", s["standard"])
+        put("Datasets", _xl_text(", ".join(d["name"] for d in s["datasets"])))
+        put("Rules run", len(s["rules_run"]))
+        put("Seconds", s["seconds"])
         if shown < len(f):
-            ws.append(["Note", f"the Findings sheet holds the first {shown:,} of {len(f):,} findings "
-                               f"(Excel's row limit); the JSON and CSV reports hold them all"])
-        ws.append([])
+            put("Note", f"the Findings sheet holds the first {shown:,} of {len(f):,} findings "
+                        f"(Excel's row limit); the JSON and CSV reports hold them all")
+        put()
         head("Severity", "Findings")
         for sev in SEVERITIES:
-            ws.append([sev, s["by_severity"][sev]])
-        ws.append(["total", s["findings"]])
-        ws.append([])
+            put(sev, s["by_severity"][sev])
+        put("total", s["findings"])
+        put()
         head("Rule", "Severity", "Findings", "Title", "References", "Datasets")
         for r in s["by_rule"]:
             sev = "/".join(r["by_severity"]) or r["severity"]
-            ws.append([r["rule"], sev, r["count"], _xl_text(r["title"]),
-                       references_text(r["references"]), ", ".join(r["datasets"])])
+            put(r["rule"], sev, r["count"], _xl_text(r["title"]), references_text(r["references"]),
+                _xl_text(", ".join(r["datasets"])))
 
         wf = wb.create_sheet("Findings")
         widths = {"rule": 10, "severity": 9, "dataset": 10, "variable": 10, "row": 8, "usubjid": 20,
@@ -355,15 +421,7 @@ def write_xlsx(result, path) -> Path:
         data["row"] = sub["row"].astype(int).tolist()
         columns = [data[c] for c in FINDING_COLUMNS]
         for values in zip(*columns):
-            row = []
-            for v in values:
-                if isinstance(v, str) and v.startswith("="):  # text, never a formula
-                    c = WriteOnlyCell(wf, value=v)
-                    c.data_type = "s"
-                    row.append(c)
-                else:
-                    row.append(v)
-            wf.append(row)
+            wf.append([cell(wf, v) for v in values])
         wb.save(tmp)
     return write_atomically(path, write)
 
