@@ -11,6 +11,7 @@ import html
 import io
 import re
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,10 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
         raise ConversionError([Issue("error", f"cannot read: {type(exc).__name__}: {exc}", file=display)])
 
     df.columns = [str(c).strip() for c in df.columns]
-    _unique_names(df.columns, display, header_row if suffix not in (".sas7bdat", ".xpt") else None)
+    if suffix in (".sas7bdat", ".xpt"):
+        _unique_names(df.columns, display, "variable")
+    else:
+        _unique_names(df.columns, display, "column", header_row)
     if df.empty:
         raise ConversionError([Issue("error", "raw file has a header but no data rows", file=display)])
     df = df.fillna("").astype(str)
@@ -167,10 +171,10 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
     return df.reset_index(drop=True)
 
 
-def _unique_names(names, display: str, line: int | None) -> None:
-    dupes = sorted({c for c in names if list(names).count(c) > 1})
+def _unique_names(names, display: str, what: str, line: int | None = None) -> None:
+    counts = Counter(names)
+    dupes = sorted(c for c, k in counts.items() if k > 1)
     if dupes:
-        what = "column" if line else "variable"
         raise ConversionError([Issue("error", f"duplicate {what} names {dupes}", file=display, line=line)])
 
 
@@ -184,10 +188,12 @@ def _read_sas(path: Path, display: str, encoding: str | None) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df, _ = reader(str(path), encoding=encoding)
-    repeated = sorted({m.group(1) for w in caught
-                       for m in [re.match(r"column '(.*)' is duplicated, renamed", str(w.message))] if m})
-    _unique_names(repeated * 2 or df.columns, display, None)
+    repeated = [m.group(1) for w in caught for m in [_RENAMED.match(str(w.message))] if m]
+    _unique_names(list(df.columns) + repeated, display, "variable")
     return _as_text(df)
+
+
+_RENAMED = re.compile(r"column '(.*)' is duplicated, renamed")
 
 
 # ------------------------------------------------------------------------------------------------ CSV
@@ -233,7 +239,7 @@ def _read_csv(path: Path, display: str, *, sep, encoding, header_row) -> tuple[p
                                      line=header_row)])
     names = next(csv.reader(io.StringIO(header, newline=""), delimiter=sep))
     names = [n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)]
-    _unique_names(names, display, header_row)
+    _unique_names(names, display, "column", header_row)
     _check_widths(recs, h, len(names), data, display)
     n_data = len(recs.line) - h - 1
     if n_data == 0:
@@ -575,12 +581,12 @@ def _bad_cells(path, sheet: str, header_row: int) -> list[tuple]:
     """(row, column index, reference, error value, formula) of every error cell (t="e") and every
     formula cell without a saved value (no or an empty <v>), row ≥ header_row, in sheet order.
 
-    A streamed byte search of the sheet's XML, not a parse: a literal search for the rare error
-    attribute and one regular expression anchored on '<f', so a million-row sheet costs little more
-    than its decompression."""
+    A streamed byte search of the sheet's XML, not a parse, and only where a cheap test says there
+    may be something ('#' for an error value, '<f' for a formula): a million-row sheet without
+    either costs little more than its decompression."""
     found: list[tuple] = []
     with zipfile.ZipFile(path) as zf, zf.open(_sheet_part(zf, sheet)) as fh:
-        buf, pats, rows_before = b"", None, 0
+        buf, pats, rows_before, numbered = b"", None, 0, True
         while True:
             block = fh.read(_XML_CHUNK)
             buf += block
@@ -592,17 +598,21 @@ def _bad_cells(path, sheet: str, header_row: int) -> list[tuple]:
                     return found
                 pats = _CellPatterns(m.group(1) or b"")
                 buf = buf[m.start():]
-            if block:
+                row = re.search(rb"<%srow(?=[\s>/])[^>]*>" % re.escape(m.group(1) or b""), buf)
+                numbered = row is None or b"r" in dict(_ATTR.findall(row.group()))
+            if block:                   # whole rows now, the rest with the next block
                 cut = buf.rfind(pats.row_end)
                 if cut < 0:
                     continue
-                part, buf = buf[:cut + len(pats.row_end)], buf[cut + len(pats.row_end):]
+                cut += len(pats.row_end)
             else:
-                part, buf = buf, b""
-            found += [c for c in pats.bad_cells(part, rows_before) if c[0] >= header_row]
-            rows_before += part.count(pats.row)
+                cut = len(buf)
+            found += [c for c in pats.bad_cells(buf, cut, rows_before) if c[0] >= header_row]
+            if not numbered:            # rows without 'r' are counted
+                rows_before += buf.count(pats.row, 0, cut)
             if not block:
                 return sorted(found)
+            buf = buf[cut:]
 
 
 class _CellPatterns:
@@ -611,6 +621,7 @@ class _CellPatterns:
     def __init__(self, prefix: bytes):
         p = re.escape(prefix)
         self.row, self.row_end, self.cell = b"<" + prefix + b"row", b"</" + prefix + b"row>", b"<" + prefix + b"c"
+        self.f_word = np.frombuffer((b"<" + prefix + b"f")[-2:], np.uint16)[0]
         # a formula followed by no value, or an empty one, then the end of its cell
         self.bare_formula = re.compile(rb"<%sf(?=[\s>/])[^>]*?(?:/>|>([^<]*)</%sf>)\s*"
                                        rb"(<%sv(?:\s[^>]*?)?/>|<%sv(?:\s[^>]*)?>\s*</%sv>)?\s*</%sc>"
@@ -619,20 +630,28 @@ class _CellPatterns:
         self.value = re.compile(rb"<%sv(?:\s[^>]*)?>([^<]*)</%sv>" % (p, p))
         self.cell_end = b"</" + prefix + b"c>"
 
+    def _may_hold_formulas(self, buf: bytes, n: int) -> bool:
+        """Whether '<f' (its last two bytes) occurs in buf[:n]: two vectorised comparisons of 16-bit
+        words, at even and odd offsets (a substring search is slow in XML, where '<' is everywhere)."""
+        return bool((np.frombuffer(buf, np.uint16, count=n // 2) == self.f_word).any()
+                    or (np.frombuffer(buf, np.uint16, offset=1, count=(n - 1) // 2) == self.f_word).any())
+
     def _cell_start(self, part: bytes, pos: int) -> int:
         while True:
             pos = part.rfind(self.cell, 0, pos)
             if pos < 0 or part[pos + len(self.cell):pos + len(self.cell) + 1] in (b" ", b">", b"\t", b"\r", b"\n", b"/"):
                 return pos
 
-    def bad_cells(self, part: bytes, rows_before: int) -> list[tuple]:
-        hits = [(m.start(), m) for m in self.bare_formula.finditer(part)]
-        for attr in (b't="e"', b"t='e'"):
-            pos = part.find(attr)
+    def bad_cells(self, part: bytes, n: int, rows_before: int) -> list[tuple]:
+        """The bad cells of part[:n], which ends with a whole row."""
+        hits = [(m.start(), m) for m in self.bare_formula.finditer(part, 0, n)] \
+            if self._may_hold_formulas(part, n) else []
+        for attr in (b't="e"', b"t='e'") if part.find(b"#", 0, n) >= 0 else ():   # an error value starts with '#'
+            pos = part.find(attr, 0, n)
             while pos >= 0:
                 if part[pos - 1:pos] in (b" ", b"\t", b"\r", b"\n"):
                     hits.append((pos, None))
-                pos = part.find(attr, pos + 1)
+                pos = part.find(attr, pos + 1, n)
         cells = []
         for pos, m in hits:
             start = self._cell_start(part, pos)
@@ -642,7 +661,7 @@ class _CellPatterns:
             attrs = dict(_ATTR.findall(part[start:tag_end + 1]))
             if m is not None and attrs.get(b"t") == b"str" and m.group(2) is not None:
                 continue        # a formula whose saved result is the empty text
-            end = len(part) if part[tag_end - 1:tag_end] == b"/" else part.find(self.cell_end, tag_end)
+            end = n if part[tag_end - 1:tag_end] == b"/" else part.find(self.cell_end, tag_end, n)
             if m is None:
                 f = self.formula.search(part, tag_end, end)
                 v = self.value.search(part, tag_end, end)
