@@ -75,21 +75,21 @@ STUDY_SCHEMA = {
     }},
     "mappings": {"type": "string"},
     "arms": {"type": "list", "schema": {"type": "dict", "schema": {
-        "armcd": {"type": "string", "required": True, "maxlength": 20},
-        "arm": {"type": "string", "required": True, "maxlength": 200},
+        "armcd": {"type": "string", "required": True, "maxlength": 20, "empty": False},
+        "arm": {"type": "string", "required": True, "maxlength": 200, "empty": False},
     }}},
     "visits": {"type": "list", "required": True, "schema": {"type": "dict", "schema": {
         "visitnum": {"type": "number", "required": True},
-        "visit": {"type": "string", "required": True},
+        "visit": {"type": "string", "required": True, "empty": False},   # '' would match blank raw visits
         "day": {"type": "integer", "nullable": True},
         "window": {"type": "list", "items": [{"type": "integer"}, {"type": "integer"}]},
         "epoch": {"type": "string"},
-        "aliases": {"type": "list", "schema": {"type": "string"}},
+        "aliases": {"type": "list", "schema": {"type": "string", "empty": False}},
     }}},
     "unscheduled": {"type": "dict", "schema": {"pattern": {"type": "string", "regex": r".*\{n\}.*"},
                                                "step": {"type": "float", "allowed": [0.1, 0.01, 0.001]}}},
     "epochs": {"type": "list", "schema": {"type": "dict", "schema": {
-        "epoch": {"type": "string", "required": True},
+        "epoch": {"type": "string", "required": True, "empty": False},
         "start": {"required": True, "type": ["string", "dict"]},
     }}},
     "trial_summary": {"type": "list", "schema": {"type": "dict", "schema": {
@@ -155,10 +155,13 @@ def _value_issues(doc, visits: list[Visit]) -> list[Issue]:
         error(f"standards.ct: SDTM CT version '{ct}' is not available; the versions there are: "
               f"{', '.join(ct_versions('sdtm')) or 'none'}", "standards", "ct")
     stamp = doc["study"].get("xpt_timestamp")
-    if stamp is not None:
-        try:
-            reproducible_timestamp(stamp)
-        except ValueError:
+    try:
+        reproducible_timestamp(stamp)
+    except ValueError as exc:
+        if stamp is None:       # from the environment: said here, before anything runs
+            issues.append(Issue("error", f"{exc} (or set study.xpt_timestamp in study.yaml)",
+                                file="environment"))
+        else:
             error(f"study.xpt_timestamp: '{stamp}' is not an ISO 8601 date or date-time "
                   f"(e.g. 2024-06-30 or 2024-06-30T00:00:00)", "study", "xpt_timestamp")
 

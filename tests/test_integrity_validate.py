@@ -442,3 +442,13 @@ def test_file_without_read_permission(folder, tmp_path):
     res = cli("validate", folder, "--report", report)
     assert res.exit_code == 1, res.output
     assert load_errors(report)["DM"] == "dm.xpt cannot be read: permission denied"
+
+
+def test_parquet_binary_column_that_is_not_text(folder, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"STUDYID": ["RAMSC01"], "CMTRT": [b"\xffA"]}), folder / "cm.parquet")
+    report = tmp_path / "r.json"
+    assert cli("validate", folder, "--report", report).exit_code == 1
+    assert load_errors(report)["CM"] == ("cm.parquet cannot be read: variable CMTRT holds bytes that are "
+                                         "not UTF-8 text (invalid start byte at byte 0 of a value)")

@@ -247,3 +247,20 @@ def test_the_default_test_study_and_the_bundled_study_pass(tmp_path):
     assert load_study(sk.make_study(tmp_path)).ct_version == "2025-03-28"
     bundled = load_study(bundled_study_folder()[0])
     assert [e["epoch"] for e in bundled.epochs] == ["SCREENING", "TREATMENT", "FOLLOW-UP"]
+
+
+def test_bad_source_date_epoch_is_reported_before_anything_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    text = study_text(study={"id": "X", "title": "T"})         # no xpt_timestamp
+    assert study_error(sk.make_study(tmp_path, text)) == [
+        "error: environment: SOURCE_DATE_EPOCH='yesterday' is not a non-negative integer number of "
+        "seconds (or set study.xpt_timestamp in study.yaml)"]
+
+
+def test_empty_visit_name_is_refused(tmp_path):
+    """'' would be the visit of every raw record whose visit is blank."""
+    text = ("study: {id: X, title: T}\nvisits:\n- {visitnum: 1, visit: SCREENING}\n"
+            "- {visitnum: 2, visit: '', aliases: ['']}\n")
+    assert study_error(sk.make_study(tmp_path, text)) == [
+        "error: study.yaml:4: visits.1.aliases.0: empty values not allowed",
+        "error: study.yaml:4: visits.1.visit: empty values not allowed"]

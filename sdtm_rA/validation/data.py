@@ -333,7 +333,11 @@ def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
     for col in df.columns:
         s = df[col]
         if not pd.api.types.is_numeric_dtype(s) and (s.dtype == object or s.isna().any()):
-            df[col] = s.astype(object).where(s.notna(), "").astype(str)
+            try:
+                df[col] = s.astype(object).where(s.notna(), "").astype(str)
+            except UnicodeDecodeError as exc:      # a parquet binary column
+                raise DatasetFileError(f"variable {col} holds bytes that are not UTF-8 text "
+                                       f"({exc.reason} at byte {exc.start} of a value)") from None
     return df, meta
 
 
