@@ -458,7 +458,7 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
     for k in np.flatnonzero(read & shown_pairs):
         for iss in warnings[chosen[k]].get(k, []):
             notes.setdefault((str(iss.value), iss.reason), []).append(k)
-    rows = _rows_of_pairs(codes, act, date_s.index,
+    rows = rows_by_code(codes, act, date_s.index,
                           {k for _, ks, _ in problems for k in ks} | {k for ks in notes.values() for k in ks})
 
     def lines(ks) -> str:
@@ -477,8 +477,9 @@ def _examples(ks, value_of, lines) -> str:
     return ", ".join(f"{shown(value_of(k))} ({lines([k])})" for k in ks)
 
 
-def _rows_of_pairs(codes: np.ndarray, act: np.ndarray, index, wanted: set) -> dict:
-    """Row labels per distinct pair code, for the few pairs a message names (one pass over rows)."""
+def rows_by_code(codes: np.ndarray, act: np.ndarray, index, wanted: set) -> dict:
+    """Row labels per distinct-value code, for the few codes a message names (one pass over rows;
+    `act` leaves out rows whose problems are not the user's concern)."""
     if not wanted:
         return {}
     sel = act & np.isin(codes, list(wanted))

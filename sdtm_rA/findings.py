@@ -229,27 +229,33 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
 
     A test with a standard unit is numeric: a result that is neither a number, a censored number nor
     a declared text result would be labelled in that unit without being one, so it is an error."""
+    from .domain import rows_by_code
     entries = entry_of(ctx)
     factors = conversion_factors(ctx, variable, units)
     text = result.fillna("").astype(str).str.strip()
-    out = pd.Series("", index=ctx.index, dtype=object)
-    frame = pd.DataFrame({"e": entries, "t": text, "f": factors})
+    # factors are positive: -1 stands for 'no factor' (a unit problem, already reported)
+    frame = pd.DataFrame({"e": entries.to_numpy(), "t": text.to_numpy(), "f": factors.fillna(-1.0).to_numpy()})
+    codes = frame.groupby(["e", "t", "f"], sort=False).ngroup().to_numpy()
+    distinct = frame.drop_duplicates()        # in first-appearance order, as ngroup numbers them
+    results = np.empty(len(distinct), dtype=object)
     problems: dict = {}
-    for (e, t, f), grp in frame.groupby(["e", "t", "f"], dropna=False, sort=False):
+    for k, (e, t, f) in enumerate(distinct.itertuples(index=False)):
         try:
-            out[grp.index] = _convert_one(t, f, ctx.test_entries[e])
+            results[k] = _convert_one(t, f if f > 0 else math.nan, ctx.test_entries[e])
         except ValueError as exc:
-            problems.setdefault((e, t, str(exc)), []).append(grp.index)
-    for (e, t, why), parts in sorted(problems.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        rows = parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
-        if ctx.active is not None:
-            rows = rows[ctx.active.reindex(rows, fill_value=False).to_numpy()]
-        if len(rows):
+            results[k] = ""
+            problems.setdefault((e, t, str(exc)), []).append(k)
+    active = np.ones(len(codes), dtype=bool) if ctx.active is None else \
+        ctx.active.reindex(ctx.index, fill_value=False).to_numpy(dtype=bool)
+    rows = rows_by_code(codes, active, ctx.index, {k for ks in problems.values() for k in ks})
+    for (e, t, why), ks in sorted(problems.items(), key=lambda kv: kv[0][:2]):
+        found = [rows[k] for k in ks if k in rows]
+        if found:
             entry = ctx.test_entries[e]
-            ctx.issues.error(f"{entry['testcd']}: result {shown(t)} {why} ({ctx.raw_lines(rows)})",
-                             value=t, file=ctx.mapping.file, line=entry["line"], domain=ctx.domain,
-                             variable=variable)
-    return out
+            ctx.issues.error(f"{entry['testcd']}: result {shown(t)} {why} "
+                             f"({ctx.raw_lines(found[0].append(found[1:]))})", value=t,
+                             file=ctx.mapping.file, line=entry["line"], domain=ctx.domain, variable=variable)
+    return pd.Series(results[codes] if len(codes) else [], index=ctx.index, dtype=object)
 
 
 NOT_A_RESULT = ("is not a number, a censored number ('<0.5') or a text result declared under "
