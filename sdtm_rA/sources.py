@@ -294,6 +294,11 @@ class _Recs:
         return data[self.start[i]:self.end[i]].decode("utf-8", "replace")
 
 
+#: Up to this many quotes per line, the separators inside quotes are found per quoted value;
+#: beyond (e.g. every value quoted), through the running parity of the quotes, byte by byte.
+_SPARSE_QUOTES = 2
+
+
 def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None:
     """The records, vectorised over the bytes: a line end or separator counts unless an odd number
     of quotes precedes it. That is how pandas splits when every quote opens a value, closes it or
@@ -302,27 +307,41 @@ def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None
     a, s, n = lines.a, ord(sep), len(lines.a)
     if s > 127:
         return None
-    ends, seps = lines.ends, np.flatnonzero(a == s)
-    q = np.flatnonzero(a == 0x22) if b'"' in data else ()
-    if len(q) and ((q == 0) | np.isin(a[q - 1], (s, 10, 13))).any():
+    ends, seps, quoted = lines.ends, None, None
+    if b'"' in data:
+        q = np.flatnonzero(a == 0x22)
         opening, closing = q[0::2], q[1::2]
-        edge = (s, 10, 13, 0x22)
-        if not ((opening == 0) | np.isin(a[np.maximum(opening - 1, 0)], edge)).all() or \
-                not ((closing == n - 1) | np.isin(a[np.minimum(closing + 1, n - 1)], edge)).all():
-            return None
-        if len(q) % 2:
+        edge = np.zeros(256, bool)
+        edge[[s, 10, 13, 0x22]] = True
+        if not ((opening == 0) | edge[a[opening - 1]]).all() or \
+                not ((closing == n - 1) | edge[a[np.minimum(closing + 1, n - 1)]]).all():
+            edge[0x22] = False
+            if ((q == 0) | edge[a[q - 1]]).any():
+                return None                 # quoted values and quotes inside unquoted ones
+        elif len(q) % 2:
             line = int(lines.line_of(q[-1]))
             raise ConversionError([Issue("error", f"the quoted value that starts on line {line} is never "
                                          "closed (a '\"' is missing)", file=display, line=line)])
-        ends = ends[np.searchsorted(q, ends) % 2 == 0]
-        seps = seps[np.searchsorted(q, seps) % 2 == 0]
+        elif len(q) <= _SPARSE_QUOTES * (len(ends) + 1):
+            ends = ends[np.searchsorted(q, ends) % 2 == 0]
+            seps = np.flatnonzero(a == s)
+            quoted = opening, np.searchsorted(seps, closing) - np.searchsorted(seps, opening)
+        else:
+            inside = np.logical_xor.accumulate(a == 0x22)
+            ends = ends[~inside[ends]]
+            seps = np.flatnonzero((a == s) & ~inside)
+    if seps is None:
+        seps = np.flatnonzero(a == s)
     start = np.concatenate(([0], ends + 1))
     end = np.concatenate((ends, [n]))
     if start[-1] >= n:                      # the last line end closes the last record
         start, end = start[:-1], end[:-1]
     # no separator lies on a line end, so a record's separators are those before its end
     fields = np.diff(np.searchsorted(seps, end), prepend=0) + 1
-    return _Recs(a, data, lines.line_of(start), start, end, fields)
+    if quoted is not None:                  # less the separators inside its quoted values
+        fields -= np.bincount(np.searchsorted(end, quoted[0]), quoted[1], len(end)).astype(np.int64)
+    line = np.arange(1, len(start) + 1) if len(ends) == len(lines.ends) else lines.line_of(start)
+    return _Recs(a, data, line, start, end, fields)
 
 
 def _records_by_csv(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs:
@@ -530,7 +549,7 @@ def _check_cells(path, display: str, sheet: str, header_row: int, columns: list,
     the workbook, the sheet, the cell, its column and line, and the formula."""
     try:
         bad = _bad_cells(path, sheet, header_row)
-    except (KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (KeyError, OSError, ValueError, SyntaxError, zipfile.BadZipFile) as exc:   # ParseError is a SyntaxError
         raise ConversionError([Issue("error", f"cannot check the cells of sheet '{sheet}' for errors "
                                      f"and formulas: {type(exc).__name__}: {exc}", file=display)])
     if not bad:
@@ -572,8 +591,10 @@ def _sheet_part(zf: "zipfile.ZipFile", sheet: str) -> str:
 
     book = target("_rels/.rels", "", lambda r: r.get("Type", "").endswith("/officeDocument"))
     folder, name = posixpath.split(book)
-    rid = next(v for el in ET.fromstring(zf.read(book)).iter() if local(el.tag) == "sheet"
-               and el.get("name") == sheet for k, v in el.attrib.items() if local(k) == "id")
+    rid = next((v for el in ET.fromstring(zf.read(book)).iter() if local(el.tag) == "sheet"
+                and el.get("name") == sheet for k, v in el.attrib.items() if local(k) == "id"), None)
+    if rid is None:
+        raise KeyError(f"no sheet '{sheet}' in {book}")
     return target(posixpath.join(folder, "_rels", name + ".rels"), folder, lambda r: r.get("Id") == rid)
 
 

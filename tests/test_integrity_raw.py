@@ -87,10 +87,16 @@ def test_a_long_row_is_quoted_cut_to_80_characters(tmp_path):
                     f"'{row[:80]}'... (a row cut short?)")
 
 
-def test_separators_and_line_ends_inside_quotes_do_not_count(tmp_path):
-    raw = 'A,B,C\n1,"x, y",3\n2,"two\nlines, here",4\n"3","a ""quoted"" word",""\n'
+@pytest.mark.parametrize("quotes_per_line", [0, 1000])     # parity byte by byte / per quoted value
+def test_separators_and_line_ends_inside_quotes_do_not_count(tmp_path, monkeypatch, quotes_per_line):
+    monkeypatch.setattr(sources, "_SPARSE_QUOTES", quotes_per_line)
+    raw = 'A,B,C\n1,"x, y",3\n2,"two\nlines, here",4\n"3","a ""quoted"" word",""\n5,6,7\n'
     assert values(read(tmp_path, raw)) == [["1", "x, y", "3", 2], ["2", "two\nlines, here", "4", 3],
-                                           ["3", 'a "quoted" word', "", 5]]
+                                           ["3", 'a "quoted" word', "", 5], ["5", "6", "7", 6]]
+    assert read_errors(tmp_path, raw + '8,"9,10"\n11,",",12,13\n') == [
+        "error: raw/x.csv:7: line 7 has 2 fields, the header (line 1) has 3: '8,\"9,10\"' (a row cut short?)",
+        "error: raw/x.csv:8: line 8 has 4 fields, the header (line 1) has 3: '11,\",\",12,13' "
+        "(a separator inside a value that is not quoted?)"]
 
 
 def test_a_quote_never_closed(tmp_path):
