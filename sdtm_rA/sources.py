@@ -206,10 +206,10 @@ def _read_csv(path: Path, display: str, *, sep, encoding, header_row) -> tuple[p
     then parses the data, which are known to be well formed.
     """
     raw = path.read_bytes()
-    if not raw.strip():
-        raise ConversionError([Issue("error", "raw file is empty", file=display)])
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, whatever the declared encoding
         raw = raw[3:]
+    if not raw.strip():
+        raise ConversionError([Issue("error", "raw file is empty", file=display)])
     utf8 = encoding is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
     try:
         text = raw.decode("utf-8" if encoding is None else encoding)
@@ -403,7 +403,8 @@ def _check_widths(recs: _Recs, h: int, width: int, data: bytes, display: str) ->
         i = idx[0]
         first = f"line {recs.line[i]} has {recs.fields[i]}"
         if len(idx) == 1:
-            msg = f"{first} field{'' if recs.fields[i] == 1 else 's'}, the header (line {recs.line[h]}) has {width}"
+            plural = "" if recs.fields[i] == 1 else "s"
+            msg = f"{first} field{plural}, the header (line {recs.line[h]}) has {width}"
         else:
             msg = (f"{len(idx)} rows have {word} fields than the header (line {recs.line[h]}, {width} "
                    f"fields): {rows_text(recs.line[idx])}; {first}")
@@ -420,9 +421,9 @@ def _no_nul(df: pd.DataFrame, lines: np.ndarray, display: str) -> None:
         hit = df[col].str.contains("\x00", regex=False, na=False).to_numpy()
         if hit.any():
             at = lines[hit]
-            issues.append(Issue("error", f"column {col} holds a NUL character (byte 0x00) at {rows_text(at)}: "
-                                f"{_shown(df[col].to_numpy()[hit][0])} (a damaged export? an XPT file cannot "
-                                "hold it)", file=display, line=int(at[0])))
+            issues.append(Issue("error", f"column {col} holds a NUL character (byte 0x00) at "
+                                f"{rows_text(at)}: {_shown(df[col].to_numpy()[hit][0])} (a damaged export? "
+                                "an XPT file cannot hold it)", file=display, line=int(at[0])))
     if issues:
         raise ConversionError(issues)
 
@@ -542,6 +543,7 @@ _CELL_LIMIT = 20            # cells reported one by one; the rest as a list of l
 _XML_CHUNK = 1 << 23
 _ATTR = re.compile(rb'\s(r|t)\s*=\s*["\']([^"\']*)["\']')
 _REF = re.compile(r"([A-Z]+)(\d+)")
+_TAG_END = (b" ", b">", b"\t", b"\r", b"\n", b"/")     # what may follow a tag's name
 
 
 def _check_cells(path, display: str, sheet: str, header_row: int, columns: list, first_column: int) -> None:
@@ -549,7 +551,7 @@ def _check_cells(path, display: str, sheet: str, header_row: int, columns: list,
     the workbook, the sheet, the cell, its column and line, and the formula."""
     try:
         bad = _bad_cells(path, sheet, header_row)
-    except (KeyError, OSError, ValueError, SyntaxError, zipfile.BadZipFile) as exc:   # ParseError is a SyntaxError
+    except (KeyError, OSError, ValueError, SyntaxError, zipfile.BadZipFile) as exc:  # XML ParseError: SyntaxError
         raise ConversionError([Issue("error", f"cannot check the cells of sheet '{sheet}' for errors "
                                      f"and formulas: {type(exc).__name__}: {exc}", file=display)])
     if not bad:
@@ -560,8 +562,8 @@ def _check_cells(path, display: str, sheet: str, header_row: int, columns: list,
         where = f"sheet '{sheet}' cell {ref}" + (f" (column {columns[at]})" if 0 <= at < len(columns) else "")
         what = f"the formula ={formula}" if formula else "a shared formula"
         if error:
-            msg = (f"{where} holds the error value {error}" + (f", the result of {what}" if formula is not None
-                                                                 else "") + ": correct it in the workbook")
+            result = "" if formula is None else f", the result of {what}"
+            msg = f"{where} holds the error value {error}{result}: correct it in the workbook"
         else:
             msg = (f"{where} holds {what} without a saved result (the program that wrote the workbook "
                    "did not calculate it): open and save it in a spreadsheet program, or export values")
@@ -641,7 +643,8 @@ class _CellPatterns:
 
     def __init__(self, prefix: bytes):
         p = re.escape(prefix)
-        self.row, self.row_end, self.cell = b"<" + prefix + b"row", b"</" + prefix + b"row>", b"<" + prefix + b"c"
+        self.row, self.row_end = b"<" + prefix + b"row", b"</" + prefix + b"row>"
+        self.cell, self.cell_end = b"<" + prefix + b"c", b"</" + prefix + b"c>"
         self.f_word = np.frombuffer((b"<" + prefix + b"f")[-2:], np.uint16)[0]
         # a formula followed by no value, or an empty one, then the end of its cell
         self.bare_formula = re.compile(rb"<%sf(?=[\s>/])[^>]*?(?:/>|>([^<]*)</%sf>)\s*"
@@ -649,7 +652,6 @@ class _CellPatterns:
                                        % (p, p, p, p, p, p))
         self.formula = re.compile(rb"<%sf(?=[\s>/])[^>]*?(?:/>|>([^<]*)</%sf>)" % (p, p))
         self.value = re.compile(rb"<%sv(?:\s[^>]*)?>([^<]*)</%sv>" % (p, p))
-        self.cell_end = b"</" + prefix + b"c>"
 
     def _may_hold_formulas(self, buf: bytes, n: int) -> bool:
         """Whether '<f' (its last two bytes) occurs in buf[:n]: two vectorised comparisons of 16-bit
@@ -658,16 +660,19 @@ class _CellPatterns:
                     or (np.frombuffer(buf, np.uint16, offset=1, count=(n - 1) // 2) == self.f_word).any())
 
     def _cell_start(self, part: bytes, pos: int) -> int:
+        """Where the <c> element holding offset `pos` starts (-1: none)."""
         while True:
             pos = part.rfind(self.cell, 0, pos)
-            if pos < 0 or part[pos + len(self.cell):pos + len(self.cell) + 1] in (b" ", b">", b"\t", b"\r", b"\n", b"/"):
+            if pos < 0 or part[pos + len(self.cell):pos + len(self.cell) + 1] in _TAG_END:
                 return pos
 
     def bad_cells(self, part: bytes, n: int, rows_before: int) -> list[tuple]:
         """The bad cells of part[:n], which ends with a whole row."""
+        from openpyxl.utils.cell import get_column_letter
         hits = [(m.start(), m) for m in self.bare_formula.finditer(part, 0, n)] \
             if self._may_hold_formulas(part, n) else []
-        for attr in (b't="e"', b"t='e'") if part.find(b"#", 0, n) >= 0 else ():   # an error value starts with '#'
+        errors = part.find(b"#", 0, n) >= 0       # every error value starts with '#'
+        for attr in (b't="e"', b"t='e'") if errors else ():
             pos = part.find(attr, 0, n)
             while pos >= 0:
                 if part[pos - 1:pos] in (b" ", b"\t", b"\r", b"\n"):
@@ -682,8 +687,8 @@ class _CellPatterns:
             attrs = dict(_ATTR.findall(part[start:tag_end + 1]))
             if m is not None and attrs.get(b"t") == b"str" and m.group(2) is not None:
                 continue        # a formula whose saved result is the empty text
-            end = n if part[tag_end - 1:tag_end] == b"/" else part.find(self.cell_end, tag_end, n)
-            if m is None:
+            end = tag_end if part[tag_end - 1:tag_end] == b"/" else part.find(self.cell_end, tag_end, n)
+            if m is None:                   # an error cell: its value, and its formula if any
                 f = self.formula.search(part, tag_end, end)
                 v = self.value.search(part, tag_end, end)
                 error = html.unescape((v.group(1) if v else b"").decode("utf-8", "replace")) or "(none)"
@@ -691,33 +696,23 @@ class _CellPatterns:
                 f, error = m, ""
             formula = None if f is None else html.unescape((f.group(1) or b"").decode("utf-8", "replace"))
             row, col = self._where(part, start, attrs, rows_before)
-            cells.append((row, col, _column_letters(col) + str(row), error, formula))
+            cells.append((row, col, get_column_letter(col + 1) + str(row), error, formula))
         return cells
 
     def _where(self, part: bytes, start: int, attrs: dict, rows_before: int) -> tuple[int, int]:
         """Row and 0-based column of a cell: its 'r' attribute, else its place (cells and rows
         without 'r' follow one another)."""
+        from openpyxl.utils.cell import column_index_from_string
         ref = _REF.fullmatch(attrs.get(b"r", b"").decode("ascii", "replace"))
         if ref:
-            letters, row = ref.groups()
-            col = 0
-            for ch in letters:
-                col = col * 26 + ord(ch) - 64
-            return int(row), col - 1
+            return int(ref.group(2)), column_index_from_string(ref.group(1)) - 1
         row_start = part.rfind(self.row, 0, start)
         row_attrs = dict(_ATTR.findall(part[row_start:part.find(b">", row_start) + 1]))
-        row = int(row_attrs[b"r"]) if b"r" in row_attrs else rows_before + part.count(self.row, 0, row_start) + 1
-        col = sum(part.count(self.cell + ch, row_start, start) for ch in (b" ", b">", b"\t", b"\r", b"\n", b"/"))
-        return row, col
-
-
-def _column_letters(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
+        if b"r" in row_attrs:
+            row = int(row_attrs[b"r"])
+        else:
+            row = rows_before + part.count(self.row, 0, row_start) + 1
+        return row, sum(part.count(self.cell + ch, row_start, start) for ch in _TAG_END)
 
 
 def _as_text(df: pd.DataFrame) -> pd.DataFrame:
