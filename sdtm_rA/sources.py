@@ -188,12 +188,13 @@ def _read_sas(path: Path, display: str, encoding: str | None) -> pd.DataFrame:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         df, _ = reader(str(path), encoding=encoding)
-    repeated = [m.group(1) for w in caught for m in [_RENAMED.match(str(w.message))] if m]
-    _unique_names(list(df.columns) + repeated, display, "variable")
+    renamed = [m.groups() for w in caught for m in [_RENAMED.match(str(w.message))] if m]
+    invented = {new for _, new in renamed}
+    _unique_names([c for c in df.columns if c not in invented] + [old for old, _ in renamed], display, "variable")
     return _as_text(df)
 
 
-_RENAMED = re.compile(r"column '(.*)' is duplicated, renamed")
+_RENAMED = re.compile(r"column '(.*)' is duplicated, renamed to '(.*)'")
 
 
 # ------------------------------------------------------------------------------------------------ CSV

@@ -349,14 +349,18 @@ def test_repeated_names_in_a_header_row_below_labels(tmp_path):
         assert [str(i) for i in info.value.issues] == ["error: raw/cm.xlsx:2: duplicate column names ['Position']"]
 
 
-def test_repeated_variable_name_in_an_xpt_file(tmp_path):
+@pytest.mark.parametrize("others", [["AETERX"], ["AETERX", "AETERY"]])
+def test_repeated_variable_name_in_an_xpt_file(tmp_path, others):
+    # pyreadstat renames a second AETERM to AETERM_duplicated1, and drops a third one altogether
     pyreadstat = pytest.importorskip("pyreadstat")
     path = tmp_path / "ae.xpt"
-    pyreadstat.write_xport(pd.DataFrame({"AETERM": ["a"], "AETERX": ["b"]}), str(path),
+    pyreadstat.write_xport(pd.DataFrame({name: ["a"] for name in ["AETERM"] + others}), str(path),
                            file_format_version=5, table_name="AE")
     data = path.read_bytes()
-    assert data.count(b"AETERX") == 1
-    path.write_bytes(data.replace(b"AETERX", b"AETERM"))      # the second variable now has the same name
+    for name in others:                  # the other variables now have the same name
+        assert data.count(name.encode()) == 1
+        data = data.replace(name.encode(), b"AETERM")
+    path.write_bytes(data)
     with pytest.raises(ConversionError) as info:
         sources.read_table(path, "raw/ae.xpt")
     assert [str(i) for i in info.value.issues] == ["error: raw/ae.xpt: duplicate variable names ['AETERM']"]
