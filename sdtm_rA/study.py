@@ -74,6 +74,8 @@ STUDY_SCHEMA = {
         "ct": {"type": ["string", "date"]},
     }},
     "mappings": {"type": "string"},
+    # places outside the study folder that raw files may be read from (see inputs.py)
+    "external_inputs": {"type": "list", "schema": {"type": "string", "empty": False}},
     "arms": {"type": "list", "schema": {"type": "dict", "schema": {
         "armcd": {"type": "string", "required": True, "maxlength": 20, "empty": False},
         "arm": {"type": "string", "required": True, "maxlength": 200, "empty": False},
