@@ -184,7 +184,9 @@ def validate(folder, reports, standard, rules):
     """Check a folder of SDTM or ADaM datasets (XPT v5, CSV or parquet) against the IG and CDISC CT.
 
     Exit status: 0 when there is no error-level finding, 1 when there are errors, 2 when the
-    validation could not run (no such folder, no datasets, unknown standard or rule, unwritable report).
+    validation could not run (no such folder, no datasets, an entry named like a dataset that is not a
+    file, unknown standard or rule, unwritable report, a report path over an input dataset or a .csv
+    report inside FOLDER). Reports show data values a spreadsheet would run as formulas as text.
     """
     try:
         code = _validate(folder, reports, standard, rules)
