@@ -65,19 +65,18 @@ def test_all_short_and_long_rows_of_a_file_together(tmp_path):
         "line 15 has 4: '1,2,3,4' (a separator inside a value that is not quoted?)"]
 
 
-def test_one_extra_field_on_every_row_is_an_error_not_an_index(tmp_path):
-    # pandas alone would take SUBJID as the index and shift every column one to the left
-    raw = "SUBJID,TRT\n101,ASPIRIN,\n102,IBUPROFEN,\n"
+@pytest.mark.parametrize("raw, message", [
+    # on every row: pandas alone would take SUBJID as the index and shift every column to the left
+    ("SUBJID,TRT\n101,ASPIRIN,\n102,IBUPROFEN,\n",
+     "error: raw/cm.csv:2: 2 rows have more fields than the header (line 1, 2 fields): lines 2, 3; "
+     "line 2 has 3: '101,ASPIRIN,'"),
+    # on one row: pandas alone would stop with its own message, without the file
+    ("SUBJID,TRT\n101,ASPIRIN\n102,IBUPROFEN,400 mg\n",
+     "error: raw/cm.csv:3: line 3 has 3 fields, the header (line 1) has 2: '102,IBUPROFEN,400 mg'")],
+    ids=["every row", "one row"])
+def test_an_extra_field_is_an_error_not_a_shift(tmp_path, raw, message):
     assert conversion_errors(tmp_path, {"raw/cm.csv": raw}) == [
-        "error: raw/cm.csv:2: 2 rows have more fields than the header (line 1, 2 fields): lines 2, 3; "
-        "line 2 has 3: '101,ASPIRIN,' (a separator inside a value that is not quoted?)" + SOURCE]
-
-
-def test_an_extra_field_on_one_row(tmp_path):
-    raw = "SUBJID,TRT\n101,ASPIRIN\n102,IBUPROFEN,400 mg\n"
-    assert conversion_errors(tmp_path, {"raw/cm.csv": raw}) == [
-        "error: raw/cm.csv:3: line 3 has 3 fields, the header (line 1) has 2: '102,IBUPROFEN,400 mg' "
-        "(a separator inside a value that is not quoted?)" + SOURCE]
+        message + " (a separator inside a value that is not quoted?)" + SOURCE]
 
 
 def test_a_long_row_is_quoted_cut_to_80_characters(tmp_path):
