@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,46 +11,116 @@ import click
 
 from . import __version__
 from .errors import ConversionError
+from .publish import OutputBusy
 
 
 def _echo_err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
+#: exit status of a run stopped by a signal: 128 + its number, as shells report it
+EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised where the program is (like Ctrl-C's KeyboardInterrupt), so that every
+    `finally` removes what the run had staged before the process ends."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame):
+    raise Interrupted()
+
+
+class _Main(click.Group):
+    """The command group: Ctrl-C exits 130 and SIGTERM 143 (never 1, which means "errors found"),
+    after the run has removed what it staged; an output it had published says so."""
+
+    def invoke(self, ctx):
+        from . import publish
+        publish.COMMITTED.clear()
+        previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, _terminate)
+        except ValueError:          # not the main thread: leave SIGTERM as it is
+            previous = None
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            if ctx.invoked_subcommand == "validate":
+                what = "the validation did not finish (each report file is either whole or not written)"
+            elif publish.COMMITTED:
+                what = f"the outputs had just been published in full ({', '.join(publish.COMMITTED)})"
+            else:
+                what = "nothing was published; the output folder is as it was before this run"
+            _echo_err(f"interrupted ({name}): {what}")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED[signum])
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
 def _fail(exc: ConversionError, what: str, out) -> None:
     for issue in exc.issues:
         _echo_err(str(issue))
-    _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
+    if isinstance(exc, OutputBusy):
+        _echo_err(f"{what} not started: {out} is in use")
+    else:
+        _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
     sys.exit(1)
 
 
-@click.group()
+def _notice(text: str) -> None:
+    """What was done about an earlier, interrupted run: always shown, even with --quiet."""
+    _echo_err(f"note: {text}")
+
+
+def _progress(quiet: bool):
+    return (lambda m: None) if quiet else _echo_err
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="sdtm-ra")
 def main():
-    """sdtm-ra: raw clinical-trial records to CDISC SDTM/ADaM, validated, as SAS XPT v5."""
+    """sdtm-ra: raw clinical-trial records to CDISC SDTM/ADaM, validated, as SAS XPT v5.
+
+    Exit status: 0 success; 1 errors (nothing was published); 130 interrupted by Ctrl-C and 143 by
+    SIGTERM (nothing was published unless said otherwise); `validate` uses 2 when it cannot run.
+    """
+
+
+ALLOW_INVALID = click.option(
+    "--allow-invalid", "allow_invalid", is_flag=True,
+    help="Publish the datasets even when the validator finds error-level findings in them "
+         "(by default such a run publishes nothing and exits 1).")
 
 
 @main.command()
 @click.argument("study", required=False, type=click.Path(file_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output folder; datasets go to OUT/sdtm/, provenance to OUT/run.json.")
 @click.option("--quiet", is_flag=True, help="No progress lines, only the summary and errors.")
 @click.option("--no-validate", "no_validate", is_flag=True,
-              help="Do not validate the datasets written (no OUT/validation.json and .html).")
-def convert(study, out, quiet, no_validate):
+              help="Do not validate the datasets (no OUT/validation.json and .html).")
+@ALLOW_INVALID
+def convert(study, out, quiet, no_validate, allow_invalid):
     """Convert STUDY (a folder with study.yaml, mappings/ and raw/) to SDTM.
 
-    Without STUDY, the bundled example study (RAMSC01) is converted. The datasets written are then
-    validated (as `sdtm-ra validate OUT/sdtm` would) into OUT/validation.json and OUT/validation.html;
-    validation findings never make the conversion fail.
+    Without STUDY, the bundled example study (RAMSC01) is converted. The datasets are validated (as
+    `sdtm-ra validate` would) before they are published, into OUT/validation.json and .html; an
+    error-level finding refuses the run unless --allow-invalid. OUT/sdtm, run.json and the reports
+    are published together, in one step, or not at all; ADaM outputs of an earlier run (derived from
+    the SDTM this run replaces) are removed.
     """
     from .convert import convert as run_convert
 
     t0 = time.perf_counter()
-    progress = (lambda m: None) if quiet else _echo_err
     try:
-        result = run_convert(study, out, progress=progress, command=["sdtm-ra", *sys.argv[1:]],
-                             validate=not no_validate)
+        result = run_convert(study, out, progress=_progress(quiet), command=["sdtm-ra", *sys.argv[1:]],
+                             validate=not no_validate, allow_invalid=allow_invalid, notify=_notice)
     except ConversionError as exc:
         _fail(exc, "conversion", out)
     warnings = [i for i in result.issues.items if i.severity == "warning"]
@@ -59,14 +130,21 @@ def convert(study, out, quiet, no_validate):
     rows = sum(o["rows"] for o in result.outputs.values())
     click.echo(f"wrote {n} datasets ({rows} records) to {out}/sdtm in {time.perf_counter() - t0:.1f}s; "
                f"{len(warnings)} warning(s); provenance in {out}/run.json")
+    if result.removed:
+        click.echo(f"removed {', '.join(result.removed)} of an earlier run from {out}: derived from the "
+                   f"SDTM this run replaced (run `sdtm-ra derive` or `sdtm-ra run` to make them anew)")
+    _report_validation(result, "the conversion")
+
+
+def _report_validation(result, what: str) -> None:
     if result.validation is not None:
         from .validation.report import console_summary, summarise_counts
         reports = [str(p) for p in result.validation_reports]
         click.echo(console_summary(result.validation, reports))
         errors = summarise_counts(result.validation)["error"]
         if errors:
-            click.echo(f"validation: {errors:,} error(s) in the datasets written (the conversion itself "
-                       f"succeeded); see {reports[0]}")
+            click.echo(f"validation: {errors:,} error(s) in the datasets published with --allow-invalid; "
+                       f"see {reports[0]}")
     elif result.validation_error:
         _echo_err(f"validation could not run: {result.validation_error}")
 
@@ -75,22 +153,24 @@ def convert(study, out, quiet, no_validate):
 @click.argument("sdtm", type=click.Path(file_okay=False))
 @click.option("--spec", "spec", default=None, type=click.Path(file_okay=False),
               help="Folder of ADaM spec files (*.yaml); default: the bundled study's.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output folder; datasets go to OUT/adam/, provenance under \"adam\" in OUT/run.json.")
 @click.option("--quiet", is_flag=True, help="No progress lines, only the summary and errors.")
-def derive(sdtm, spec, out, quiet):
+@ALLOW_INVALID
+def derive(sdtm, spec, out, quiet, allow_invalid):
     """Derive ADaM datasets from the SDTM datasets in folder SDTM (XPT, CSV or parquet).
 
-    Every spec is checked against the SDTM variables before any derivation runs; a failed run leaves
-    OUT/adam/ as it was.
+    Every spec is checked against the SDTM variables before any derivation runs. The datasets are
+    validated before they are published, into OUT/adam-validation.html and .json, with
+    OUT/summary.html when there are ADSL and ADEFF; all of it is published in one step, or nothing.
     """
     from .adam.derive import derive as run_derive
 
     t0 = time.perf_counter()
-    progress = (lambda m: None) if quiet else _echo_err
     try:
-        result = run_derive(sdtm, out, spec_folder=spec, progress=progress,
-                            command=["sdtm-ra", *sys.argv[1:]])
+        result = run_derive(sdtm, out, spec_folder=spec, progress=_progress(quiet),
+                            command=["sdtm-ra", *sys.argv[1:]], reports=True, allow_invalid=allow_invalid,
+                            notify=_notice)
     except ConversionError as exc:
         _fail(exc, "derivation", out)
     _report_derived(result, out, t0)
@@ -103,71 +183,69 @@ def _report_derived(result, out, t0) -> None:
     rows = sum(o["rows"] for o in result.outputs.values())
     click.echo(f"wrote {len(result.outputs)} ADaM datasets ({rows} records) to {out}/adam in "
                f"{time.perf_counter() - t0:.1f}s; {len(warnings)} warning(s)")
+    _report_validation(result, "the derivation")
+    if result.summary is not None:
+        click.echo(f"summary: {result.summary}")
 
 
 @main.command()
 @click.argument("study", required=False, type=click.Path(file_okay=False))
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output folder: OUT/sdtm/, OUT/adam/, run.json, validation reports, summary.html.")
 @click.option("--spec", "spec", default=None, type=click.Path(file_okay=False),
               help="ADaM spec folder; default: STUDY/adam/, or the bundled study's specs.")
 @click.option("--quiet", is_flag=True, help="No progress lines, only the summaries and errors.")
-def run(study, out, spec, quiet):
+@ALLOW_INVALID
+def run(study, out, spec, quiet, allow_invalid):
     """The whole pipeline: convert STUDY to SDTM, derive ADaM, validate both, write OUT/summary.html.
 
-    Without STUDY, the bundled example study. Exit 1 when the conversion or the derivation fails;
-    validation findings are reported (OUT/validation.html, OUT/adam-validation.html) without failing.
+    Without STUDY, the bundled example study. Everything is published together, in one step, once all
+    of it has succeeded: a failed conversion, derivation or validation (an error-level finding,
+    unless --allow-invalid) publishes nothing and exits 1.
     """
-    from .adam.derive import derive as run_derive
-    from .convert import convert as run_convert
+    from .adam.derive import bundled_adam_specs, derive as run_derive
+    from .convert import ADAM_OUTPUTS, conversion_roots, convert as run_convert, open_study, write_run_json
+    from .inputs import check_output
+    from .publish import OutputFolder
 
     t0 = time.perf_counter()
-    progress = (lambda m: None) if quiet else _echo_err
+    progress = _progress(quiet)
     command = ["sdtm-ra", *sys.argv[1:]]
     try:
-        conv = run_convert(study, out, progress=progress, command=command, validate=True)
+        the_study = open_study(study)
+        if spec is None and study is not None:
+            spec = Path(study) / "adam"
+            spec = spec if spec.is_dir() else None
+            if spec is None:
+                click.echo(f"no ADaM specs in {Path(study) / 'adam'}: ADaM skipped (give --spec)")
+        elif spec is None:
+            spec = bundled_adam_specs()
+        roots = conversion_roots(the_study) + ([("ADaM specs folder", Path(spec))] if spec else [])
+        check_output(out, roots)
+        with OutputFolder(out, command, _notice) as dest:
+            conv = run_convert(the_study, out, progress=progress, command=command, validate=True,
+                               allow_invalid=allow_invalid, output=dest)
+            result = None
+            if spec is not None:
+                result = run_derive(dest.staged("sdtm"), out, spec_folder=spec, progress=progress,
+                                    command=command, reports=True, allow_invalid=allow_invalid,
+                                    output=dest, sdtm_display=Path(out) / "sdtm")
+                conv.run["adam"] = result.record
+            else:
+                for name in ADAM_OUTPUTS:
+                    dest.remove(name)
+            write_run_json(dest, conv.run)
+            dest.commit()
+    except OSError as exc:
+        from .publish import write_failure
+        _fail(write_failure(Path(out), exc), "run", out)
     except ConversionError as exc:
-        _fail(exc, "conversion", out)
+        _fail(exc, "run", out)
     click.echo(f"SDTM: {len(conv.outputs)} datasets in {out}/sdtm")
-    if conv.validation is not None:
-        from .validation.report import console_summary
-        click.echo(console_summary(conv.validation, [str(p) for p in conv.validation_reports]))
-    if spec is None and study is not None:
-        own = Path(study) / "adam"
-        if not own.is_dir():
-            click.echo(f"no ADaM specs in {own}: ADaM skipped (give --spec)")
-            return
-        spec = own
-    t1 = time.perf_counter()
-    try:
-        result = run_derive(Path(out) / "sdtm", out, spec_folder=spec, progress=progress, command=command)
-    except ConversionError as exc:
-        _fail(exc, "derivation", f"{out}/adam")
-    _report_derived(result, out, t1)
-    _after_derive(result, Path(out), progress)
-    click.echo(f"done in {time.perf_counter() - t0:.1f}s")
-
-
-def _after_derive(result, out: Path, progress) -> None:
-    """ADaM validation reports and the summary page; problems here are reported, never fatal."""
-    try:
-        from .validation import validate_folder
-        from .validation.report import console_summary, write_report
-        res = validate_folder(out / "adam")
-        paths = [out / "adam-validation.html", out / "adam-validation.json"]
-        for p in paths:
-            write_report(res, p)
-        click.echo(console_summary(res, [str(p) for p in paths]))
-    except Exception as exc:  # noqa: BLE001 - the datasets are written; say why the check could not run
-        _echo_err(f"ADaM validation could not run: {_one_line_plain(exc)}")
-    if {"ADSL", "ADEFF"} <= set(result.datasets):
-        from .adam.summary import write_summary
-        try:
-            write_summary(out / "summary.html", result.datasets["ADSL"], result.datasets["ADEFF"],
-                          title=f"{result.datasets['ADSL']['STUDYID'].iloc[0]}: efficacy summary")
-            click.echo(f"summary: {out / 'summary.html'}")
-        except Exception as exc:  # noqa: BLE001
-            _echo_err(f"summary.html could not be written: {_one_line_plain(exc)}")
+    _report_validation(conv, "the conversion")
+    if result is not None:
+        _report_derived(result, out, t0)
+    click.echo(f"published in {out} in {time.perf_counter() - t0:.1f}s")
 
 
 @main.command()
@@ -246,6 +324,8 @@ def _validate(folder, reports, standard, rules) -> int:
         study = load_folder(folder_path, standard)
     except PermissionError as exc:
         raise ValidationInputError(f"cannot read folder {folder}: {exc.strerror}")
+    from .publish import checkpoint
+    checkpoint("validate:rules")
     result = run_rules(study, only)
     written = [write_report(result, path) for path in reports]
     click.echo(console_summary(result, written))

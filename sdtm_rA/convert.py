@@ -7,10 +7,7 @@ earlier outputs as they were.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, xpt
-from .xpt import _sha256
 from .build import build_domain, check_mapping, prepare_domain
 from .domain import raw_files
 from .sources import SLOW_SUFFIXES, Prefetch
-from .errors import ConversionError, Issue, Issues
-from .publish import replace_folder
+from .errors import ConversionError, Issue, Issues, shown
+from .inputs import check_input_paths, check_output, conversion_inputs, external_roots, hash_inputs
+from .publish import OutputFolder, checkpoint, write_failure
 from .mapping import load_mapping
 from .yamlio import load_each
 from .specs import load_ct, load_sdtmig
@@ -42,6 +39,8 @@ class ConversionResult:
     validation: object = None          # ValidationResult of OUT/sdtm, when validated
     validation_reports: list = field(default_factory=list)   # OUT/validation.html, .json
     validation_error: str = ""         # why validation could not run (the conversion still succeeded)
+    mappings: list = field(default_factory=list)
+    removed: list = field(default_factory=list)   # outputs of an earlier run removed as stale
 
 
 def load_all_mappings(study: Study, ig, ct) -> list:
@@ -80,6 +79,8 @@ def build_study(study: Study, progress=None, on_built=None) -> ConversionResult:
     ct = load_ct("sdtm", study.ct_version)
     result = ConversionResult()
     mappings = load_all_mappings(study, ig, ct)
+    check_input_paths(study, mappings)
+    result.mappings = mappings
     with Prefetch() as prefetch:
         return _build_all(study, mappings, ig, ct, result, prefetch, progress, on_built)
 
@@ -127,6 +128,7 @@ def _build_all(study, mappings, ig, ct, result: ConversionResult, prefetch: Pref
     # one run reports the problems of all mappings (a deferred domain is checked just before it is
     # built, and its problems are reported in the same run).
     deferred = _prefetch_workbooks(study, mappings, prefetch)
+    checkpoint("convert:reading")
     errors: list[Issue] = []
     contexts = {}
     for m in mappings:
@@ -195,122 +197,184 @@ def _xpt_variables(name: str, data: pd.DataFrame, ig) -> tuple[str, dict]:
     return spec.label, variables
 
 
-def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
-            command: list[str] | None = None, validate: bool = False) -> ConversionResult:
-    """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`.
+#: what `derive`/`run` add to OUT: a conversion that replaces OUT/sdtm removes them (they were
+#: derived from the SDTM it replaces); `run` publishes new ones in the same step.
+ADAM_OUTPUTS = ("adam", "adam-validation.json", "adam-validation.html", "summary.html")
+VALIDATION_REPORTS = ("validation.json", "validation.html")
 
-    With `validate` (what `sdtm-ra convert` does unless --no-validate), the datasets written are then
-    validated into `out/validation.json` and `out/validation.html`; findings (even errors) do not make
-    the conversion fail. Off by default for library callers (tests, benchmarks) that only convert.
-    """
-    progress = progress or (lambda msg: None)
+
+def open_study(study_folder: str | Path | None) -> Study:
+    """The study of a folder (its study.yaml checked), or the bundled example when None."""
     if study_folder is None:
         folder, mapping_dir = bundled_study_folder()
-        study = load_study(folder, mapping_dir)
-    else:
-        study = load_study(Path(study_folder))
+        return load_study(folder, mapping_dir)
+    return load_study(Path(study_folder))
+
+
+def conversion_roots(study: Study) -> list[tuple[str, Path]]:
+    """The folders a conversion reads from (an output folder may hold none of them)."""
+    return [("study folder", study.folder), ("mappings folder", study.mapping_dir),
+            *(("external input", p) for p in external_roots(study))]
+
+
+def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
+            command: list[str] | None = None, validate: bool = False, allow_invalid: bool = False,
+            output: OutputFolder | None = None, notify=None) -> ConversionResult:
+    """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`.
+
+    With `validate` (what `sdtm-ra convert` does unless --no-validate), the datasets are validated
+    before they are published, into `out/validation.json` and `.html`; error-level findings refuse
+    the run (nothing is published) unless `allow_invalid`. Off by default for library callers
+    (tests, benchmarks) that only convert. With `output` (an open OutputFolder, as `run` passes),
+    everything is staged there and published by the caller; otherwise OUT is locked, staged and
+    published here, and ADaM outputs of an earlier run (derived from other SDTM) are removed.
+    `notify(text)` is told what was done about an earlier run that was interrupted in OUT.
+    """
+    progress = progress or (lambda msg: None)
+    study = study_folder if isinstance(study_folder, Study) else open_study(study_folder)
     progress(f"study {study.study_id}: {study.title}")
     ig = load_sdtmig(study.sdtmig)
     created = xpt.reproducible_timestamp(study.xpt_timestamp)
     out = Path(out)
-    made_out = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    final = out / "sdtm"
-    tmp = Path(tempfile.mkdtemp(prefix=".sdtm-", dir=out))
+    own = output is None
+    if own:
+        check_output(out, conversion_roots(study))
+        output = OutputFolder(out, command, notify)
     writer = xpt.BackgroundWriter()
     problems: list[Issue] = []
-
-    def write(name: str, data: pd.DataFrame) -> None:
-        # Each dataset is checked against the XPT limits as soon as it is built and handed to a
-        # writer process while the next domain is built; after the first problem nothing more is
-        # written (every dataset is still checked, so that all problems are reported together).
-        label, variables = _xpt_variables(name, data, ig)
-        checked = xpt.prepare_for_xpt(data, name, label, variables)
-        problems.extend(Issue("error", p, domain=name) for p in checked.problems)
-        if not problems:
-            writer.submit(name, df=data, path=tmp / f"{name.lower()}.xpt", name=name, label=label,
-                          variables=variables, created=created, prepared=checked)
-
     try:
+        if own:
+            output.open()
+        tmp = output.stage_folder("sdtm")
+
+        def write(name: str, data: pd.DataFrame) -> None:
+            # Each dataset is checked against the XPT limits as soon as it is built and handed to a
+            # writer process while the next domain is built; after the first problem nothing more is
+            # written (every dataset is still checked, so that all problems are reported together).
+            label, variables = _xpt_variables(name, data, ig)
+            checked = xpt.prepare_for_xpt(data, name, label, variables)
+            problems.extend(Issue("error", p, domain=name) for p in checked.problems)
+            if not problems:
+                writer.submit(name, df=data, path=tmp / f"{name.lower()}.xpt", name=name, label=label,
+                              variables=variables, created=created, prepared=checked)
+
         result = build_study(study, progress, on_built=write)
         result.run.pop("ig")
         if problems:
             raise ConversionError(problems)
+        checkpoint("convert:built")
         for name, info in sorted(writer.finish().items()):
             result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(info["rows"]), "sha256": info["sha256"]}
-        run = _run_record(study, result, command, created)
-        (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        _swap_in(tmp, final, out / "run.json")
+        result.run = _run_record(study, result, command, created)
+        _validate_output(result, output, out, f"sdtmig-{study.sdtmig}" if study.sdtmig else None,
+                         validate, allow_invalid, progress)
+        if own:
+            result.removed = [name for name in ADAM_OUTPUTS if output.remove(name)]
+            write_run_json(output, result.run)
+            output.commit()
+    except (OSError, xpt.XptError) as exc:
+        raise write_failure(out, exc)
     finally:
         writer.close()
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if made_out and out.exists() and not any(out.iterdir()):
-            out.rmdir()
-    result.run = run
-    _validate_output(result, out, f"sdtmig-{study.sdtmig}" if study.sdtmig else None, validate, progress)
+        if own:
+            output.close()
     return result
 
 
-VALIDATION_REPORTS = ("validation.json", "validation.html")
+def write_run_json(output: OutputFolder, run: dict) -> None:
+    """run.json, staged for publication with the outputs it describes."""
+    path = output.stage_file("run.json")
+    path.write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def _validate_output(result: ConversionResult, out: Path, standard, validate: bool, progress) -> None:
-    """Validate OUT/sdtm/ into OUT/validation.json and .html (each written atomically).
+def validation_refusal(res, what: str, folder: str) -> ConversionError:
+    """The validator's error-level findings as the reason a run publishes nothing: per rule and
+    dataset, the count and the first records (row, USUBJID, variable, value)."""
+    f = res.findings
+    errors = f[f["severity"] == "error"]
+    issues = []
+    for (rule, dataset), grp in errors.groupby(["rule", "dataset"], sort=True):
+        examples = []
+        for rec in grp.head(3).to_dict("records"):
+            parts = [f"row {rec['row']}" if rec.get("row") else ""]
+            for key in ("usubjid", "variable"):
+                if rec.get(key):
+                    parts.append(f"{rec[key]}")
+            if rec.get("value") not in (None, ""):
+                parts.append(f"value {shown(rec['value'])}")
+            examples.append(" ".join(p for p in parts if p))
+        first = grp.iloc[0]
+        listed = "; ".join(e for e in examples if e)
+        issues.append(Issue("error", f"{rule}: {first['message']} ({len(grp):,} record(s)"
+                                     f"{'; ' + listed if listed else ''})", file=folder, domain=dataset))
+    issues.append(Issue("error", f"the validator finds {len(errors):,} error(s) in the {what} this run "
+                                 "would publish, so nothing was published; fix the inputs, or publish "
+                                 "anyway with --allow-invalid"))
+    return ConversionError(issues)
 
-    Reports of an earlier run are removed when this run is not validated: they would describe other
-    data. A validation that cannot run is recorded in `result.validation_error`, never raised.
-    """
-    paths = [out / name for name in VALIDATION_REPORTS]
+
+def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, standard, validate: bool,
+                     allow_invalid: bool, progress) -> None:
+    """Validate the staged OUT/sdtm/ into OUT/validation.json and .html, published with it; reports
+    of an earlier run are removed when this run is not validated (they would describe other data)."""
     if not validate:
-        for p in paths:
-            p.unlink(missing_ok=True)
+        for name in VALIDATION_REPORTS:
+            output.remove(name)
         return
     t0 = time.perf_counter()
-    try:
-        from .validation import validate_folder
-        from .validation.report import write_report
-        res = validate_folder(out / "sdtm", standard=standard)
-        for p in paths:
-            write_report(res, p)
-    except Exception as exc:  # noqa: BLE001 - the conversion itself succeeded
-        for p in paths:
-            p.unlink(missing_ok=True)
-        result.validation_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    res, result.validation_error = validate_before_publishing(
+        output, "sdtm", out, VALIDATION_REPORTS, result.run, allow_invalid, "SDTM datasets", standard=standard)
+    if res is None:
         progress(f"  validation could not run: {result.validation_error}")
         return
     result.validation = res
-    result.validation_reports = [paths[1], paths[0]]  # the HTML first: the one a person opens
+    result.validation_reports = [out / name for name in reversed(VALIDATION_REPORTS)]  # HTML first
     progress(f"  validated {len(res.study.datasets)} datasets in {time.perf_counter() - t0:.1f}s")
 
 
-def _swap_in(tmp: Path, final: Path, run_json: Path) -> None:
-    """Replace the previous `sdtm/` folder and run.json with the new ones, as one step each."""
-    run_src = tmp / "run.json"
-    staged = tmp.parent / (tmp.name + "-run.json")
-    os.replace(run_src, staged)
-    replace_folder(tmp, final)
-    os.replace(staged, run_json)
+def validate_before_publishing(output: OutputFolder, name: str, out: Path, reports, record: dict,
+                               allow_invalid: bool, what: str, standard=None):
+    """Validate the staged folder OUT/name and stage its reports; the counts go to `record`
+    (run.json). Error-level findings refuse the run (ConversionError) unless `allow_invalid`. A
+    validator that cannot run is not fatal: returns (None, why), its reports of an earlier run
+    removed; else (result, "")."""
+    try:
+        from .validation import validate_folder
+        from .validation.report import summarise_counts, write_report
+        res = validate_folder(output.staged(name), standard=standard)
+        res.study.folder = out / name            # as the reports name it, once published
+    except Exception as exc:  # noqa: BLE001 - the datasets themselves are fine
+        for report in reports:
+            output.remove(report)
+        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        record["validation"] = {"error": why}
+        return None, why
+    counts = summarise_counts(res)
+    record["validation"] = {**counts, "published_with_errors": bool(counts["error"]) and allow_invalid}
+    if counts["error"] and not allow_invalid:
+        raise validation_refusal(res, what, str(out / name))
+    for report in reports:
+        write_report(res, output.stage_file(report))
+    return res, ""
 
 
 def _run_record(study: Study, result: ConversionResult, command, created) -> dict:
-    inputs = {}
-    roots = [("study", study.folder), ("mappings", study.mapping_dir)]
-    for label, root in roots:
-        for path in sorted(Path(root).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
-                rel = path.relative_to(root).as_posix()
-                if label == "study" and rel.startswith("mappings/"):
-                    continue
-                inputs[f"{label}/{rel}"] = _sha256(path)
-    return {
+    """Provenance: every file the conversion read (and only those) with its SHA-256, wherever it lies;
+    where an input was reached through a link, the place its data really are."""
+    inputs, locations = hash_inputs(conversion_inputs(study, result.mappings))
+    record = {
         "tool": "sdtm_rA",
         "version": __version__,
         "command": command if command is not None else sys.argv,
         "study": study.study_id,
         "xpt_timestamp": created.isoformat(),
         "inputs": inputs,
+    }
+    if locations:
+        record["input_locations"] = locations
+    record.update({
         "outputs": result.outputs,
         "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"],
         "notes": [i.as_dict() for i in result.issues.items if i.severity == "note"],
-    }
+    })
+    return record

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, Issues, rows_text
+from .errors import ConversionError, Issue, Issues, rows_text, shown
 
 FILE = "__file__"
 LINE = "__line__"
@@ -383,11 +383,6 @@ def _header_record(recs: _Recs, header_row: int, lines: _Lines, display: str) ->
                                  line=header_row)])
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """A raw row as a message quotes it: escaped, cut to `limit` characters."""
-    return repr(text[:limit]) + ("..." if len(text) > limit else "")
-
-
 def _check_widths(recs: _Recs, h: int, width: int, data: bytes, display: str) -> None:
     """Every data record has as many fields as the header: a cut row is not padded, an extra field
     (an unquoted separator in a value) does not shift the columns."""
@@ -409,7 +404,7 @@ def _check_widths(recs: _Recs, h: int, width: int, data: bytes, display: str) ->
         else:
             msg = (f"{len(idx)} rows have {word} fields than the header (line {recs.line[h]}, {width} "
                    f"fields): {rows_text(recs.line[idx])}; {first}")
-        issues.append(Issue("error", f"{msg}: {_shown(recs.text(data, i))} ({hint})", file=display,
+        issues.append(Issue("error", f"{msg}: {shown(recs.text(data, i), 80)} ({hint})", file=display,
                             line=int(recs.line[i])))
     raise ConversionError(issues)
 
@@ -423,7 +418,7 @@ def _no_nul(df: pd.DataFrame, lines: np.ndarray, display: str) -> None:
         if hit.any():
             at = lines[hit]
             issues.append(Issue("error", f"column {col} holds a NUL character (byte 0x00) at "
-                                f"{rows_text(at)}: {_shown(df[col].to_numpy()[hit][0])} (a damaged export? "
+                                f"{rows_text(at)}: {shown(df[col].to_numpy()[hit][0], 80)} (a damaged export? "
                                 "an XPT file cannot hold it)", file=display, line=int(at[0])))
     if issues:
         raise ConversionError(issues)

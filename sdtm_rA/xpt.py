@@ -55,6 +55,7 @@ import datetime as _dt
 import hashlib
 import numbers
 import os
+import signal
 import re
 import struct
 import tempfile
@@ -823,12 +824,50 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def die_with_parent(parent: int) -> None:
+    """In a forked worker: be killed when the parent dies, even by SIGKILL (Linux), and end at once
+    if it is already gone; a worker never outlives its run, blocked on a pipe nobody reads."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)         # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def fork_context():
-    """The 'fork' multiprocessing context when it exists and background work is wanted, else None."""
+    """The 'fork' multiprocessing context when it exists and background work is wanted, else None.
+    Its processes die with the process that started them (see `die_with_parent`)."""
     import multiprocessing as mp
+    global _FORK_CONTEXT
     if _default_workers() < 2 or "fork" not in mp.get_all_start_methods():
         return None
-    return mp.get_context("fork")
+    if _FORK_CONTEXT is None:
+        _FORK_CONTEXT = _worker_context()
+    return _FORK_CONTEXT
+
+
+def _worker_context():
+    import multiprocessing.context as mpc
+
+    class WorkerProcess(mpc.ForkProcess):
+        def start(self):
+            self._parent = os.getpid()
+            super().start()
+
+        def run(self):
+            die_with_parent(self._parent)
+            super().run()
+
+    class ForkContext(mpc.ForkContext):
+        Process = WorkerProcess
+
+    return ForkContext()
+
+
+_FORK_CONTEXT = None
 
 
 def _write_in_child(conn, job: dict) -> None:

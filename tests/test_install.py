@@ -63,3 +63,14 @@ def test_installed_command_runs_the_whole_pipeline_outside_repo(tmp_path):
     assert names == ["adae.xpt", "adeff.xpt", "adlb.xpt", "adsl.xpt"]
     for name in names:
         assert (ref / "adam" / name).read_bytes() == (out / "adam" / name).read_bytes(), name
+
+
+def test_parquet_input_needs_no_extra():
+    """Parquet is a documented input format (validate, derive): its reader comes with a plain install."""
+    from importlib.metadata import PackageNotFoundError, requires
+    try:
+        reqs = requires("sdtm_rA") or []
+    except PackageNotFoundError:
+        pytest.skip("sdtm_rA is not installed as a package here")
+    plain = [r for r in reqs if "extra ==" not in r]
+    assert any(r.split(">")[0].split("=")[0].strip() == "pyarrow" for r in plain), reqs

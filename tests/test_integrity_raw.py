@@ -83,7 +83,7 @@ def test_a_long_row_is_quoted_cut_to_80_characters(tmp_path):
     row = "101," + "x" * 100
     text = read_errors(tmp_path, "A,B,C\n" + row + "\n")[0]
     assert text == ("error: raw/x.csv:2: line 2 has 2 fields, the header (line 1) has 3: "
-                    f"'{row[:80]}'... (a row cut short?)")
+                    f"'{row[:80]}…' (104 characters) (a row cut short?)")
 
 
 @pytest.mark.parametrize("quotes_per_line", [0, 1000])     # parity byte by byte / per quoted value

@@ -299,23 +299,36 @@ def test_convert_writes_validation_reports_next_to_run_json(tmp_path):
     assert "validated" not in res.stdout
 
 
-def test_convert_succeeds_when_validation_finds_errors(tmp_path, monkeypatch):
+def test_convert_refuses_to_publish_what_the_validator_calls_an_error(tmp_path, monkeypatch):
     import sdtm_rA.validation as validation
     real = validation.validate_folder
 
     def with_an_error(folder, **kw):
         res = real(folder, **kw)
-        extra = pd.DataFrame([{"rule": "SYS0001", "severity": "error", "dataset": "LB", "variable": "",
-                               "row": 0, "usubjid": "", "seq": "", "value": "", "message": "injected"}])
+        extra = pd.DataFrame([{"rule": "SYS0001", "severity": "error", "dataset": "LB", "variable": "LBORRES",
+                               "row": 7, "usubjid": "RAMSC01-01-001", "seq": "", "value": "bad",
+                               "message": "injected"}])
         res.findings = pd.concat([res.findings, extra], ignore_index=True)
         return res
 
-    monkeypatch.setattr(validation, "validate_folder", with_an_error)
     out = tmp_path / "out"
+    assert cli("convert", "--out", out, "--quiet").exit_code == 0
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(validation, "validate_folder", with_an_error)
     res = cli("convert", "--out", out, "--quiet")
+    assert res.exit_code == 1, res.output
+    assert (f"error: {out / 'sdtm'}: LB: SYS0001: injected (1 record(s); row 7 RAMSC01-01-001 LBORRES "
+            "value 'bad')") in res.output
+    assert ("the validator finds 1 error(s) in the SDTM datasets this run would publish, so nothing was "
+            "published; fix the inputs, or publish anyway with --allow-invalid") in res.output
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before                                   # the earlier outputs, byte for byte
+
+    res = cli("convert", "--out", out, "--quiet", "--allow-invalid")
     assert res.exit_code == 0, res.output
-    assert "validation: 1 error(s)" in res.stdout and str(out / "validation.html") in res.stdout
+    assert "validation: 1 error(s) in the datasets published with --allow-invalid" in res.stdout
     assert load_json(out / "validation.json")["summary"]["by_severity"]["error"] >= 1
+    assert load_json(out / "run.json")["validation"]["published_with_errors"] is True
 
 
 def test_convert_succeeds_when_validation_cannot_run(tmp_path, monkeypatch):

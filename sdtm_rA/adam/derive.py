@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,10 +20,10 @@ import pandas as pd
 
 from .. import __version__, xpt
 from ..errors import ConversionError, Issue, Issues
-from ..publish import replace_folder, write_atomically
 from .spec import AdamSpec, check_spec, load_spec_folder
 from .steps import StepError, args_with_defaults, keep_map, run_step
 from .where import columns_of, evaluate
+from ..validation.data import read_problem
 
 SAS_EPOCH = pd.Timestamp("1960-01-01")
 READABLE = (".xpt", ".csv", ".parquet")
@@ -38,6 +36,11 @@ class DeriveResult:
     issues: Issues = field(default_factory=Issues)
     outputs: dict[str, dict] = field(default_factory=dict)
     inputs: dict[str, str] = field(default_factory=dict)
+    record: dict = field(default_factory=dict)           # the "adam" part of run.json
+    validation: object = None
+    validation_reports: list = field(default_factory=list)
+    validation_error: str = ""
+    summary: Path | None = None
 
 
 class _Context:
@@ -104,10 +107,14 @@ def _numbers_where_sdtm_has_them(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sdtm_files(folder: Path) -> list[Path]:
+    from ..validation.data import ValidationInputError, dataset_files
     folder = Path(folder)
     if not folder.is_dir():
         raise ConversionError([Issue("error", "SDTM folder not found", file=str(folder))])
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READABLE)
+    try:
+        files = dataset_files(folder)
+    except ValidationInputError as exc:   # a folder named ae.xpt, a broken link: never skipped
+        raise ConversionError([Issue("error", str(exc), file=str(folder))])
     if not files:
         raise ConversionError([Issue("error", "no SDTM datasets (.xpt, .csv, .parquet)", file=str(folder))])
     return files
@@ -126,7 +133,7 @@ def sdtm_columns(folder: Path) -> dict[str, list[str]]:
                 import pyarrow.parquet as pq
                 names = list(pq.read_schema(path).names)
         except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
-            problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
+            problems.append(Issue("error", f"cannot be read: {read_problem(path, exc)}", file=str(path)))
             continue
         out[path.stem.upper()] = names
     if problems:
@@ -199,7 +206,7 @@ def read_sdtm_folder(folder: Path, columns: dict[str, set | None] | None = None)
                 if wanted is not None:
                     df = df[[c for c in df.columns if c in wanted]]
         except Exception as exc:  # noqa: BLE001 - any unreadable input is reported with its file
-            problems.append(Issue("error", f"cannot be read: {type(exc).__name__}: {exc}", file=str(path)))
+            problems.append(Issue("error", f"cannot be read: {read_problem(path, exc)}", file=str(path)))
             continue
         data[path.stem.upper()] = _numbers_where_sdtm_has_them(df) if path.suffix.lower() == ".csv" else df
     if problems:
@@ -384,56 +391,124 @@ def _xpt_variables(sp: AdamSpec) -> dict:
             for n, m in sp.variables.items()}
 
 
-def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None,
-           xpt_timestamp=None) -> DeriveResult:
+#: what derive publishes besides OUT/adam/: the ADaM validation reports and the summary page
+ADAM_REPORTS = ("adam-validation.html", "adam-validation.json")
+SUMMARY = "summary.html"
+
+
+def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, xpt_timestamp=None,
+           reports: bool = False, allow_invalid: bool = False, output=None,
+           sdtm_display=None, notify=None) -> DeriveResult:
     """Derive the ADaM datasets of `spec_folder` (the bundled study's when None) from `sdtm_folder`
-    into OUT/adam/, and record inputs and outputs under "adam" in OUT/run.json."""
+    into OUT/adam/, and record inputs and outputs under "adam" in OUT/run.json.
+
+    With `reports` (what `sdtm-ra derive` and `run` do), the datasets are validated before they are
+    published, into OUT/adam-validation.html/.json (error-level findings refuse the run unless
+    `allow_invalid`), and OUT/summary.html is written when there are ADSL and ADEFF; without, such
+    files of an earlier run are removed (they would describe other data). With `output` (an open
+    OutputFolder, as `run` passes), everything is staged there and published by the caller.
+    `notify(text)` is told what was done about an earlier run that was interrupted in OUT.
+    """
+    from ..convert import write_run_json
+    from ..inputs import check_output
+    from ..publish import OutputFolder, checkpoint, write_failure
     progress = progress or (lambda msg: None)
     spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
     specs = load_spec_folder(spec_folder)
-    header = sdtm_columns(Path(sdtm_folder))
-    sdtm = read_sdtm_folder(Path(sdtm_folder), needed_sdtm_columns(specs, set(header)))
-    progress(f"ADaM from {sdtm_folder} with the specs of {spec_folder}")
-    created = xpt.reproducible_timestamp(xpt_timestamp if xpt_timestamp is not None
-                                         else _sdtm_timestamp(Path(sdtm_folder)))
     out = Path(out)
-    made_out = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".adam-", dir=out))
+    own = output is None
+    if own:
+        check_output(out, [("SDTM folder", Path(sdtm_folder)), ("ADaM specs folder", spec_folder)],
+                     own_sdtm=out / "sdtm")
+    header = sdtm_columns(Path(sdtm_folder))
+    if own:
+        output = OutputFolder(out, command, notify)
     writer = xpt.BackgroundWriter()
     problems: list[Issue] = []
-
-    def write(sp: AdamSpec, data: pd.DataFrame) -> None:
-        # each dataset is checked and handed to a writer process as soon as it is final, while the
-        # next one is derived; after the first problem nothing more is written (but all is checked)
-        frame = xpt_frame(data, sp)
-        variables = _xpt_variables(sp)
-        checked = xpt.prepare_for_xpt(frame, sp.dataset, sp.label, variables)
-        problems.extend(Issue("error", p, domain=sp.dataset, file=sp.file) for p in checked.problems)
-        if not problems:
-            writer.submit(sp.dataset, df=frame, path=tmp / f"{sp.dataset.lower()}.xpt", name=sp.dataset,
-                          label=sp.label, variables=variables, created=created, prepared=checked)
-
     try:
+        if own:   # locked before the SDTM is read: a conversion into OUT cannot replace it meanwhile
+            output.open()
+        sdtm = read_sdtm_folder(Path(sdtm_folder), needed_sdtm_columns(specs, set(header)))
+        progress(f"ADaM from {sdtm_display or sdtm_folder} with the specs of {spec_folder}")
+        created = xpt.reproducible_timestamp(xpt_timestamp if xpt_timestamp is not None
+                                             else _sdtm_timestamp(Path(sdtm_folder)))
+        tmp = output.stage_folder("adam")
+
+        def write(sp: AdamSpec, data: pd.DataFrame) -> None:
+            # each dataset is checked and handed to a writer process as soon as it is final, while the
+            # next one is derived; after the first problem nothing more is written (but all is checked)
+            frame = xpt_frame(data, sp)
+            variables = _xpt_variables(sp)
+            checked = xpt.prepare_for_xpt(frame, sp.dataset, sp.label, variables)
+            problems.extend(Issue("error", p, domain=sp.dataset, file=sp.file) for p in checked.problems)
+            if not problems:
+                writer.submit(sp.dataset, df=frame, path=tmp / f"{sp.dataset.lower()}.xpt", name=sp.dataset,
+                              label=sp.label, variables=variables, created=created, prepared=checked)
+
         result = derive_datasets(sdtm, specs, progress, on_finished=write, known=header)
         if problems:
             raise ConversionError(problems)
+        checkpoint("derive:built")
         for name, info in sorted(writer.finish().items()):
             result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": info["rows"], "sha256": info["sha256"]}
         result.inputs = _inputs(Path(sdtm_folder), spec_folder)
-        record = {"tool": "sdtm_rA", "version": __version__,
-                  "command": command if command is not None else sys.argv,
-                  "xpt_timestamp": created.isoformat(), "inputs": result.inputs, "outputs": result.outputs,
-                  "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
-        replace_folder(tmp, out / "adam")
-        _update_run_json(out / "run.json", record)
+        result.record = {"tool": "sdtm_rA", "version": __version__,
+                         "command": command if command is not None else sys.argv,
+                         "xpt_timestamp": created.isoformat(), "inputs": result.inputs,
+                         "outputs": result.outputs,
+                         "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
+        _reports(result, output, out, reports, allow_invalid, progress)
+        if own:
+            run = _published_run_json(out / "run.json")
+            run["adam"] = result.record
+            write_run_json(output, run)
+            output.commit()
+    except (OSError, xpt.XptError) as exc:
+        raise write_failure(out, exc)
     finally:
         writer.close()
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        if made_out and not any(out.iterdir()):
-            out.rmdir()
+        if own:
+            output.close()
     return result
+
+
+def _reports(result: DeriveResult, output, out: Path, reports: bool, allow_invalid: bool, progress) -> None:
+    """ADaM validation reports and the summary page, staged with the datasets (or the earlier ones
+    removed). A validator that cannot run, or a summary that cannot be drawn, is a warning."""
+    if not reports:
+        for name in (*ADAM_REPORTS, SUMMARY):
+            output.remove(name)
+        return
+    from ..convert import validate_before_publishing
+    res, result.validation_error = validate_before_publishing(
+        output, "adam", out, ADAM_REPORTS, result.record, allow_invalid, "ADaM datasets")
+    if res is None:
+        result.issues.warning(f"ADaM validation could not run: {result.validation_error}")
+    else:
+        result.validation = res
+        result.validation_reports = [out / name for name in ADAM_REPORTS]
+    if {"ADSL", "ADEFF"} <= set(result.datasets):
+        from .summary import write_summary
+        adsl = result.datasets["ADSL"]
+        try:
+            write_summary(output.stage_file(SUMMARY), adsl, result.datasets["ADEFF"],
+                          title=f"{adsl['STUDYID'].iloc[0] if len(adsl) else ''}: efficacy summary")
+            result.summary = out / SUMMARY
+            return
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a drawing problem must not lose the datasets
+            output.discard(SUMMARY)
+            result.issues.warning(f"summary.html could not be written: {type(exc).__name__}: {exc}")
+    output.remove(SUMMARY)
+
+
+def _published_run_json(path: Path) -> dict:
+    """The run.json in OUT (what convert wrote), to which derive adds its "adam" part."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _sdtm_timestamp(folder: Path):
@@ -455,15 +530,3 @@ def _inputs(sdtm_folder: Path, spec_folder: Path) -> dict:
             if path.is_file() and (path.suffix.lower() in READABLE or path.suffix == ".yaml"):
                 inputs[f"{label}/{path.name}"] = xpt._sha256(path)
     return inputs
-
-
-def _update_run_json(path: Path, record: dict) -> None:
-    """Add the ADaM provenance under "adam", keeping what convert wrote (replaced atomically)."""
-    run = {}
-    if path.exists():
-        try:
-            run = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            run = {}
-    run["adam"] = record
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8"))
