@@ -484,3 +484,12 @@ def test_a_full_disk_publishes_nothing_and_leaves_nothing(tmp_path, tmpfs):
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr
     assert snapshot(small / "out") == before
+
+
+def test_derive_on_a_full_disk_publishes_nothing(full_run, tmpfs):
+    small = tmpfs("small", "size=64k")
+    res = cli("derive", full_run / "sdtm", "--out", small / "out", "--quiet")
+    assert res.returncode == 1
+    assert f"error: {small / 'out'}: the outputs could not be written (nothing was published): " in res.stderr
+    assert "(the disk is full)" in res.stderr and "Traceback" not in res.stderr
+    assert list(small.iterdir()) == []
