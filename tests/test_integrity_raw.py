@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import studykit as sk  # noqa: E402
-from sdtm_rA import sources  # noqa: E402
+from sdtm_rA import raw_csv, sources  # noqa: E402
 from sdtm_rA.errors import ConversionError  # noqa: E402
 
 SOURCE = " (source 'cm' of mappings/cm.yaml:3)"    # what the conversion adds to a read error
@@ -88,7 +88,7 @@ def test_a_long_row_is_quoted_cut_to_80_characters(tmp_path):
 
 @pytest.mark.parametrize("quotes_per_line", [0, 1000])     # parity byte by byte / per quoted value
 def test_separators_and_line_ends_inside_quotes_do_not_count(tmp_path, monkeypatch, quotes_per_line):
-    monkeypatch.setattr(sources, "_SPARSE_QUOTES", quotes_per_line)
+    monkeypatch.setattr(raw_csv, "_SPARSE_QUOTES", quotes_per_line)
     raw = 'A,B,C\n1,"x, y",3\n2,"two\nlines, here",4\n"3","a ""quoted"" word",""\n5,6,7\n'
     assert values(read(tmp_path, raw)) == [["1", "x, y", "3", 2], ["2", "two\nlines, here", "4", 3],
                                            ["3", 'a "quoted" word', "", 5], ["5", "6", "7", 6]]

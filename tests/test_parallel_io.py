@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import studykit as sk
-from sdtm_rA import sources
+from sdtm_rA import raw_excel, sources
 
 
 def _workbook(path, rows, title="S"):
@@ -31,10 +31,10 @@ ROWS = [["label row", "x", "y"], ["A", "B", "C"], ["007", 2, 3.5], [None, None, 
 @pytest.mark.parametrize("header_row", [1, 2])
 @pytest.mark.parametrize("chunk", [2, 100_000])
 def test_streamed_sheet_equals_pandas_read_excel(tmp_path, monkeypatch, header_row, chunk):
-    monkeypatch.setattr(sources, "_EXCEL_CHUNK", chunk)   # chunk boundaries inside the data
+    monkeypatch.setattr(raw_excel, "_EXCEL_CHUNK", chunk)   # chunk boundaries inside the data
     path = tmp_path / "t.xlsx"
     _workbook(path, ROWS)
-    ours = sources._read_calamine(path, "S", header_row)
+    ours = raw_excel._read_calamine(path, "S", header_row)
     ref = pd.read_excel(path, engine="calamine", sheet_name="S", dtype=str, header=header_row - 1,
                         keep_default_na=False, na_values=[])
     assert list(ours.columns) == list(ref.columns)

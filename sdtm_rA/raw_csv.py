@@ -1,0 +1,249 @@
+"""Delimited text exports (CSV, TSV) read without guessing: the records are found before pandas
+parses them, so that a row with more or fewer fields than the header, a quote never closed or a NUL
+byte is an error naming its file line, never a padded or shifted row; each record keeps the file line
+it starts on, also after values that span lines.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConversionError, Issue, rows_text, shown
+
+
+def unique_names(names, display: str, what: str, line: int | None = None) -> None:
+    """A header whose names repeat cannot say which column a value belongs to: an error."""
+    counts = Counter(names)
+    dupes = sorted(c for c, k in counts.items() if k > 1)
+    if dupes:
+        raise ConversionError([Issue("error", f"duplicate {what} names {dupes}", file=display, line=line)])
+
+
+def read_csv(path: Path, display: str, *, sep, encoding, header_row) -> tuple[pd.DataFrame, np.ndarray]:
+    """A delimited text file as text columns, and the file line where each record starts.
+
+    The records are found first (`_records`), so that a row with more or fewer fields than the
+    header or a quote never closed is an error naming its line, never a shifted or padded row; pandas
+    then parses the data, which are known to be well formed.
+    """
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, whatever the declared encoding
+        raw = raw[3:]
+    if not raw.strip():
+        raise ConversionError([Issue("error", "raw file is empty", file=display)])
+    utf8 = encoding is None or encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+    try:
+        text = raw.decode("utf-8" if encoding is None else encoding)
+    except UnicodeDecodeError as exc:
+        if encoding is not None:
+            raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConversionError([Issue(
+            "error", f"not UTF-8 (byte 0x{raw[exc.start]:02x}); declare the file's encoding, "
+            "e.g. `encoding: latin-1`", file=display, line=line)])
+    except LookupError as exc:
+        raise ConversionError([Issue("error", f"cannot decode as {encoding}: {exc}", file=display)])
+    data = raw if utf8 else text.removeprefix("\ufeff").encode("utf-8")   # what the scan and pandas read
+    del text
+    if sep is None:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if len(sep) != 1 or sep in '"\r\n':
+        raise ConversionError([Issue("error", f"sep {sep!r}: a separator is one character, not a quote "
+                                     "or a line end", file=display)])
+    lines = _Lines(data)
+    recs = _records(data, sep, lines, display) or _records_by_csv(data, sep, lines, display)
+    h = _header_record(recs, header_row, lines, display)
+    header = recs.text(data, h)
+    if "\x00" in header:
+        raise ConversionError([Issue("error", "the header row holds NUL characters (byte 0x00): is the file "
+                                     "UTF-16? declare its encoding, e.g. `encoding: utf-16`", file=display,
+                                     line=header_row)])
+    names = next(csv.reader(io.StringIO(header, newline=""), delimiter=sep))
+    names = [n.strip() or f"Unnamed: {i}" for i, n in enumerate(names)]
+    unique_names(names, display, "column", header_row)
+    _check_widths(recs, h, len(names), data, display)
+    n_data = len(recs.line) - h - 1
+    if n_data == 0:
+        df = pd.DataFrame(columns=names, dtype=str)
+    else:
+        df = pd.read_csv(io.BytesIO(data[recs.start[h + 1]:]), sep=sep, header=None, names=names,
+                         index_col=False, dtype=str, keep_default_na=False, na_values=[],
+                         skip_blank_lines=False, encoding="utf-8", engine="c")
+        if len(df) != n_data:   # the two readings disagree: never guess the lines
+            raise ConversionError([Issue("error", f"cannot tell the records apart: {n_data} records "
+                                         f"found, {len(df)} rows parsed", file=display)])
+    keep = ~recs.blank[h + 1:]
+    line = recs.line[h + 1:][keep]
+    if not keep.all():                      # a blank line is not a record
+        df = df[keep]
+    if b"\x00" in data:
+        _no_nul(df, line, display)
+    return df, line
+
+
+class _Lines:
+    """The file's line ends (LF, CRLF or a lone CR, as pandas splits lines): line numbers, line texts."""
+
+    def __init__(self, data: bytes):
+        a = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(a == 10)
+        if b"\r" in data:
+            cr = np.flatnonzero(a == 13)
+            lone = cr[(cr + 1 == len(a)) | (a[np.minimum(cr + 1, len(a) - 1)] != 10)]
+            if len(lone):
+                ends = np.union1d(ends, lone)
+        self.a, self.ends = a, ends
+        self.count = len(ends) + (len(a) > 0 and a[-1] not in (10, 13))
+
+    def line_of(self, pos):
+        """1-based line of byte offset(s) `pos`."""
+        return np.searchsorted(self.ends, pos) + 1
+
+
+class _Recs:
+    """Records of a delimited file: start line, byte span (line end excluded), fields, blank."""
+
+    def __init__(self, a: np.ndarray, data: bytes, line, start, end, fields):
+        end = end - ((end > start) & (a[np.maximum(end - 1, 0)] == 13))    # the CR of a CRLF
+        self.line, self.start, self.end, self.fields = line, start, end, fields
+        # a record of nothing but spaces and tabs is a blank line, not a record of data
+        self.blank = (fields == 1) & ((end == start) | np.isin(a[np.minimum(start, len(a) - 1)], (9, 32)))
+        for i in np.flatnonzero(self.blank & (end > start)):
+            self.blank[i] = not data[start[i]:end[i]].strip(b" \t")
+
+    def text(self, data: bytes, i: int) -> str:
+        return data[self.start[i]:self.end[i]].decode("utf-8", "replace")
+
+
+#: Up to this many quotes per line, the separators inside quotes are found per quoted value;
+#: beyond (e.g. every value quoted), through the running parity of the quotes, byte by byte.
+_SPARSE_QUOTES = 2
+
+
+def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None:
+    """The records, vectorised over the bytes: a line end or separator counts unless an odd number
+    of quotes precedes it. That is how pandas splits when every quote opens a value, closes it or
+    doubles another (RFC 4180), or when no value starts with a quote (then every quote is text, as
+    in '12" ruler'); otherwise None: `_records_by_csv` does it."""
+    a, s, n = lines.a, ord(sep), len(lines.a)
+    if s > 127:
+        return None
+    ends, seps, quoted = lines.ends, None, None
+    if b'"' in data:
+        q = np.flatnonzero(a == 0x22)
+        opening, closing = q[0::2], q[1::2]
+        edge = np.zeros(256, bool)
+        edge[[s, 10, 13, 0x22]] = True
+        if not ((opening == 0) | edge[a[opening - 1]]).all() or \
+                not ((closing == n - 1) | edge[a[np.minimum(closing + 1, n - 1)]]).all():
+            edge[0x22] = False
+            if ((q == 0) | edge[a[q - 1]]).any():
+                return None                 # quoted values and quotes inside unquoted ones
+        elif len(q) % 2:
+            line = int(lines.line_of(q[-1]))
+            raise ConversionError([Issue("error", f"the quoted value that starts on line {line} is never "
+                                         "closed (a '\"' is missing)", file=display, line=line)])
+        elif len(q) <= _SPARSE_QUOTES * (len(ends) + 1):
+            ends = ends[np.searchsorted(q, ends) % 2 == 0]
+            seps = np.flatnonzero(a == s)
+            quoted = opening, np.searchsorted(seps, closing) - np.searchsorted(seps, opening)
+        else:
+            inside = np.logical_xor.accumulate(a == 0x22)
+            ends = ends[~inside[ends]]
+            seps = np.flatnonzero((a == s) & ~inside)
+    if seps is None:
+        seps = np.flatnonzero(a == s)
+    start = np.concatenate(([0], ends + 1))
+    end = np.concatenate((ends, [n]))
+    if start[-1] >= n:                      # the last line end closes the last record
+        start, end = start[:-1], end[:-1]
+    # no separator lies on a line end, so a record's separators are those before its end
+    fields = np.diff(np.searchsorted(seps, end), prepend=0) + 1
+    if quoted is not None:                  # less the separators inside its quoted values
+        fields -= np.bincount(np.searchsorted(end, quoted[0]), quoted[1], len(end)).astype(np.int64)
+    line = np.arange(1, len(start) + 1) if len(ends) == len(lines.ends) else lines.line_of(start)
+    return _Recs(a, data, line, start, end, fields)
+
+
+def _records_by_csv(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs:
+    """The records through Python's csv module, whose rules pandas' tokenizer follows (a quote inside
+    an unquoted value is text): a loop per record, for irregularly quoted files only."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(data) + 1))
+    fields, last = [], [0]
+    try:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep, strict=False)
+        for row in reader:
+            fields.append(len(row) or 1)
+            last.append(reader.line_num)
+    except csv.Error as exc:
+        raise ConversionError([Issue("error", f"cannot read the record that starts on line {last[-1] + 1}: "
+                                     f"{exc}", file=display, line=last[-1] + 1)])
+    finally:
+        csv.field_size_limit(limit)
+    last = np.array(last, np.int64)
+    line_start = np.concatenate(([0], lines.ends + 1))
+    line_end = np.append(lines.ends, len(data))
+    return _Recs(lines.a, data, last[:-1] + 1, line_start[last[:-1]], line_end[last[1:] - 1],
+                 np.array(fields, np.int64))
+
+
+def _header_record(recs: _Recs, header_row: int, lines: _Lines, display: str) -> int:
+    """The record on line `header_row`: it must exist, start there and not be blank."""
+    h = int(np.searchsorted(recs.line, header_row))
+    if h < len(recs.line) and recs.line[h] == header_row and not recs.blank[h]:
+        return h
+    if h < len(recs.line) and recs.line[h] == header_row:
+        why = "is blank"
+    elif header_row > lines.count:
+        why = f"is past the end of the file ({lines.count} lines)"
+    else:
+        why = f"is inside the quoted value that starts on line {recs.line[h - 1]}"
+    raise ConversionError([Issue("error", f"line {header_row}, the header row, {why}", file=display,
+                                 line=header_row)])
+
+
+def _check_widths(recs: _Recs, h: int, width: int, data: bytes, display: str) -> None:
+    """Every data record has as many fields as the header: a cut row is not padded, an extra field
+    (an unquoted separator in a value) does not shift the columns."""
+    fields = recs.fields[h + 1:]
+    bad = (fields != width) & ~recs.blank[h + 1:]
+    if not bad.any():
+        return
+    issues = []
+    for wrong, word, hint in ((fields < width, "fewer", "a row cut short?"),
+                              (fields > width, "more", "a separator inside a value that is not quoted?")):
+        idx = np.flatnonzero(bad & wrong) + h + 1
+        if not len(idx):
+            continue
+        i = idx[0]
+        first = f"line {recs.line[i]} has {recs.fields[i]}"
+        if len(idx) == 1:
+            plural = "" if recs.fields[i] == 1 else "s"
+            msg = f"{first} field{plural}, the header (line {recs.line[h]}) has {width}"
+        else:
+            msg = (f"{len(idx)} rows have {word} fields than the header (line {recs.line[h]}, {width} "
+                   f"fields): {rows_text(recs.line[idx])}; {first}")
+        issues.append(Issue("error", f"{msg}: {shown(recs.text(data, i), 80)} ({hint})", file=display,
+                            line=int(recs.line[i])))
+    raise ConversionError(issues)
+
+
+def _no_nul(df: pd.DataFrame, lines: np.ndarray, display: str) -> None:
+    """A NUL character cannot go into an XPT file (it ends a value there) and usually means a damaged
+    export, or a UTF-16 file read as UTF-8."""
+    issues = []
+    for col in df.columns:
+        hit = df[col].str.contains("\x00", regex=False, na=False).to_numpy()
+        if hit.any():
+            at = lines[hit]
+            issues.append(Issue("error", f"column {col} holds a NUL character (byte 0x00) at "
+                                f"{rows_text(at)}: {shown(df[col].to_numpy()[hit][0], 80)} (a damaged export? "
+                                "an XPT file cannot hold it)", file=display, line=int(at[0])))
+    if issues:
+        raise ConversionError(issues)
