@@ -87,8 +87,11 @@ def _progress(quiet: bool):
 def main():
     """sdtm-ra: raw clinical-trial records to CDISC SDTM/ADaM, validated, as SAS XPT v5.
 
-    Exit status: 0 success; 1 errors (nothing was published); 130 interrupted by Ctrl-C and 143 by
-    SIGTERM (nothing was published unless said otherwise); `validate` uses 2 when it cannot run.
+    \b
+    Exit status:
+      convert, derive, run: 0 published; 1 nothing published (every problem listed)
+      validate: 0 no error-level finding; 1 errors found; 2 could not run
+      all: 130 interrupted by Ctrl-C, 143 by SIGTERM (what was staged is removed)
     """
 
 
