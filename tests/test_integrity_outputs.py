@@ -493,3 +493,20 @@ def test_derive_on_a_full_disk_publishes_nothing(full_run, tmpfs):
     assert f"error: {small / 'out'}: the outputs could not be written (nothing was published): " in res.stderr
     assert "(the disk is full)" in res.stderr and "Traceback" not in res.stderr
     assert list(small.iterdir()) == []
+
+
+@pytest.mark.parametrize("stage", ["derive:built", "commit:aside:adam"])
+def test_a_killed_run_of_the_whole_pipeline_is_undone(full_run, tmp_path, stage):
+    out = tmp_path / "out"
+    shutil.copytree(full_run, out, symlinks=True)
+    before = snapshot(out)
+    marker = tmp_path / "paused"
+    proc = start("run", "--out", out, "--quiet", pause=stage, marker=marker)
+    wait_for(marker, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert no_processes_left(proc.pid)
+    res = cli("convert", broken_study(tmp_path), "--out", out)
+    assert res.returncode == 1
+    assert f"note: removed the temporary files of an interrupted run: .sdtm-ra-stage-{proc.pid}" in res.stderr
+    assert snapshot(out) == before
