@@ -568,18 +568,15 @@ def _is_numeric_target(ctx, variable) -> bool:
 
 def to_number(ctx, variable, s: pd.Series, path=()) -> pd.Series:
     """Text → float, per distinct value; text that is not a plain finite number is an error."""
-    from .findings import check_finite, read_number
+    from .findings import check_finite, numbers_of
     if pd.api.types.is_numeric_dtype(s):
         return check_finite(ctx, variable, s.astype(float), path)
     text = s.fillna("").astype(str).str.strip()
-    codes, uniques = pd.factorize(text)
-    read = [read_number(u) for u in uniques]
-    bad = {u: why for u, (_, why) in zip(uniques, read) if why}
+    values, bad = numbers_of(text)
     if bad:
         ctx.report_values(variable, text[text.isin(list(bad))], lambda v: f"{shown(v)} {bad[v]}",
                           path=path)
-    values = np.array([v for v, _ in read], dtype=float)
-    return pd.Series(values[codes], index=s.index, dtype=float)
+    return values
 
 
 def load_synonyms(ctx, variable, value, path) -> dict:
