@@ -64,10 +64,14 @@ class _Main(click.Group):
 
 
 def _fail(exc: ConversionError, what: str, out) -> None:
+    from .convert import ValidationRefusal
     for issue in exc.issues:
         _echo_err(str(issue))
     if isinstance(exc, OutputBusy):
         _echo_err(f"{what} not started: {out} is in use")
+    elif isinstance(exc, ValidationRefusal):
+        _echo_err(f"{what} refused: the validator found {exc.errors:,} error(s) in the {exc.what}; "
+                  f"nothing was written to {out}")
     else:
         _echo_err(f"{what} failed: {len(exc.issues)} error(s); nothing was written to {out}")
     sys.exit(1)
@@ -207,15 +211,18 @@ def run(study, out, spec, quiet, allow_invalid):
     unless --allow-invalid) publishes nothing and exits 1.
     """
     from .adam.derive import bundled_adam_specs, derive as run_derive
-    from .convert import ADAM_OUTPUTS, conversion_roots, convert as run_convert, open_study, write_run_json
+    from .convert import (ADAM_OUTPUTS, checked_mappings, conversion_sources, convert as run_convert,
+                          open_study, write_run_json)
     from .inputs import check_output
-    from .publish import OutputFolder
+    from .publish import OutputFolder, write_failure
 
     t0 = time.perf_counter()
     progress = _progress(quiet)
     command = ["sdtm-ra", *sys.argv[1:]]
+    dest = OutputFolder(out, command, _notice)
     try:
         the_study = open_study(study)
+        mappings = checked_mappings(the_study)
         if spec is None and study is not None:
             spec = Path(study) / "adam"
             spec = spec if spec.is_dir() else None
@@ -223,11 +230,11 @@ def run(study, out, spec, quiet, allow_invalid):
                 click.echo(f"no ADaM specs in {Path(study) / 'adam'}: ADaM skipped (give --spec)")
         elif spec is None:
             spec = bundled_adam_specs()
-        roots = conversion_roots(the_study) + ([("ADaM specs folder", Path(spec))] if spec else [])
-        check_output(out, roots)
-        with OutputFolder(out, command, _notice) as dest:
+        sources = conversion_sources(the_study, mappings) + ([("ADaM specs folder", Path(spec))] if spec else [])
+        check_output(out, sources)          # before OUT is touched
+        with dest:
             conv = run_convert(the_study, out, progress=progress, command=command, validate=True,
-                               allow_invalid=allow_invalid, output=dest)
+                               allow_invalid=allow_invalid, output=dest, mappings=mappings)
             result = None
             if spec is not None:
                 result = run_derive(dest.staged("sdtm"), out, spec_folder=spec, progress=progress,
@@ -240,8 +247,7 @@ def run(study, out, spec, quiet, allow_invalid):
             write_run_json(dest, conv.run)
             dest.commit()
     except OSError as exc:
-        from .publish import write_failure
-        _fail(write_failure(Path(out), exc), "run", out)
+        _fail(write_failure(Path(out), exc, dest), "run", out)
     except ConversionError as exc:
         _fail(exc, "run", out)
     click.echo(f"SDTM: {len(conv.outputs)} datasets in {out}/sdtm")
@@ -327,7 +333,7 @@ def _validate(folder, reports, standard, rules) -> int:
         study = load_folder(folder_path, standard)
     except PermissionError as exc:
         raise ValidationInputError(f"cannot read folder {folder}: {exc.strerror}")
-    from .publish import checkpoint
+    from .signals import checkpoint
     checkpoint("validate:rules")
     result = run_rules(study, only)
     written = [write_report(result, path) for path in reports]

@@ -20,7 +20,8 @@ from .domain import raw_files
 from .sources import SLOW_SUFFIXES, Prefetch
 from .errors import ConversionError, Issue, Issues, shown
 from .inputs import check_input_paths, check_output, conversion_inputs, external_roots, hash_inputs
-from .publish import OutputFolder, checkpoint, write_failure
+from .publish import OutputFolder, write_failure
+from .signals import checkpoint
 from .mapping import load_mapping
 from .yamlio import load_each
 from .specs import load_ct, load_sdtmig
@@ -70,16 +71,16 @@ def needed_domains(mapping) -> set[str]:
     return needs - {mapping.domain}
 
 
-def build_study(study: Study, progress=None, on_built=None) -> ConversionResult:
+def build_study(study: Study, progress=None, on_built=None, mappings: list | None = None) -> ConversionResult:
     """Build every dataset in memory; `on_built(name, dataset)` is called as each one is complete
-    (convert checks and writes it then, while the next domain is built)."""
+    (convert checks and writes it then, while the next domain is built). `mappings`: those of
+    `checked_mappings(study)`, when already loaded."""
     progress = progress or (lambda msg: None)
     on_built = on_built or (lambda name, data: None)
     ig = load_sdtmig(study.sdtmig)
     ct = load_ct("sdtm", study.ct_version)
     result = ConversionResult()
-    mappings = load_all_mappings(study, ig, ct)
-    check_input_paths(study, mappings)
+    mappings = checked_mappings(study) if mappings is None else mappings
     result.mappings = mappings
     with Prefetch() as prefetch:
         return _build_all(study, mappings, ig, ct, result, prefetch, progress, on_built)
@@ -211,15 +212,23 @@ def open_study(study_folder: str | Path | None) -> Study:
     return load_study(Path(study_folder))
 
 
-def conversion_roots(study: Study) -> list[tuple[str, Path]]:
-    """The folders a conversion reads from (an output folder may hold none of them)."""
+def conversion_sources(study: Study, mappings: list) -> list[tuple[str, Path]]:
+    """The folders and files a conversion reads (an output folder may hold none of them)."""
     return [("study folder", study.folder), ("mappings folder", study.mapping_dir),
-            *(("external input", p) for p in external_roots(study))]
+            *(("external input", p) for p in external_roots(study)),
+            *(("input file", p) for p in conversion_inputs(study, mappings).values())]
+
+
+def checked_mappings(study: Study) -> list:
+    """Every mapping of the study, checked, with the files they read allowed by the path policy."""
+    mappings = load_all_mappings(study, load_sdtmig(study.sdtmig), load_ct("sdtm", study.ct_version))
+    check_input_paths(study, mappings)
+    return mappings
 
 
 def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
             command: list[str] | None = None, validate: bool = False, allow_invalid: bool = False,
-            output: OutputFolder | None = None, notify=None) -> ConversionResult:
+            output: OutputFolder | None = None, notify=None, mappings: list | None = None) -> ConversionResult:
     """Convert a study (the bundled example when `study_folder` is None) into `out/sdtm/`.
 
     With `validate` (what `sdtm-ra convert` does unless --no-validate), the datasets are validated
@@ -229,6 +238,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     everything is staged there and published by the caller; otherwise OUT is locked, staged and
     published here, and ADaM outputs of an earlier run (derived from other SDTM) are removed.
     `notify(text)` is told what was done about an earlier run that was interrupted in OUT.
+    `mappings`: those of `checked_mappings(study)`, when the caller has loaded them.
     """
     progress = progress or (lambda msg: None)
     study = study_folder if isinstance(study_folder, Study) else open_study(study_folder)
@@ -237,8 +247,10 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     created = xpt.reproducible_timestamp(study.xpt_timestamp)
     out = Path(out)
     own = output is None
-    if own:
-        check_output(out, conversion_roots(study))
+    if mappings is None:
+        mappings = checked_mappings(study)
+    if own:   # before OUT is touched: an output folder holding an input is refused
+        check_output(out, conversion_sources(study, mappings))
         output = OutputFolder(out, command, notify)
     writer = xpt.BackgroundWriter()
     problems: list[Issue] = []
@@ -258,7 +270,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
                 writer.submit(name, df=data, path=tmp / f"{name.lower()}.xpt", name=name, label=label,
                               variables=variables, created=created, prepared=checked)
 
-        result = build_study(study, progress, on_built=write)
+        result = build_study(study, progress, on_built=write, mappings=mappings)
         result.run.pop("ig")
         if problems:
             raise ConversionError(problems)
@@ -273,7 +285,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
             write_run_json(output, result.run)
             output.commit()
     except (OSError, xpt.XptError) as exc:
-        raise write_failure(out, exc)
+        raise write_failure(out, exc, output)
     finally:
         writer.close()
         if own:
@@ -285,6 +297,14 @@ def write_run_json(output: OutputFolder, run: dict) -> None:
     """run.json, staged for publication with the outputs it describes."""
     path = output.stage_file("run.json")
     path.write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+class ValidationRefusal(ConversionError):
+    """The validator found error-level findings in what a run would publish."""
+
+    def __init__(self, issues, errors: int, what: str):
+        super().__init__(issues)
+        self.errors, self.what = errors, what
 
 
 def validation_refusal(res, what: str, folder: str) -> ConversionError:
@@ -310,7 +330,7 @@ def validation_refusal(res, what: str, folder: str) -> ConversionError:
     issues.append(Issue("error", f"the validator finds {len(errors):,} error(s) in the {what} this run "
                                  "would publish, so nothing was published; fix the inputs, or publish "
                                  "anyway with --allow-invalid"))
-    return ConversionError(issues)
+    return ValidationRefusal(issues, len(errors), what)
 
 
 def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, standard, validate: bool,
@@ -336,18 +356,22 @@ def validate_before_publishing(output: OutputFolder, name: str, out: Path, repor
                                allow_invalid: bool, what: str, standard=None):
     """Validate the staged folder OUT/name and stage its reports; the counts go to `record`
     (run.json). Error-level findings refuse the run (ConversionError) unless `allow_invalid`. A
-    validator that cannot run is not fatal: returns (None, why), its reports of an earlier run
-    removed; else (result, "")."""
+    validator that cannot run refuses the run too, unless `allow_invalid`: then (None, why) is
+    returned, its reports of an earlier run removed; else (result, "")."""
     try:
         from .validation import validate_folder
         from .validation.report import summarise_counts, write_report
         res = validate_folder(output.staged(name), standard=standard)
         res.study.folder = out / name            # as the reports name it, once published
-    except Exception as exc:  # noqa: BLE001 - the datasets themselves are fine
+    except Exception as exc:  # noqa: BLE001 - reported; unvalidated data are published only on request
+        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if not allow_invalid:
+            raise ConversionError([Issue("error", f"the validator could not run on the {what} ({why}), so "
+                                         "nothing was published: unchecked data are not published "
+                                         "unless --allow-invalid says so", file=str(out / name))])
         for report in reports:
             output.remove(report)
-        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        record["validation"] = {"error": why}
+        record["validation"] = {"error": why, "published_unvalidated": True}
         return None, why
     counts = summarise_counts(res)
     record["validation"] = {**counts, "published_with_errors": bool(counts["error"]) and allow_invalid}

@@ -113,18 +113,21 @@ def hash_inputs(files: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]
 
 
 def check_output(out, inputs, *, own_sdtm: Path | None = None, what: str = "output folder") -> None:
-    """Refuse an output folder that is, or contains, one of `inputs` (files or folders). `own_sdtm`
-    (OUT/sdtm read by derive) is exempt: derive never writes it."""
-    out_real = Path(os.path.realpath(out))
-    out_lex = lexical(out)
-    exempt = Path(os.path.realpath(own_sdtm)) if own_sdtm is not None else None
+    """Refuse an output folder that is, or contains, one of `inputs` ((label, path) of files or
+    folders). `own_sdtm` (OUT/sdtm read by derive) is exempt: derive never writes it. Paths are
+    compared both as written and with links resolved."""
+    outs = (lexical(out), Path(os.path.realpath(out)))
+    exempt = set()
+    if own_sdtm is not None:
+        exempt = {lexical(own_sdtm), Path(os.path.realpath(own_sdtm))}
     for label, path in inputs:
-        for cand in {Path(os.path.realpath(path)), lexical(path)}:
-            if exempt is not None and cand == exempt:
-                break
-            if _inside(cand, out_real) or _inside(cand, out_lex):
-                same = cand in (out_real, out_lex)
-                why = f"is the {label}" if same else f"holds the {label} {path}"
-                raise ConversionError([Issue(
-                    "error", f"the {what} {why}: outputs there would overwrite or mix with the inputs; "
-                    "choose another --out", file=str(out))])
+        forms = (lexical(path), Path(os.path.realpath(path)))
+        if exempt & set(forms):
+            continue
+        for cand in forms:
+            for o in outs:
+                if _inside(cand, o):
+                    why = f"is the {label}" if cand == o else f"holds the {label} {path}"
+                    raise ConversionError([Issue(
+                        "error", f"the {what} {why}: outputs there would overwrite or mix with the inputs; "
+                        "choose another --out", file=str(out))])

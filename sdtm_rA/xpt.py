@@ -858,6 +858,8 @@ def _worker_context():
             super().start()
 
         def run(self):
+            from .signals import reset_in_worker
+            reset_in_worker()
             die_with_parent(self._parent)
             super().run()
 
@@ -873,7 +875,7 @@ _FORK_CONTEXT = None
 def _write_in_child(conn, job: dict) -> None:
     try:
         conn.send(("ok", write_xpt(**job)))
-    except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
         conn.send(("error", exc if isinstance(exc, XptError) else XptError(f"{type(exc).__name__}: {exc}")))
     finally:
         conn.close()

@@ -244,15 +244,49 @@ def test_a_linked_output_folder_stays_a_link_and_its_target_is_replaced(tmp_path
     storage.mkdir()
     shutil.move(out / "sdtm", storage / "sdtm")
     os.symlink(storage / "sdtm", out / "sdtm")
-    (storage / "sdtm" / "old.xpt").write_bytes(b"stale")
+    old_dm = (storage / "sdtm" / "dm.xpt").read_bytes()
+    (study / "raw" / "dm.csv").write_text(DM_RAW + "103,F\n", encoding="utf-8")
     res = cli("convert", study, "--out", out, "--allow-invalid", "--quiet")
     assert res.returncode == 0, res.stderr
     assert (out / "sdtm").is_symlink() and os.readlink(out / "sdtm") == str(storage / "sdtm")
     assert sorted(p.name for p in (storage / "sdtm").iterdir()) == ["dm.xpt", "ts.xpt"]
+    assert (storage / "sdtm" / "dm.xpt").read_bytes() != old_dm
     assert hidden(out) == [] and hidden(storage) == []
     run = json.loads((out / "run.json").read_text())
     import hashlib
     assert run["outputs"]["sdtm/dm.xpt"]["sha256"] == hashlib.sha256((storage / "sdtm" / "dm.xpt").read_bytes()).hexdigest()
+
+
+# ================================================================== only what sdtm-ra wrote is replaced
+def test_a_file_no_run_wrote_in_out_sdtm_refuses_the_run(tmp_path):
+    study, out, _ = converted(tmp_path)
+    (out / "sdtm" / "notes.txt").write_text("mine", encoding="utf-8")
+    before = snapshot(out)
+    res = cli("convert", study, "--out", out, "--allow-invalid")
+    assert res.returncode == 1
+    assert (f"error: {out}: sdtm/ holds files no sdtm-ra run wrote (notes.txt); this run would replace the "
+            "folder and lose them: move them away or choose another --out") in res.stderr
+    assert snapshot(out) == before
+
+
+def test_an_output_folder_sdtm_ra_did_not_write_is_left_alone(tmp_path):
+    """--out pointed at a project folder: its adam/ (specs) and summary.html are not "stale outputs"."""
+    study = small_study(tmp_path)
+    shared = tmp_path / "shared"
+    (shared / "adam").mkdir(parents=True)
+    (shared / "adam" / "adsl.yaml").write_text("dataset: ADSL\n", encoding="utf-8")
+    (shared / "summary.html").write_text("<p>mine</p>", encoding="utf-8")
+    before = snapshot(shared)
+    res = cli("convert", study, "--out", shared, "--allow-invalid")
+    assert res.returncode == 1
+    assert (f"error: {shared}: adam is already in the output folder and no sdtm-ra run wrote it (the folder "
+            "has no run.json of sdtm-ra): this run would replace or remove it; choose another --out, or move "
+            "it away") in res.stderr
+    assert snapshot(shared) == before
+    (shared / "run.json").write_text('{"tool": "other"}', encoding="utf-8")
+    res = cli("convert", study, "--out", shared, "--allow-invalid")
+    assert res.returncode == 1
+    assert "(its run.json was not written by sdtm-ra)" in res.stderr
 
 
 # ================================================================== one run at a time
@@ -371,6 +405,140 @@ def test_leftovers_of_earlier_versions_are_restored_or_removed(tmp_path):
     assert ("note: removed the temporary files of an interrupted run: .run.json.a1b2c3d4.tmp, .sdtm-k2j4h5g6"
             in res.stderr)
     assert snapshot(out) == {**before, ".my-own-notes": b"keep me"}
+
+
+def test_an_earlier_version_killed_between_its_folder_and_run_json_swaps(tmp_path):
+    """That version published sdtm/ and then run.json: its staged run.json is the one that
+    describes sdtm/, and is put in place (an unfinished journal's temporary file is removed)."""
+    study, out, _ = converted(tmp_path)
+    new_run = json.loads((out / "run.json").read_text())
+    (out / ".sdtm-q1w2e3r4-run.json").write_text(json.dumps(new_run), encoding="utf-8")
+    (out / "run.json").write_text(json.dumps({**new_run, "outputs": {}}), encoding="utf-8")   # the stale one
+    os.makedirs(out / ".sdtm-old-77")
+    (out / ".sdtm-ra-journal.json.tmp").write_text("{", encoding="utf-8")
+    res = cli("convert", broken_study(tmp_path), "--out", out)
+    assert res.returncode == 1
+    assert ("note: put .sdtm-q1w2e3r4-run.json in place as run.json: an interrupted run had published sdtm/ "
+            "but not yet the run.json describing it") in res.stderr
+    assert json.loads((out / "run.json").read_text()) == new_run
+    assert hidden(out) == []
+
+
+def test_a_failed_rename_during_publication_is_undone_before_the_error(tmp_path, monkeypatch):
+    from sdtm_rA import publish
+    out = tmp_path / "out"
+    (out / "sdtm").mkdir(parents=True)
+    (out / "sdtm" / "dm.xpt").write_bytes(b"old dm")
+    (out / "run.json").write_text(json.dumps({"tool": "sdtm_rA", "outputs": {"sdtm/dm.xpt": {}}}))
+    before = snapshot(out)
+    real, calls = os.replace, []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:                  # sdtm moved aside, the new sdtm moved in; run.json fails
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        return real(src, dst)
+
+    with publish.OutputFolder(out, ["test"]) as dest:
+        (dest.stage_folder("sdtm") / "dm.xpt").write_bytes(b"new dm")
+        dest.stage_file("run.json").write_text("{}")
+        monkeypatch.setattr(publish.os, "replace", failing)
+        with pytest.raises(PermissionError):
+            dest.commit()
+        monkeypatch.setattr(publish.os, "replace", real)
+    assert snapshot(out) == before
+
+
+def test_signals_wait_for_the_end_of_the_held_block():
+    from sdtm_rA.signals import HeldSignals
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        with HeldSignals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            got.append("still running")
+    assert got == ["still running"]
+
+
+def test_recovery_works_from_another_working_directory(tmp_path):
+    """The journal names OUT's entries relative to OUT: a killed run started with a relative --out is
+    undone by a run started elsewhere, and nothing outside OUT is touched."""
+    p1, p2 = tmp_path / "p1", tmp_path / "p2"
+    p1.mkdir()
+    study = small_study(p1)
+    assert cli("convert", study, "--out", "out", "--allow-invalid", cwd=p1).returncode == 0
+    before = snapshot(p1 / "out")
+    (p2 / "out" / "sdtm").mkdir(parents=True)
+    (p2 / "out" / "sdtm" / "other-project.xpt").write_bytes(b"theirs")
+    (study / "raw" / "dm.csv").write_text(DM_RAW + "103,F\n", encoding="utf-8")
+    marker = tmp_path / "paused"
+    env = dict(os.environ, SDTM_RA_PAUSE_AT="commit:applied", SDTM_RA_PAUSE_FILE=str(marker))
+    proc = subprocess.Popen([sys.executable, str(CLI), "convert", str(study), "--out", "out", "--allow-invalid"],
+                            cwd=p1, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    wait_for(marker, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    res = cli("convert", broken_study(tmp_path), "--out", p1 / "out", cwd=p2)
+    assert "were restored" in res.stderr
+    assert snapshot(p1 / "out") == before
+    assert (p2 / "out" / "sdtm" / "other-project.xpt").read_bytes() == b"theirs"
+
+
+def test_a_linked_output_folder_may_be_derived_into(tmp_path):
+    _, real_out, _ = converted(tmp_path)
+    link = tmp_path / "linkout"
+    os.symlink(real_out, link)
+    from sdtm_rA.inputs import check_output
+    for _ in range(8):                   # the decision never depends on an iteration order
+        check_output(link, [("SDTM folder", link / "sdtm")], own_sdtm=link / "sdtm")
+        check_output(link, [("SDTM folder", real_out / "sdtm")], own_sdtm=link / "sdtm")
+
+
+def test_an_output_folder_holding_a_raw_file_is_refused(tmp_path):
+    study = small_study(tmp_path)
+    before = snapshot(study)
+    res = cli("convert", study, "--out", study / "raw", "--allow-invalid")
+    assert res.returncode == 1
+    assert (f"error: {study / 'raw'}: the output folder holds the input file {study / 'raw' / 'dm.csv'}: outputs "
+            "there would overwrite or mix with the inputs; choose another --out") in res.stderr
+    assert snapshot(study) == before
+
+
+def test_a_failed_conversion_never_waits_for_a_background_reader(tmp_path):
+    """A raw file read in the background, its frame waiting in the pipe, when the conversion fails
+    elsewhere: the reader is stopped at once (it does not inherit the CLI's SIGTERM handler, which
+    would make it catch the stop and block on the pipe again) and the run ends."""
+    big = tmp_path / "big.csv"
+    big.write_text("A,B\n" + "".join(f"{i},value number {i}\n" for i in range(200000)), encoding="utf-8")
+    script = f"""
+import signal, sys
+from pathlib import Path
+from sdtm_rA.cli import _terminate
+from sdtm_rA.sources import Prefetch
+signal.signal(signal.SIGTERM, _terminate)            # as `sdtm-ra` installs it
+options = dict(sep=None, encoding=None, header_row=1, sheet=None, decimal=".")
+try:
+    with Prefetch() as pf:
+        if not pf.start(Path({str(big)!r}), "raw/big.csv", **options):
+            print("no background reading here"); sys.exit(0)
+        while not pf.ready(Path({str(big)!r}), options):    # the frame is on its way: the pipe is full
+            pass
+        raise RuntimeError("a mapping error elsewhere")
+except RuntimeError:
+    print("ended")
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, cwd=sk.ROOT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert out.strip() in ("ended", "no background reading here")
+    assert "Traceback" not in err
+    assert no_processes_left(proc.pid)
 
 
 # ================================================================== run: one publication

@@ -321,6 +321,8 @@ def test_convert_refuses_to_publish_what_the_validator_calls_an_error(tmp_path, 
             "value 'bad')") in res.output
     assert ("the validator finds 1 error(s) in the SDTM datasets this run would publish, so nothing was "
             "published; fix the inputs, or publish anyway with --allow-invalid") in res.output
+    assert f"conversion refused: the validator found 1 error(s) in the SDTM datasets; nothing was written to {out}" \
+        in res.output
     after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before                                   # the earlier outputs, byte for byte
 
@@ -331,18 +333,25 @@ def test_convert_refuses_to_publish_what_the_validator_calls_an_error(tmp_path, 
     assert load_json(out / "run.json")["validation"]["published_with_errors"] is True
 
 
-def test_convert_succeeds_when_validation_cannot_run(tmp_path, monkeypatch):
+def test_a_validator_that_cannot_run_refuses_publication_unless_allowed(tmp_path, monkeypatch):
     import sdtm_rA.validation as validation
 
     def broken(folder, **kw):
         raise RuntimeError("boom")
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "validation.json").write_text("{}")      # a stale report of an earlier run
+    assert cli("convert", "--out", out, "--quiet").exit_code == 0
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     monkeypatch.setattr(validation, "validate_folder", broken)
     res = cli("convert", "--out", out, "--quiet")
+    assert res.exit_code == 1
+    assert (f"error: {out / 'sdtm'}: the validator could not run on the SDTM datasets (RuntimeError: boom), "
+            "so nothing was published: unchecked data are not published unless --allow-invalid says so") in res.output
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+    res = cli("convert", "--out", out, "--quiet", "--allow-invalid")
     assert res.exit_code == 0, res.output
     assert "validation could not run: RuntimeError: boom" in res.stderr
-    assert not (out / "validation.json").exists()
+    assert not (out / "validation.json").exists()          # the earlier run's report described other data
     assert (out / "sdtm" / "dm.xpt").exists()
+    assert load_json(out / "run.json")["validation"] == {"error": "RuntimeError: boom", "published_unvalidated": True}

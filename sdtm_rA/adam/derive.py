@@ -411,7 +411,8 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
     """
     from ..convert import write_run_json
     from ..inputs import check_output
-    from ..publish import OutputFolder, checkpoint, write_failure
+    from ..publish import OutputFolder, write_failure
+    from ..signals import checkpoint
     progress = progress or (lambda msg: None)
     spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
     specs = load_spec_folder(spec_folder)
@@ -451,10 +452,11 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
         checkpoint("derive:built")
         for name, info in sorted(writer.finish().items()):
             result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": info["rows"], "sha256": info["sha256"]}
-        result.inputs = _inputs(Path(sdtm_folder), spec_folder)
+        result.inputs, locations = _inputs(Path(sdtm_folder), spec_folder)
         result.record = {"tool": "sdtm_rA", "version": __version__,
                          "command": command if command is not None else sys.argv,
                          "xpt_timestamp": created.isoformat(), "inputs": result.inputs,
+                         **({"input_locations": locations} if locations else {}),
                          "outputs": result.outputs,
                          "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
         _reports(result, output, out, reports, allow_invalid, progress)
@@ -464,7 +466,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
             write_run_json(output, run)
             output.commit()
     except (OSError, xpt.XptError) as exc:
-        raise write_failure(out, exc)
+        raise write_failure(out, exc, output)
     finally:
         writer.close()
         if own:
@@ -496,7 +498,7 @@ def _reports(result: DeriveResult, output, out: Path, reports: bool, allow_inval
             result.summary = out / SUMMARY
             return
         except OSError:
-            raise
+            raise                         # the output cannot be written: the run fails (nothing published)
         except Exception as exc:  # noqa: BLE001 - a drawing problem must not lose the datasets
             output.discard(SUMMARY)
             result.issues.warning(f"summary.html could not be written: {type(exc).__name__}: {exc}")
@@ -523,10 +525,10 @@ def _sdtm_timestamp(folder: Path):
     return None
 
 
-def _inputs(sdtm_folder: Path, spec_folder: Path) -> dict:
-    inputs = {}
-    for label, root in (("sdtm", sdtm_folder), ("adam-specs", spec_folder)):
-        for path in sorted(Path(root).iterdir()):
-            if path.is_file() and (path.suffix.lower() in READABLE or path.suffix == ".yaml"):
-                inputs[f"{label}/{path.name}"] = xpt._sha256(path)
-    return inputs
+def _inputs(sdtm_folder: Path, spec_folder: Path) -> tuple[dict, dict]:
+    """What derive read: every dataset file of the SDTM folder and every spec file, hashed (and the
+    real place of those reached through a link)."""
+    from ..inputs import hash_inputs
+    files = {f"sdtm/{p.name}": p for p in _sdtm_files(sdtm_folder)}
+    files.update({f"adam-specs/{p.name}": p for p in sorted(Path(spec_folder).glob("*.yaml"))})
+    return hash_inputs(files)
