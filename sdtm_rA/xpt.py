@@ -1416,15 +1416,21 @@ def repeated_names(names, what: str = "variable") -> str | None:
             f"{'are' if len(dups) > 1 else 'is'} used more than once; each {what} needs its own name")
 
 
-def _pyreadstat_repeated(path: str, names) -> None:
-    """pyreadstat reads a second AESEQ as 'AESEQ_duplicated1': XptError for such a file."""
+def pyreadstat_repeated(names) -> str | None:
+    """`repeated_names` of the variable names pyreadstat gives (XPT or SAS7BDAT), which renames a
+    second AESEQ 'AESEQ_duplicated1' (with only a warning): such a name is taken back as AESEQ."""
     renamed = re.compile(r"(.+)_duplicated\d+")
     present = set(names)
     original = []
     for n in names:
         m = renamed.fullmatch(n)
         original.append(m.group(1) if m and m.group(1) in present else n)
-    problem = repeated_names(original)
+    return repeated_names(original)
+
+
+def _pyreadstat_repeated(path: str, names) -> None:
+    """XptError for a file with a repeated variable name (see `pyreadstat_repeated`)."""
+    problem = pyreadstat_repeated(names)
     if problem:
         raise XptError(f"{path}: {problem}")
 
