@@ -1,7 +1,10 @@
-"""Workbook sheets (.xlsx/.xlsm; .xls through the same readers) as text columns. calamine (Rust)
-reads large sheets several times faster than openpyxl; both give an error cell (#DIV/0!) or a formula
-without a saved result as a plain value, so the sheet's XML is scanned for them, and each is an error
-naming the sheet, the cell and the line.
+"""Workbook sheets (.xlsx/.xlsm) as text columns. calamine (Rust) reads large sheets ~7x faster than
+openpyxl, which builds a Python object per cell; openpyxl remains the fallback. Both give an error
+cell (#DIV/0!) or a formula without a saved result as a plain value (calamine: an empty one), so the
+sheet's XML is scanned for them, and each is an error naming the sheet, the cell and the line.
+
+Old binary .xls workbooks are refused: their cells are not XML and cannot be scanned so, and error
+cells would come out as empty values.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConversionError, Issue, rows_text
+from .raw_csv import unique_names
 
 
 def _sheet_name(names: list[str], sheet: str | int | None) -> str:
@@ -28,10 +32,11 @@ def _sheet_name(names: list[str], sheet: str | int | None) -> str:
 
 
 def read_excel(path, display, sheet, header_row) -> pd.DataFrame:
-    """One sheet of a workbook as text. calamine (Rust) reads large sheets ~7x faster than
-    openpyxl, which builds a Python object per cell; openpyxl remains the fallback. Both give an
-    error cell (#DIV/0!) or a formula without a saved result as a plain value, so the sheet's XML is
-    checked for them (`_bad_cells`)."""
+    """One sheet of a workbook as text, its names checked, its cells checked (`_check_cells`)."""
+    if path.suffix.lower() == ".xls":
+        raise ConversionError([Issue("error", "save it as .xlsx: an .xls workbook cannot be checked for "
+                                     "error cells (#DIV/0!, #N/A) and formulas without a saved result, "
+                                     "which would be read as empty values", file=display)])
     try:
         import python_calamine  # noqa: F401
     except ImportError:
@@ -49,14 +54,9 @@ def read_excel(path, display, sheet, header_row) -> pd.DataFrame:
             df.columns = [str(h).strip() or f"Unnamed: {i}" for i, h in enumerate(raw.iloc[0])]
     else:
         df, name, first_column = _calamine_frame(path, sheet, header_row)
-    if path.suffix.lower() != ".xls":   # .xls (BIFF) is not XML: not checked
-        _check_cells(path, display, name, header_row, list(df.columns), first_column)
+    unique_names(df.columns, display, "column", header_row)
+    _check_cells(path, display, name, header_row, list(df.columns), first_column)
     return df
-
-
-def _read_calamine(path, sheet, header_row) -> pd.DataFrame:
-    """The sheet as calamine gives it, unchecked."""
-    return _calamine_frame(path, sheet, header_row)[0]
 
 
 def _cell_text(v) -> str:
@@ -91,7 +91,7 @@ def _calamine_frame(path, sheet, header_row) -> tuple[pd.DataFrame, str, int]:
     header = next(rows, None)
     if header is None:
         return pd.DataFrame(), sheet, first_column
-    columns = [_cell_text(h) or f"Unnamed: {i}" for i, h in enumerate(header)]
+    columns = [_cell_text(h).strip() or f"Unnamed: {i}" for i, h in enumerate(header)]
     width = len(columns)
     parts: list[list] = [[] for _ in range(width)]   # text columns, a chunk of rows at a time
     cells: list[list] = [[] for _ in range(width)]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConversionError, Issue, Issues, rows_text
-from .raw_csv import read_csv, unique_names
+from .raw_csv import read_csv
 from .raw_excel import read_excel
 
 FILE = "__file__"
@@ -145,11 +145,6 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
     except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing input problem
         raise ConversionError([Issue("error", f"cannot read: {type(exc).__name__}: {exc}", file=display)])
 
-    df.columns = [str(c).strip() for c in df.columns]
-    if suffix in (".sas7bdat", ".xpt"):
-        unique_names(df.columns, display, "variable")
-    else:
-        unique_names(df.columns, display, "column", header_row)
     if df.empty:
         raise ConversionError([Issue("error", "raw file has a header but no data rows", file=display)])
     df = df.fillna("").astype(str)
@@ -169,22 +164,21 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
 
 
 def _read_sas(path: Path, display: str, encoding: str | None) -> pd.DataFrame:
-    """A SAS file as text. pyreadstat renames a repeated variable name ('X' → 'X_duplicated1') with
-    only a warning; here it is an error."""
+    """A SAS file as text; a repeated variable name is an error (pyreadstat would rename it)."""
     import warnings
 
     import pyreadstat
+
+    from .xpt import pyreadstat_repeated
     reader = pyreadstat.read_sas7bdat if path.suffix.lower() == ".sas7bdat" else pyreadstat.read_xport
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df, _ = reader(str(path), encoding=encoding)
-    renamed = [m.groups() for w in caught for m in [_RENAMED.match(str(w.message))] if m]
-    invented = {new for _, new in renamed}
-    unique_names([c for c in df.columns if c not in invented] + [old for old, _ in renamed], display, "variable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # pyreadstat's warning of a renamed name: an error below
+        df, meta = reader(str(path), encoding=encoding)
+    problem = pyreadstat_repeated([str(n).strip() for n in meta.column_names or df.columns])
+    if problem:
+        raise ConversionError([Issue("error", problem, file=display)])
+    df.columns = [str(c).strip() for c in df.columns]
     return _as_text(df)
-
-
-_RENAMED = re.compile(r"column '(.*)' is duplicated, renamed to '(.*)'")
 
 
 def _as_text(df: pd.DataFrame) -> pd.DataFrame:
@@ -216,7 +210,6 @@ def report_duplicates(df: pd.DataFrame, mode: str, display: str, issues: Issues)
     dup = df.duplicated(subset=data_cols, keep="first")
     if not dup.any():
         return df
-    first = df.duplicated(subset=data_cols, keep=False) & ~dup
     for _, group in df[df.duplicated(subset=data_cols, keep=False)].groupby(data_cols, sort=False):
         lines = group[LINE].tolist()
         msg = f"exact duplicate rows at {rows_text(lines)}"
@@ -225,7 +218,6 @@ def report_duplicates(df: pd.DataFrame, mode: str, display: str, issues: Issues)
                          line=lines[0])
         else:
             issues.warning(msg + f": kept line {lines[0]}, dropped the rest", file=display, line=lines[0])
-    del first
     return df[~dup] if mode == "report" else df
 
 

@@ -7,7 +7,10 @@ Every expected line number and message is counted and written by hand from the r
 """
 from __future__ import annotations
 
+import csv
 import io
+import random
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -105,6 +108,27 @@ def test_a_quote_never_closed(tmp_path):
         + SOURCE]
 
 
+NEVER_CLOSED = "the quoted value that starts on line {} is never closed (a '\"' is missing)"
+
+
+def test_a_quote_never_closed_at_the_end_of_the_file(tmp_path):
+    # a quote inside an unquoted value (line 2) sends the file through the csv module, which takes
+    # the end of the file as the end of the value; pandas then stopped with its own message
+    raw = 'ID,ITEM,NOTE\n101,12" ruler,none\n102,HEADACHE,"patient said it started\n'
+    assert read_errors(tmp_path, raw, "ae.csv") == ["error: raw/ae.csv:3: " + NEVER_CLOSED.format(3)]
+    # the open value starts on line 4 (lines 3-4 hold a closed value over two lines), and holds
+    # doubled quotes and line ends
+    raw = 'ID,ITEM,NOTE\n101,12" ruler,none\n102,"HEAD\nACHE","said ""it""\nstarted\n'
+    assert read_errors(tmp_path, raw, "ae.csv") == ["error: raw/ae.csv:4: " + NEVER_CLOSED.format(4)]
+
+
+@pytest.mark.parametrize("quotes_per_line", [0, 1000])     # parity byte by byte / per quoted value
+def test_a_quote_never_closed_holding_doubled_quotes(tmp_path, monkeypatch, quotes_per_line):
+    # regular quoting: the value opened on line 3 is named, not the doubled quotes of line 4
+    monkeypatch.setattr(raw_csv, "_SPARSE_QUOTES", quotes_per_line)
+    assert read_errors(tmp_path, 'A,B\n1,2\n3,"a\n""b""\nc\n') == ["error: raw/x.csv:3: " + NEVER_CLOSED.format(3)]
+
+
 def test_quotes_inside_unquoted_values_are_text(tmp_path):
     # no value starts with a quote: every quote is text (as pandas and spreadsheets read it)
     assert values(read(tmp_path, 'A,B\n1,12" ruler\n2,3\n')) == [["1", '12" ruler', 2], ["2", "3", 3]]
@@ -119,6 +143,43 @@ def test_quotes_inside_unquoted_values_are_text(tmp_path):
 def test_a_separator_is_one_character(tmp_path):
     assert read_errors(tmp_path, "A;;B\n1;;2\n", sep=";;") == [
         "error: raw/x.csv: sep ';;': a separator is one character, not a quote or a line end"]
+
+
+def _no_scan(monkeypatch):
+    """The record scan made unusable: what still reads was read by the fast proof alone."""
+    def fail(*_):
+        raise AssertionError("the records were scanned")
+    monkeypatch.setattr(raw_csv, "_Lines", fail)
+
+
+def test_plain_lines_are_read_without_a_scan(tmp_path, monkeypatch):
+    _no_scan(monkeypatch)
+    # quotes around whole values, doubled quotes, an empty quoted value, a quote inside a value
+    # (read as text, as the csv module does: nothing there can hide a separator), CRLF ends
+    raw = 'A,B,C\r\n"1","a ""q""",x\r\n2,"",12"" ruler\r\n3,4,"5"'
+    assert values(read(tmp_path, raw)) == [["1", 'a "q"', "x", 2], ["2", "", '12"" ruler', 3],
+                                           ["3", "4", "5", 4]]
+    assert values(read(tmp_path, "Label\nA,B\n1,2\n", header_row=2)) == [["1", "2", 3]]
+    assert values(read(tmp_path, "ID\n1\n  \n2")) == [["1", 2], ["", 3], ["2", 4]]
+    # the same errors as the scan gives
+    assert read_errors(tmp_path, "A,B\n1,a\x00b\n") == [
+        "error: raw/x.csv:2: column B holds a NUL character (byte 0x00) at line 2: 'a\\x00b' "
+        "(a damaged export? an XPT file cannot hold it)"]
+    assert read_errors(tmp_path, "A,B\n") == ["error: raw/x.csv: raw file has a header but no data rows"]
+
+
+@pytest.mark.parametrize("raw, header_row", [
+    ("A,B\n1,2\n\n3,4\n", 1),           # a blank line
+    ("A\n1\n\n3\n", 1),                 # a blank line in a one-column file
+    ("A,B\r1,2\r", 1),                   # lone CR line ends
+    ('A,B\n1,"2,3"\n', 1),               # a quoted separator
+    ('A,B\n1,"2\n3"\n', 1),              # a quoted line end
+    ('A,B\n1,12" ruler\n', 1),           # an odd number of quotes
+    ('"Lab\nel"\nA,B\n1,2\n', 3),        # quotes above the header
+    ("A,B\n1,2,3\n", 1),                 # rows of another width
+    ("A,B\n1\n", 1)])
+def test_what_the_fast_proof_leaves_to_the_scan(raw, header_row):
+    assert raw_csv._plain_lines(raw.encode(), ",", header_row) is None
 
 
 # ====================================================================== 2. line numbers
@@ -142,7 +203,7 @@ def test_line_numbers_of_crlf_and_cr_files(tmp_path):
 
 
 def test_blank_lines_are_not_records_and_keep_the_line_numbers(tmp_path):
-    raw = "SUBJID,TRT\n101,ASPIRIN\n\n102,IBUPROFEN\n  \t\n103,Crème\n\n\n"
+    raw = "SUBJID,TRT\n101,ASPIRIN\n\n102,IBUPROFEN\r\n\r\n103,Crème\n\n\n"
     assert values(read(tmp_path, raw)) == [["101", "ASPIRIN", 2], ["102", "IBUPROFEN", 4],
                                            ["103", "Crème", 6]]
     text = "\n".join(conversion_errors(tmp_path, {"raw/cm.csv": raw}))
@@ -150,6 +211,17 @@ def test_blank_lines_are_not_records_and_keep_the_line_numbers(tmp_path):
     # a row of empty fields is a record (its separators say so); a blank file is not
     assert values(read(tmp_path, "A,B\n,\n1,2\n")) == [["", "", 2], ["1", "2", 3]]
     assert read_errors(tmp_path, "A,B\n\n\n") == ["error: raw/x.csv: raw file has a header but no data rows"]
+
+
+def test_a_line_of_blanks_is_a_record(tmp_path):
+    # one column: a line of spaces is an empty value (stripped as every value is); an empty line is
+    # not a record, in a one-column file as in any other
+    assert values(read(tmp_path, "ID\n101\n   \n\n102\n")) == [["101", 2], ["", 3], ["102", 5]]
+    # wider files: a line of blanks has one field, not two
+    assert read_errors(tmp_path, "A,B\n1,2\n \t\n3,4\n") == [
+        "error: raw/x.csv:3: line 3 has 1 field, the header (line 1) has 2: ' \\t' (a row cut short?)"]
+    assert read_errors(tmp_path, "A,B\n1,2\n  \n", header_row=3) == [
+        "error: raw/x.csv:3: line 3, the header row, is blank"]
 
 
 def test_header_row_lines(tmp_path):
@@ -181,6 +253,90 @@ def test_utf16_read_as_utf8_is_named(tmp_path):
         "error: raw/x.csv:1: the header row holds NUL characters (byte 0x00): is the file UTF-16? "
         "declare its encoding, e.g. `encoding: utf-16`"]
     assert values(read(tmp_path, raw, encoding="utf-16-le")) == [["101", "ASPIRIN", 2]]
+
+
+# ====================================================================== random files
+
+_CHARS = {"plain": "ab1 ", "quoted": 'ab1 ,"\n', "wild": 'ab1 ,"\n\r'}
+
+
+def _random_csv(rnd: random.Random) -> str:
+    """A small CSV: clean, RFC-quoted or wild (quotes, separators and line ends anywhere), with
+    some rows of the wrong width, blank lines, CRLF or CR ends, and sometimes cut anywhere."""
+    width, style = rnd.randint(1, 4), rnd.choice(list(_CHARS))
+    end = rnd.choice(["\n", "\r\n"] + (["\r"] if style == "wild" else []))
+    rows = []
+    for _ in range(rnd.randint(0, 6)):
+        fields = []
+        for _ in range(width if rnd.random() < 0.85 else rnd.randint(0, width + 1)):
+            v = "".join(rnd.choice(_CHARS[style]) for _ in range(rnd.randint(0, 4)))
+            if style == "plain" or (style == "quoted" and rnd.random() < 0.5):
+                v = v.replace(",", "").replace('"', "").replace("\n", "")
+            if style != "plain" and rnd.random() < 0.5:
+                v = '"' + v.replace('"', '""') + '"'
+            fields.append(v)
+        rows.append(",".join(fields))
+    header = ",".join(f"C{i}" for i in range(width))
+    text = end.join([header] + rows) + rnd.choice([end, ""])
+    if rnd.random() < 0.15 and len(text) > len(header) + 1:
+        text = text[:rnd.randint(len(header) + 1, len(text))]
+    return text
+
+
+def _csv_module(text: str) -> tuple[str, object]:
+    """What Python's csv module makes of a file: ('open', line where the quoted value that the file
+    ends inside of starts) or ('rows', (header width, [(start line, fields)] without blank lines))."""
+    def rows(t):
+        return list(csv.reader(io.StringIO(t, newline="")))
+    if rows(text + "\nZ")[-1] != ["Z"]:        # what follows the file is swallowed: a value is open
+        # the open value is the last field, its quotes doubled in the file, after its opening quote
+        at = len(text) - len(rows(text)[-1][-1].replace('"', '""')) - 1
+        assert text[at] == '"'
+        return "open", len(re.findall(r"\r\n|\r|\n", text[:at])) + 1
+    reader = csv.reader(io.StringIO(text, newline=""))
+    width, start, records = len(next(reader)), reader.line_num + 1, []
+    for row in reader:
+        if row:
+            records.append((start, row))
+        start = reader.line_num + 1
+    return "rows", (width, records)
+
+
+_WIDTH_ERROR = (r"error: raw/f\.csv:(\d+): (line \1 has \d+ fields?, the header \(line 1\) has {w}|\d+ rows "
+                r"have (fewer|more) fields than the header \(line 1, {w} fields\): lines [\d, ]+( \(\+\d+ "
+                r"more\))?; line \1 has \d+): '.*' \((a row cut short\?|a separator inside a value that is "
+                r"not quoted\?)\)")
+
+
+def test_random_files_read_as_the_csv_module_reads_them_or_fail_with_our_message(tmp_path):
+    """Every file reads to exactly the csv module's records and lines, or fails with our message
+    naming the first short and the first long row, or the line of the quote never closed: never a
+    pandas message, never other data."""
+    rnd, path, seen = random.Random(8), tmp_path / "f.csv", set()
+    for _ in range(400):
+        text = _random_csv(rnd)
+        path.write_bytes(text.encode())
+        kind, want = _csv_module(text)
+        try:
+            df, lines = raw_csv.read_csv(path, "raw/f.csv", sep=None, encoding=None, header_row=1)
+            got = ("rows", lines.tolist(), df.values.tolist())
+        except ConversionError as exc:
+            got = ("error", [i.line for i in exc.issues], [str(i) for i in exc.issues])
+        if kind == "open":
+            assert got == ("error", [want], ["error: raw/f.csv:{0}: ".format(want) + NEVER_CLOSED.format(want)]), text
+            seen.add("open")
+            continue
+        width, records = want
+        short = [line for line, r in records if len(r) < width][:1]
+        long = [line for line, r in records if len(r) > width][:1]
+        if short or long:
+            assert got[:2] == ("error", short + long), text
+            assert all(re.fullmatch(_WIDTH_ERROR.format(w=width), m, re.S) for m in got[2]), (text, got)
+            seen.add("width")
+        else:
+            assert got == ("rows", [line for line, _ in records], [r for _, r in records]), text
+            seen.add("rows")
+    assert seen == {"open", "width", "rows"}
 
 
 # ====================================================================== 4. workbooks
@@ -249,6 +405,24 @@ def test_many_bad_cells_are_listed_by_line_after_the_first_twenty(tmp_path):
                         "#N/A: correct it in the workbook")
     assert text[20] == ("error: raw/cm.xlsx:22: sheet 'CM': 5 more cells hold an error value or a formula "
                         "without a saved result, at lines 22, 23, 24, 25, 26")
+
+
+def test_xls_workbooks_are_refused(tmp_path):
+    """calamine reads an error cell of any workbook as an empty value, and the binary .xls format
+    cannot be scanned for error cells and unsaved formulas as the .xlsx XML is: refused, whatever
+    the file holds."""
+    assert read_errors(tmp_path, b"\xd0\xcf\x11\xe0 not read", "cm.xls", sheet="CM") == [
+        "error: raw/cm.xls: save it as .xlsx: an .xls workbook cannot be checked for error cells (#DIV/0!, "
+        "#N/A) and formulas without a saved result, which would be read as empty values"]
+
+
+def test_calamine_reads_an_error_cell_as_an_empty_value(tmp_path):
+    """Why .xls is refused: what calamine gives for #DIV/0! cannot be told from an empty cell."""
+    pytest.importorskip("python_calamine")
+    from sdtm_rA import raw_excel
+    path = tmp_path / "cm.xlsx"
+    _workbook(path, [["SUBJID", "DOSE"], ["101", None], ["102", "x"]], {"B3": "#DIV/0!"})
+    assert raw_excel._calamine_frame(path, "CM", 1)[0].values.tolist() == [["101", ""], ["102", ""]]
 
 
 _CT = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
@@ -336,7 +510,8 @@ def test_repeated_names_in_a_header_row_below_labels(tmp_path):
     # pandas renames the second 'Position' to 'Position.1' before any check could see it
     raw = "Label,Label 2,Label 3\nPosition,Position,X\n1,2,3\n"
     assert read_errors(tmp_path, raw, header_row=2) == [
-        "error: raw/x.csv:2: duplicate column names ['Position']"]
+        "error: raw/x.csv:2: the column name Position (columns 1 and 2) is used more than once; each column "
+        "needs its own name"]
     path = tmp_path / "cm.xlsx"
     _workbook(path, [["Label", "Label 2"], ["Position", "Position"], ["1", "2"]])
     for calamine in (True, False):
@@ -345,7 +520,9 @@ def test_repeated_names_in_a_header_row_below_labels(tmp_path):
                 mp.setitem(sys.modules, "python_calamine", None)
             with pytest.raises(ConversionError) as info:
                 sources.read_table(path, "raw/cm.xlsx", header_row=2)
-        assert [str(i) for i in info.value.issues] == ["error: raw/cm.xlsx:2: duplicate column names ['Position']"]
+        assert [str(i) for i in info.value.issues] == [
+            "error: raw/cm.xlsx:2: the column name Position (columns 1 and 2) is used more than once; each "
+            "column needs its own name"]
 
 
 @pytest.mark.parametrize("others", [["AETERX"], ["AETERX", "AETERY"]])
@@ -362,7 +539,10 @@ def test_repeated_variable_name_in_an_xpt_file(tmp_path, others):
     path.write_bytes(data)
     with pytest.raises(ConversionError) as info:
         sources.read_table(path, "raw/ae.xpt")
-    assert [str(i) for i in info.value.issues] == ["error: raw/ae.xpt: duplicate variable names ['AETERM']"]
+    where = "variables 1 and 2" if len(others) == 1 else "variables 1, 2 and 3"
+    assert [str(i) for i in info.value.issues] == [
+        f"error: raw/ae.xpt: the variable name AETERM ({where}) is used more than once; each variable "
+        "needs its own name"]
 
 
 def test_repeated_variable_name_in_a_sas7bdat_file(tmp_path):
@@ -374,4 +554,6 @@ def test_repeated_variable_name_in_a_sas7bdat_file(tmp_path):
     path.write_bytes(data.replace(b"TRT\x00DOSE", b"TRT\x00TRT\x00"))
     with pytest.raises(ConversionError) as info:
         sources.read_table(path, "raw/cm.sas7bdat")
-    assert [str(i) for i in info.value.issues] == ["error: raw/cm.sas7bdat: duplicate variable names ['TRT']"]
+    assert [str(i) for i in info.value.issues] == [
+        "error: raw/cm.sas7bdat: the variable name TRT (variables 2 and 3) is used more than once; each "
+        "variable needs its own name"]

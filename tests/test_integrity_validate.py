@@ -334,23 +334,31 @@ CM_HEADER = "STUDYID,DOMAIN,USUBJID,CMSEQ,CMTRT\n"
 @pytest.mark.parametrize("text,problem", [
     # line 3 lacks CMTRT: pandas would fill it with '' and say nothing
     (CM_HEADER + "S,CM,S-1,1,ASPIRIN\nS,CM,S-1,2\n",
-     "the header has 5 fields but line 3 has 4"),
+     "line 3 has 4 fields, the header (line 1) has 5: 'S,CM,S-1,2' (a row cut short?)"),
     # the first record has one field too many: pandas would take 'S' as the row label and shift
     # every value one column to the left
     (CM_HEADER + "S,CM,S-1,1,ASPIRIN,X\nS,CM,S-1,2,IBUPROFEN,Y\n",
-     "the header has 5 fields but line 2 has 6, line 3 has 6"),
+     "2 rows have more fields than the header (line 1, 5 fields): lines 2, 3; line 2 has 6: "
+     "'S,CM,S-1,1,ASPIRIN,X' (a separator inside a value that is not quoted?)"),
+    # rows too short and too long: both named, in one line
+    (CM_HEADER + "S,CM,S-1,1\nS,CM,S-1,2,A,B\n",
+     "line 2 has 4 fields, the header (line 1) has 5: 'S,CM,S-1,1' (a row cut short?); line 3 has 6 "
+     "fields, the header (line 1) has 5: 'S,CM,S-1,2,A,B' (a separator inside a value that is not quoted?)"),
     # a quote that is never closed swallows the rest of the file into one value
     (CM_HEADER + "S,CM,S-1,1,ASPIRIN\n\"S,CM,S-1,2,IBUPROFEN\nS,CM,S-1,3,PARACETAMOL\n",
-     "the header has 5 fields but line 3 has 1 (a quoted value runs on to line 4: is a closing "
-     "quote missing?)"),
+     "the quoted value that starts on line 3 is never closed (a '\"' is missing)"),
+    # the same after a quote inside an unquoted value (read record by record)
+    (CM_HEADER + 'S,CM,S-1,1,12" ruler\nS,CM,S-1,2,"IBUPROFEN\n',
+     "the quoted value that starts on line 3 is never closed (a '\"' is missing)"),
+    # a line of blanks is a record of one field, not a blank line to skip
+    (CM_HEADER + "S,CM,S-1,1,ASPIRIN\n   \n",
+     "line 3 has 1 field, the header (line 1) has 5: '   ' (a row cut short?)"),
 ])
 def test_ragged_csv_is_an_error_finding(folder, tmp_path, text, problem):
     (folder / "cm.csv").write_text(text, encoding="utf-8")
     report = tmp_path / "r.json"
     assert cli("validate", folder, "--report", report).exit_code == 1
-    assert load_errors(report)["CM"] == (f"cm.csv cannot be read: {problem}: a value or a separator is "
-                                         f"missing or one too many, so the values cannot be matched "
-                                         f"to their columns with certainty")
+    assert load_errors(report)["CM"] == f"cm.csv cannot be read: {problem}"
 
 
 def test_ragged_csv_lists_ten_lines_and_counts_the_rest(tmp_path):
@@ -358,8 +366,8 @@ def test_ragged_csv_lists_ten_lines_and_counts_the_rest(tmp_path):
     path.write_text(CM_HEADER + "S,CM,S-1,1\n" * 12, encoding="utf-8")
     with pytest.raises(DatasetFileError) as info:
         read_one(path)
-    shown = ", ".join(f"line {n} has 4" for n in range(2, 12))
-    assert str(info.value).startswith(f"the header has 5 fields but {shown} (+2 more lines): ")
+    assert str(info.value) == ("12 rows have fewer fields than the header (line 1, 5 fields): lines 2, 3, 4, "
+                               "5, 6, 7, 8, 9, 10, 11 (+2 more); line 2 has 4: 'S,CM,S-1,1' (a row cut short?)")
 
 
 def test_csv_with_quoted_line_breaks_and_blank_lines_reads(tmp_path):
@@ -367,9 +375,22 @@ def test_csv_with_quoted_line_breaks_and_blank_lines_reads(tmp_path):
     path = tmp_path / "cm.csv"
     path.write_text("\ufeff" + CM_HEADER + 'S,CM,S-1,1,"ASPIRIN\n100 mg"\n\nS,CM,S-1,2,IBUPROFEN\n',
                     encoding="utf-8")
-    df, _ = read_one(path)
+    df, meta = read_one(path)
     assert list(df.columns) == ["STUDYID", "DOMAIN", "USUBJID", "CMSEQ", "CMTRT"]
     assert df["CMTRT"].tolist() == ["ASPIRIN\n100 mg", "IBUPROFEN"]
+    assert df["CMSEQ"].tolist() == ["1", "2"] and meta["var_types"]["CMSEQ"] == "Char"   # text, as stored
+
+
+def test_csv_with_a_long_value_and_a_stray_quote_leaves_the_csv_module_as_it_was(tmp_path):
+    """A value longer than the csv module's default field limit (131,072 characters) in a file read
+    record by record (a quote inside an unquoted value): read, and the process-wide limit restored."""
+    limit = csv.field_size_limit()
+    long = "x" * 200_000
+    path = tmp_path / "cm.csv"
+    path.write_text(CM_HEADER + f'S,CM,S-1,1,"{long}"\nS,CM,S-1,2,12" ruler\n', encoding="utf-8")
+    df, _ = read_one(path)
+    assert df["CMTRT"].tolist() == [long, '12" ruler']
+    assert csv.field_size_limit() == limit
 
 
 def test_csv_not_utf8_names_the_byte_and_line(folder, tmp_path):
@@ -393,8 +414,7 @@ def test_csv_starting_with_a_blank_line(folder, tmp_path):
     (folder / "cm.csv").write_text("\n" + CM_HEADER + "S,CM,S-1,1,ASPIRIN\n", encoding="utf-8")
     report = tmp_path / "r.json"
     assert cli("validate", folder, "--report", report).exit_code == 1
-    assert load_errors(report)["CM"] == ("cm.csv cannot be read: the first line is blank, not the "
-                                         "header line naming the columns")
+    assert load_errors(report)["CM"] == "cm.csv cannot be read: line 1, the header row, is blank"
 
 
 def test_unreadable_parquet(folder, tmp_path):

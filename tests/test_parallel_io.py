@@ -34,7 +34,7 @@ def test_streamed_sheet_equals_pandas_read_excel(tmp_path, monkeypatch, header_r
     monkeypatch.setattr(raw_excel, "_EXCEL_CHUNK", chunk)   # chunk boundaries inside the data
     path = tmp_path / "t.xlsx"
     _workbook(path, ROWS)
-    ours = raw_excel._read_calamine(path, "S", header_row)
+    ours = raw_excel._calamine_frame(path, "S", header_row)[0]
     ref = pd.read_excel(path, engine="calamine", sheet_name="S", dtype=str, header=header_row - 1,
                         keep_default_na=False, na_values=[])
     assert list(ours.columns) == list(ref.columns)

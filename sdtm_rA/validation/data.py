@@ -10,7 +10,6 @@ other structures, which ADaMIG 1.3 does not tabulate).
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import ConversionError
+from ..raw_csv import read_csv
 from ..specs import load_adamig, load_ct, load_sdtmig
 from ..xpt import XptError, repeated_names
 
@@ -180,16 +181,15 @@ def dataset_files(folder: Path) -> list[Path]:
 def read_problem(path: Path, exc: BaseException) -> str:
     """Why a dataset file cannot be read, in one line: the reader's own message where it is meant
     for users (without the file name it repeats), else the exception's class and message."""
-    text = " ".join(str(exc).split())
-    for prefix in (f"{os.fspath(path)}: ", f"Could not open Parquet input source '{os.fspath(path)}': ",
-                   "Error tokenizing data. C error: "):
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())   # blanks in a value kept
+    for prefix in (f"{os.fspath(path)}: ", f"Could not open Parquet input source '{os.fspath(path)}': "):
         if text.startswith(prefix):
             text = text[len(prefix):]
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    known = (DatasetFileError, XptError, pd.errors.ParserError)
+    known = (DatasetFileError, XptError)
     try:
         import pyarrow as pa
         known += (pa.ArrowException,)
@@ -198,86 +198,17 @@ def read_problem(path: Path, exc: BaseException) -> str:
     return text if isinstance(exc, known) and text else f"{type(exc).__name__}: {text}"
 
 
-def _not_utf8(path: Path) -> str:
-    """Where a text file stops being UTF-8: its first undecodable byte and that byte's line."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return (f"not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} ({exc.reason}); "
-                f"save the file as UTF-8")
-    return "not UTF-8 text"  # pragma: no cover - called after a UnicodeDecodeError
-
-
-def _csv_is_rectangular(path: Path, width: int) -> bool | None:
-    """True when every record after the header has `width` fields (pyarrow's multithreaded parser,
-    a fraction of the pandas read); None when pyarrow is not there or cannot parse the file."""
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-    except ImportError:  # pragma: no cover
-        return None
-    ragged = []
-
-    def invalid(row):
-        ragged.append(row.actual_columns)
-        return "skip"
-    names = [f"c{i}" for i in range(width)]
-    try:
-        pacsv.read_csv(path, read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-                       parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
-                       convert_options=pacsv.ConvertOptions(include_columns=names[:1],
-                                                            column_types={names[0]: pa.binary()}))
-    except (pa.ArrowException, OSError):
-        return None
-    return not ragged
-
-
-def _ragged_lines(path: Path, width: int, limit: int = 10) -> tuple[list[str], int]:
-    """'line 7 has 4' for the first `limit` records that do not have `width` fields, and how many
-    there are; blank lines are skipped, as pandas does. Lines are the file's (a quoted value may
-    run over several)."""
-    csv.field_size_limit(2**31 - 1)    # pandas reads values of any length
-    bad, count = [], 0
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        end = reader.line_num
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if row and len(row) != width:
-                count += 1
-                if len(bad) < limit:
-                    bad.append(f"line {start} has {len(row)}" + (
-                        f" (a quoted value runs on to line {end}: is a closing quote missing?)"
-                        if end > start else ""))
-    return bad, count
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
-    """A CSV dataset as text. Refused: a header naming a column twice (pandas would rename it
-    'AESEQ.1') and records with fewer or more fields than the header (pandas fills the missing
-    ones with '', or takes an extra first field as the row label and shifts every value)."""
+    """A CSV dataset as text, read as a raw export is (`raw_csv.read_csv`): a repeated column name,
+    a record with fewer or more fields than the header (pandas would pad it, or take an extra first
+    field as the row label and shift every value), a quote never closed or a file that is not UTF-8
+    is a DatasetFileError naming the line."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
-        if not header:
-            raise DatasetFileError("the first line is blank, not the header line naming the columns")
-        problem = repeated_names(header, "column")
-        if problem:
-            raise DatasetFileError(problem)
-        if _csv_is_rectangular(path, len(header)) is not True:
-            bad, count = _ragged_lines(path, len(header))
-            if bad:
-                shown = ", ".join(bad)
-                more = f" (+{count - len(bad)} more lines)" if count > len(bad) else ""
-                raise DatasetFileError(f"the header has {len(header)} fields but {shown}{more}: a value "
-                                       f"or a separator is missing or one too many, so the values "
-                                       f"cannot be matched to their columns with certainty")
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], index_col=False)
-    except UnicodeDecodeError:
-        raise DatasetFileError(_not_utf8(path)) from None
+        df, _ = read_csv(path, path.name, sep=",", encoding=None, header_row=1,
+                         not_utf8="save the file as UTF-8")
+    except ConversionError as exc:
+        raise DatasetFileError("; ".join(i.message for i in exc.issues)) from None
+    return df.reset_index(drop=True)
 
 
 def _read_parquet(path: Path, meta: dict) -> pd.DataFrame:
