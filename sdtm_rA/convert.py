@@ -19,7 +19,7 @@ from .build import build_domain, check_mapping, prepare_domain
 from .domain import raw_files
 from .sources import SLOW_SUFFIXES, Prefetch
 from .errors import ConversionError, Issue, Issues, shown
-from .inputs import check_input_paths, check_output, conversion_inputs, external_roots, hash_inputs
+from .inputs import InputSnapshot, check_input_paths, check_output, conversion_inputs, external_roots
 from .publish import OutputFolder, write_failure
 from .signals import checkpoint
 from .mapping import load_mapping
@@ -252,6 +252,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     if own:   # before OUT is touched: an output folder holding an input is refused
         check_output(out, conversion_sources(study, mappings))
         output = OutputFolder(out, command, notify)
+    snapshot = InputSnapshot(conversion_inputs(study, mappings))
     writer = xpt.BackgroundWriter()
     problems: list[Issue] = []
     try:
@@ -277,7 +278,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
         checkpoint("convert:built")
         for name, info in sorted(writer.finish().items()):
             result.outputs[f"sdtm/{name.lower()}.xpt"] = {"rows": int(info["rows"]), "sha256": info["sha256"]}
-        result.run = _run_record(study, result, command, created)
+        result.run = _run_record(study, result, command, created, snapshot)
         _validate_output(result, output, out, f"sdtmig-{study.sdtmig}" if study.sdtmig else None,
                          validate, allow_invalid, progress)
         if own:
@@ -382,10 +383,11 @@ def validate_before_publishing(output: OutputFolder, name: str, out: Path, repor
     return res, ""
 
 
-def _run_record(study: Study, result: ConversionResult, command, created) -> dict:
-    """Provenance: every file the conversion read (and only those) with its SHA-256, wherever it lies;
-    where an input was reached through a link, the place its data really are."""
-    inputs, locations = hash_inputs(conversion_inputs(study, result.mappings))
+def _run_record(study: Study, result: ConversionResult, command, created, snapshot: InputSnapshot) -> dict:
+    """Provenance: every file the conversion read (and only those) with its SHA-256, wherever it lies
+    (checked unchanged since the run started); where an input was reached through a link, the place
+    its data really are."""
+    inputs, locations = snapshot.hashes()
     record = {
         "tool": "sdtm_rA",
         "version": __version__,

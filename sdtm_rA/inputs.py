@@ -101,6 +101,40 @@ def conversion_inputs(study, mappings) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
+class InputSnapshot:
+    """The size and modification time of every input, taken before the run reads them: run.json's
+    hashes are computed at the end, and an input that changed in between (a sync job still writing
+    into raw/) refuses the run, since its hash would describe other data than those converted."""
+
+    def __init__(self, files: dict[str, Path]):
+        self.files = dict(files)
+        self.before = {name: _stat(path) for name, path in self.files.items()}
+
+    def hashes(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(SHA-256 per input, real place of inputs reached through a link), once every input is
+        checked to be what it was when the run started (also while it is being hashed)."""
+        self._unchanged()
+        result = hash_inputs(self.files)
+        self._unchanged()
+        return result
+
+    def _unchanged(self) -> None:
+        changed = [name for name, path in self.files.items() if _stat(path) != self.before[name]]
+        if changed:
+            raise ConversionError([Issue(
+                "error", "changed while this run was reading it (its size or modification time is not what "
+                "it was when the run started), so the outputs may mix two versions of it: nothing was "
+                "published; run again once the file is complete", file=name) for name in changed])
+
+
+def _stat(path: Path):
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return ("missing", exc.errno)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def hash_inputs(files: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
     """SHA-256 of each input; and, for those reached through a link, where the data really are."""
     hashes, locations = {}, {}

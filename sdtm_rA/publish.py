@@ -17,6 +17,7 @@ in the target's own folder.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -143,20 +144,28 @@ COMMITTED: list[str] = []
 
 
 def write_failure(out: Path, exc: Exception, output: "OutputFolder | None" = None) -> ConversionError:
-    """An output that could not be written (the writer says why, or only that it failed), with the
-    free space of OUT's device, since a full disk is the usual cause; an OSError about a file outside
-    the output (an input that vanished or cannot be read) is said to be about that file."""
+    """An output that could not be written, naming the file where the system says which, and the
+    free space of OUT's device where the disk may be full (ENOSPC, or a writer that only says it
+    failed); an OSError about a file outside the output (an input that vanished or cannot be read)
+    is said to be about that file."""
     name = getattr(exc, "filename", None)
     if isinstance(exc, OSError) and name and output is not None and not output.owns(Path(name)):
         return ConversionError([Issue("error", f"cannot read: {os_reason(exc)} (nothing was published)",
                                       file=str(name))])
-    try:
-        st = os.statvfs(out if Path(out).exists() else Path(out).parent)
-        free = st.f_bavail * st.f_frsize
-        space = f"; {free:,} bytes free on the output's device" + (" (the disk is full)" if free < (1 << 20) else "")
-    except (OSError, AttributeError):
-        space = ""
-    text = os_reason(exc) if isinstance(exc, OSError) else " ".join(str(exc).split())
+    space = ""
+    if not isinstance(exc, OSError) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            st = os.statvfs(out if Path(out).exists() else Path(out).parent)
+            free = st.f_bavail * st.f_frsize
+            space = f"; {free:,} bytes free on the output's device" + (" (the disk is full)" if free < (1 << 20) else "")
+        except (OSError, AttributeError):
+            pass
+    if isinstance(exc, OSError):
+        text = os_reason(exc)
+        if name and output is not None:
+            text += f" ({output.display(Path(name))})"
+    else:
+        text = " ".join(str(exc).split())
     return ConversionError([Issue("error", f"the outputs could not be written (nothing was published): "
                                   f"{text}{space}", file=str(out))])
 
@@ -289,7 +298,11 @@ class OutputFolder:
     def _recover(self) -> None:
         """Undo what an interrupted run left (the lock is held: no other run is at work here)."""
         journal = self.root / JOURNAL
-        _remove(journal.with_name(JOURNAL + ".tmp"))       # a journal never finished: nothing was moved
+        unfinished = journal.with_name(JOURNAL + ".tmp")    # a journal never finished: nothing was moved
+        if _exists(unfinished):
+            _remove(unfinished)
+            self.notes.append(f"removed {unfinished.name}, the unfinished journal of a run interrupted "
+                              "before it moved any output")
         if _exists(journal):
             info = _read_json(journal)
             if info is None:
@@ -484,6 +497,22 @@ class OutputFolder:
             self.committed = True
             COMMITTED.append(str(self.out))
         checkpoint("commit:done")
+
+    def display(self, path: Path) -> str:
+        """A path of this run as the user knows it: OUT's entry it stands for (a staged, backup or
+        journal name inside OUT is shown as the output it belongs to), else the path itself."""
+        where = _absolute(path)
+        for name, e in self._entries.items():
+            if str(where) in (e.get("staged"), str(self._target(name))):
+                return name
+        try:
+            rel = where.relative_to(self.root)
+        except ValueError:
+            return str(path)
+        parts = rel.parts
+        if parts and parts[0].startswith(STAGE_PREFIX) and len(parts) >= 3 and parts[1] in ("new", "old"):
+            return "/".join(parts[2:])
+        return rel.as_posix()
 
     def owns(self, path: Path) -> bool:
         """A path this run writes: inside OUT, or staged beside a linked output's target."""

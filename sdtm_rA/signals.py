@@ -48,15 +48,16 @@ class HeldSignals:
 
 
 def checkpoint(name: str) -> None:
-    """Where the environment says so (SDTM_RA_PAUSE_AT=name), write SDTM_RA_PAUSE_FILE and wait to be
-    killed: the integrity tests stop a real run at each stage this way, without guessing with sleeps.
-    With signals held off (the publication step), the wait ends as soon as one has arrived."""
+    """Where the environment says so (SDTM_RA_PAUSE_AT=name), write SDTM_RA_PAUSE_FILE and wait until
+    that file is deleted (the run then goes on) or the process is killed: the integrity tests stop a
+    real run at each stage this way, without guessing with sleeps. With signals held off (the
+    publication step), the wait ends as soon as one has arrived."""
     if os.environ.get("SDTM_RA_PAUSE_AT") != name:
         return
     marker = os.environ.get("SDTM_RA_PAUSE_FILE")
     if marker:
         Path(marker).write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
-    while not (_HELD and _HELD[-1].pending):
+    while not (_HELD and _HELD[-1].pending) and (not marker or os.path.exists(marker)):
         time.sleep(0.02)
 
 

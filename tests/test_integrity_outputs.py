@@ -153,6 +153,11 @@ def test_derive_into_its_own_sdtm_folder_is_refused_but_out_sdtm_is_its_input(tm
     assert snapshot(sdtm) == before
     res = cli("derive", out / "sdtm", "--out", out, "--quiet")      # the documented use
     assert res.returncode == 0, res.stderr
+    adam = json.loads((out / "run.json").read_text())["adam"]
+    assert adam["sdtm_folder"] == str(out / "sdtm")
+    from sdtm_rA.adam.derive import bundled_adam_specs
+    assert adam["spec_folder"] == os.path.abspath(bundled_adam_specs())
+    assert sorted(adam["inputs"])[:2] == ["adam-specs/adae.yaml", "adam-specs/adeff.yaml"]
     assert sorted(p.name for p in (out / "adam").iterdir()) == ["adae.xpt", "adeff.xpt", "adlb.xpt", "adsl.xpt"]
     assert (out / "adam-validation.html").exists() and (out / "summary.html").exists()
 
@@ -333,6 +338,22 @@ def test_sigkill_at_any_stage_then_the_next_run_restores_the_earlier_outputs(tmp
     assert snapshot(out) == before
 
 
+def test_an_input_changed_during_the_run_refuses_publication(tmp_path):
+    study, out, before = converted(tmp_path)
+    marker = tmp_path / "paused"
+    proc = start("convert", study, "--out", out, "--allow-invalid", pause="convert:built", marker=marker)
+    wait_for(marker, proc)
+    with open(study / "raw" / "dm.csv", "a", encoding="utf-8") as fh:    # a sync job still writing
+        fh.write("103,F\n")
+    marker.unlink()                                                        # the run goes on
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert ("error: study/raw/dm.csv: changed while this run was reading it (its size or modification time "
+            "is not what it was when the run started), so the outputs may mix two versions of it: nothing "
+            "was published; run again once the file is complete") in err
+    assert snapshot(out) == before
+
+
 def test_a_killed_run_leaves_no_worker_reading_a_workbook(tmp_path):
     """The bundled study's HAQ workbook is read by a forked process: it dies with the run."""
     out = tmp_path / "out"
@@ -421,6 +442,8 @@ def test_an_earlier_version_killed_between_its_folder_and_run_json_swaps(tmp_pat
     assert ("note: put .sdtm-q1w2e3r4-run.json in place as run.json: an interrupted run had published sdtm/ "
             "but not yet the run.json describing it") in res.stderr
     assert json.loads((out / "run.json").read_text()) == new_run
+    assert ("note: removed .sdtm-ra-journal.json.tmp, the unfinished journal of a run interrupted before it "
+            "moved any output") in res.stderr
     assert hidden(out) == []
 
 
@@ -435,7 +458,7 @@ def test_a_failed_rename_during_publication_is_undone_before_the_error(tmp_path,
 
     def failing(src, dst):
         calls.append(dst)
-        if len(calls) == 3:                  # sdtm moved aside, the new sdtm moved in; run.json fails
+        if len(calls) == 3:                  # the journal written, sdtm moved aside; the new sdtm fails
             raise PermissionError(1, "Operation not permitted", str(dst))
         return real(src, dst)
 
@@ -443,10 +466,13 @@ def test_a_failed_rename_during_publication_is_undone_before_the_error(tmp_path,
         (dest.stage_folder("sdtm") / "dm.xpt").write_bytes(b"new dm")
         dest.stage_file("run.json").write_text("{}")
         monkeypatch.setattr(publish.os, "replace", failing)
-        with pytest.raises(PermissionError):
+        with pytest.raises(PermissionError) as info:
             dest.commit()
         monkeypatch.setattr(publish.os, "replace", real)
+        message = str(publish.write_failure(out, info.value, dest).issues[0])
     assert snapshot(out) == before
+    assert message == (f"error: {out}: the outputs could not be written (nothing was published): "
+                       "Operation not permitted (sdtm)")
 
 
 def test_signals_wait_for_the_end_of_the_held_block():

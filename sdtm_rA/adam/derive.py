@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 import warnings
@@ -415,6 +416,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
     from ..signals import checkpoint
     progress = progress or (lambda msg: None)
     spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
+    snapshot = _inputs(Path(sdtm_folder), spec_folder)      # before anything is read
     specs = load_spec_folder(spec_folder)
     out = Path(out)
     own = output is None
@@ -452,10 +454,12 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
         checkpoint("derive:built")
         for name, info in sorted(writer.finish().items()):
             result.outputs[f"adam/{name.lower()}.xpt"] = {"rows": info["rows"], "sha256": info["sha256"]}
-        result.inputs, locations = _inputs(Path(sdtm_folder), spec_folder)
+        result.inputs, locations = snapshot.hashes()
         result.record = {"tool": "sdtm_rA", "version": __version__,
                          "command": command if command is not None else sys.argv,
-                         "xpt_timestamp": created.isoformat(), "inputs": result.inputs,
+                         "xpt_timestamp": created.isoformat(),
+                         "sdtm_folder": os.path.abspath(sdtm_display or sdtm_folder),
+                         "spec_folder": os.path.abspath(spec_folder), "inputs": result.inputs,
                          **({"input_locations": locations} if locations else {}),
                          "outputs": result.outputs,
                          "warnings": [i.as_dict() for i in result.issues.items if i.severity == "warning"]}
@@ -525,10 +529,10 @@ def _sdtm_timestamp(folder: Path):
     return None
 
 
-def _inputs(sdtm_folder: Path, spec_folder: Path) -> tuple[dict, dict]:
-    """What derive read: every dataset file of the SDTM folder and every spec file, hashed (and the
-    real place of those reached through a link)."""
-    from ..inputs import hash_inputs
+def _inputs(sdtm_folder: Path, spec_folder: Path):
+    """What derive reads: every dataset file of the SDTM folder and every spec file, as a snapshot
+    taken before they are read (hashed at the end; see inputs.InputSnapshot)."""
+    from ..inputs import InputSnapshot
     files = {f"sdtm/{p.name}": p for p in _sdtm_files(sdtm_folder)}
     files.update({f"adam-specs/{p.name}": p for p in sorted(Path(spec_folder).glob("*.yaml"))})
-    return hash_inputs(files)
+    return InputSnapshot(files)
