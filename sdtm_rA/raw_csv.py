@@ -131,13 +131,15 @@ def _plain_lines(data: bytes, sep: str, header_row: int) -> tuple[str, int, int]
     """The common case, proved with a few C-speed passes over the bytes: every line from the header
     on is one record with the header's number of fields.
 
-    So it is when, in the file's skeleton (its separators, quotes and line feeds only), the quotes
-    come in adjacent pairs and, these taken out, every line holds the header's separators: then no
-    separator or line end lies inside a quoted value, however its quotes are read (a pair opens and
-    closes a value or doubles a quote inside one; a quote that is text leaves the value unquoted).
-    Returns (header text, offset of the first data line, lines from the header on), or None for
-    anything else (a lone CR, blank lines, quoted separators or line ends, rows of another width,
-    quotes above the header): the general scan decides, and names any error."""
+    So it is when, in the file's skeleton (its separators, quotes and line feeds only), every line
+    holds the header's separators once the quoted values are taken out, and no line feed was inside
+    one. Quotes that come in adjacent pairs in the skeleton can hide nothing, however they are read
+    (a pair opens and closes a value or doubles a quote inside one; a quote that is text leaves the
+    value unquoted); other quotes must all be text (`_quote_starts_a_value`) or all regular
+    (`_regular_quotes`, `_unquoted`). Returns (header text, offset of the first data line, lines from
+    the header on), or None for anything else (a lone CR, blank lines, line ends inside quotes,
+    irregular quotes, rows of another width, quotes above the header): the general scan decides, and
+    names any error."""
     if not sep.isascii():
         return None
     start = 0
@@ -152,8 +154,9 @@ def _plain_lines(data: bytes, sep: str, header_row: int) -> tuple[str, int, int]
     part = data[start:] if start else data
     skeleton = part.translate(None, _all_but(ord(sep)))
     if b'"' in skeleton:
-        skeleton = skeleton.replace(b'""', b"")
-        if b'"' in skeleton:
+        paired = skeleton.replace(b'""', b"")
+        skeleton = paired if b'"' not in paired else _unquoted(part, skeleton, ord(sep))
+        if skeleton is None:
             return None
     if not part.endswith(b"\n"):
         skeleton += b"\n"
@@ -166,6 +169,24 @@ def _plain_lines(data: bytes, sep: str, header_row: int) -> tuple[str, int, int]
     end = len(part) if end < 0 else end
     header = part[:end].removesuffix(b"\r").decode("utf-8")
     return header, min(start + end + 1, len(data)), len(skeleton) // len(unit)
+
+
+def _unquoted(part: bytes, skeleton: bytes, sep: int) -> bytes | None:
+    """The skeleton without its quoted values: when no value starts with a quote (every quote is
+    text), or when the quotes are regular (`_regular_quotes`) and no quoted value holds a line end
+    (a record over several lines); else None."""
+    a = np.frombuffer(part, np.uint8)
+    q = np.flatnonzero(a == 0x22)
+    if not _quote_starts_a_value(a, q, sep):
+        return skeleton.replace(b'"', b"")
+    if len(q) % 2 or not _regular_quotes(a, q, sep):
+        return None
+    sk = np.frombuffer(skeleton, np.uint8)
+    quote = sk == 0x22
+    quoted = np.logical_xor.accumulate(quote) | quote     # from an opening quote to its closing one
+    if (sk[quoted] == 10).any():
+        return None
+    return sk[~quoted].tobytes()
 
 
 class _Lines:
@@ -210,6 +231,27 @@ def _never_closed(line: int, display: str) -> ConversionError:
                                   "(a '\"' is missing)", file=display, line=line)])
 
 
+def _quote_starts_a_value(a: np.ndarray, q: np.ndarray, s: int) -> bool:
+    """Whether a quote (at offsets `q` of the bytes `a`) follows a separator or a line end, or
+    starts the file: if none does, every quote is text."""
+    edge = np.zeros(256, bool)
+    edge[[s, 10, 13]] = True
+    return bool(((q == 0) | edge[a[q - 1]]).any())
+
+
+def _regular_quotes(a: np.ndarray, q: np.ndarray, s: int) -> bool:
+    """Whether every quote (at offsets `q` of the bytes `a`) opens a value, closes it or doubles
+    another (RFC 4180): taken in pairs, the first of each follows a separator, a line end or a quote
+    (or starts the file), the second is followed by one (or ends the file). Then a quote count's
+    parity says what is inside a quoted value."""
+    n = len(a)
+    edge = np.zeros(256, bool)
+    edge[[s, 10, 13, 0x22]] = True
+    opening, closing = q[0::2], q[1::2]
+    return bool(((opening == 0) | edge[a[opening - 1]]).all()
+                and ((closing == n - 1) | edge[a[np.minimum(closing + 1, n - 1)]]).all())
+
+
 def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None:
     """The records, vectorised over the bytes: a line end or separator counts unless an odd number
     of quotes precedes it. That is how pandas splits when every quote opens a value, closes it or
@@ -222,12 +264,8 @@ def _records(data: bytes, sep: str, lines: _Lines, display: str) -> _Recs | None
     if b'"' in data:
         q = np.flatnonzero(a == 0x22)
         opening, closing = q[0::2], q[1::2]
-        edge = np.zeros(256, bool)
-        edge[[s, 10, 13, 0x22]] = True
-        if not ((opening == 0) | edge[a[opening - 1]]).all() or \
-                not ((closing == n - 1) | edge[a[np.minimum(closing + 1, n - 1)]]).all():
-            edge[0x22] = False
-            if ((q == 0) | edge[a[q - 1]]).any():
+        if not _regular_quotes(a, q, s):
+            if _quote_starts_a_value(a, q, s):
                 return None                 # quoted values and quotes inside unquoted ones
         elif len(q) % 2:                    # the last value opened, back over its doubled quotes
             k = len(q) - 1

@@ -161,6 +161,9 @@ def test_plain_lines_are_read_without_a_scan(tmp_path, monkeypatch):
                                            ["3", "4", "5", 4]]
     assert values(read(tmp_path, "Label\nA,B\n1,2\n", header_row=2)) == [["1", "2", 3]]
     assert values(read(tmp_path, "ID\n1\n  \n2")) == [["1", 2], ["", 3], ["2", 4]]
+    # regular quotes around separators; quotes that are all text
+    assert values(read(tmp_path, 'A,B\n"1,2","3"\n"","a ""b"", c"\n')) == [["1,2", "3", 2], ["", 'a "b", c', 3]]
+    assert values(read(tmp_path, 'A,B\n1,12" ruler\n2,3"\n')) == [["1", '12" ruler', 2], ["2", '3"', 3]]
     # the same errors as the scan gives
     assert read_errors(tmp_path, "A,B\n1,a\x00b\n") == [
         "error: raw/x.csv:2: column B holds a NUL character (byte 0x00) at line 2: 'a\\x00b' "
@@ -172,9 +175,9 @@ def test_plain_lines_are_read_without_a_scan(tmp_path, monkeypatch):
     ("A,B\n1,2\n\n3,4\n", 1),           # a blank line
     ("A\n1\n\n3\n", 1),                 # a blank line in a one-column file
     ("A,B\r1,2\r", 1),                   # lone CR line ends
-    ('A,B\n1,"2,3"\n', 1),               # a quoted separator
     ('A,B\n1,"2\n3"\n', 1),              # a quoted line end
-    ('A,B\n1,12" ruler\n', 1),           # an odd number of quotes
+    ('A,B\n"1",12" ruler\n', 1),         # quoted values and a quote inside a value
+    ('A,B\n1,"x\n', 1),                  # a quote never closed
     ('"Lab\nel"\nA,B\n1,2\n', 3),        # quotes above the header
     ("A,B\n1,2,3\n", 1),                 # rows of another width
     ("A,B\n1\n", 1)])
