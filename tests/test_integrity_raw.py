@@ -258,6 +258,15 @@ def test_utf16_read_as_utf8_is_named(tmp_path):
     assert values(read(tmp_path, raw, encoding="utf-16-le")) == [["101", "ASPIRIN", 2]]
 
 
+def test_not_utf8_and_empty_files(tmp_path):
+    # 0xE8 (è in Latin-1) followed by 'm' cannot be UTF-8
+    assert read_errors(tmp_path, "A,B\n1,2\n3,Crème\n".encode("latin-1")) == [
+        "error: raw/x.csv:3: not UTF-8 text: byte 0xe8 on line 3 (invalid continuation byte); declare the "
+        "file's encoding, e.g. `encoding: latin-1`"]
+    assert read_errors(tmp_path, b"\xef\xbb\xbf") == ["error: raw/x.csv: the file is empty"]
+    assert read_errors(tmp_path, " \r\n\n") == ["error: raw/x.csv: the file holds nothing but blanks and line ends"]
+
+
 # ====================================================================== random files
 
 _CHARS = {"plain": "ab1 ", "quoted": 'ab1 ,"\n', "wild": 'ab1 ,"\n\r'}
@@ -516,7 +525,7 @@ def test_repeated_names_in_a_header_row_below_labels(tmp_path):
         "error: raw/x.csv:2: the column name Position (columns 1 and 2) is used more than once; each column "
         "needs its own name"]
     path = tmp_path / "cm.xlsx"
-    _workbook(path, [["Label", "Label 2"], ["Position", "Position"], ["1", "2"]])
+    _workbook(path, [["Label", "Label 2"], ["Position", " Position "], ["1", "2"]])   # the same once stripped
     for calamine in (True, False):
         with pytest.MonkeyPatch.context() as mp:
             if not calamine:
