@@ -466,18 +466,39 @@ def to_iso8601(
         t_codes, t_parsed, t_texts = _parse_column(times, tfmt, unknown_set, zero_is_unknown)
 
     pair_codes, pairs = pd.factorize(d_codes.astype(np.int64) * len(t_texts) + t_codes)
-    convs = []
-    for pair in pairs:
-        di, ti = divmod(int(pair), len(t_texts))
-        convs.append(_convert_pair(d_parsed[di], t_parsed[ti], bool(d_texts[di]), bool(t_texts[ti])))
-    result = _str_series([c.text for c in convs], pair_codes, dates)
-    return result, _collect_issues(convs, pair_codes, dates, times)
+    di, ti = np.divmod(np.asarray(pairs, dtype=np.int64), len(t_texts))
+    # A complete date and a readable time (the usual pair) is its ISO date and time, no issue:
+    # joined without a Python call per pair, as a date and a time column have up to a million.
+    d_ok, d_iso, d_time = _complete(d_parsed)
+    t_ok, _, t_time = _complete(t_parsed, date=False)
+    plain = d_ok[di] & t_ok[ti]
+    texts = np.full(len(pairs), "", dtype=object)
+    texts[plain] = d_iso[di[plain]] + d_time[di[plain]] + t_time[ti[plain]]
+    issues_of = {}
+    for k in np.flatnonzero(~plain).tolist():
+        conv = _convert_pair(d_parsed[di[k]], t_parsed[ti[k]], bool(d_texts[di[k]]), bool(t_texts[ti[k]]))
+        texts[k] = conv.text
+        if conv.issues:
+            issues_of[k] = conv.issues
+    result = _str_series(texts.tolist(), pair_codes, dates)
+    return result, _collect_issues(issues_of, pair_codes, dates, times)
 
 
-def _collect_issues(convs: list[_Conv], pair_codes: np.ndarray, dates: pd.Series,
+def _complete(parsed: list[_Raw], date: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct parsed value: readable (with a complete date, for a date), its ISO date text
+    and 'T' + its ISO time text ('' without a time)."""
+    ok = np.array([not r.error and (not date or all(r.parts.get(k) is not None for k in _DATE_PARTS))
+                   for r in parsed], dtype=bool)
+    iso = np.array([_date_text(r.parts) if good else "" for r, good in zip(parsed, ok)], dtype=object)
+    time = np.array(["T" + _time_text(r.parts) if good and any(r.parts.get(k) is not None for k in _TIME_PARTS)
+                     else "" for r, good in zip(parsed, ok)], dtype=object)
+    return ok, iso, time
+
+
+def _collect_issues(issues_of: dict[int, tuple], pair_codes: np.ndarray, dates: pd.Series,
                     times: pd.Series | None) -> list[DateIssue]:
-    """Expand per-distinct-pair issues to one DateIssue per affected row."""
-    with_issues = [k for k, c in enumerate(convs) if c.issues]
+    """Expand per-distinct-pair issues ({pair: issues}) to one DateIssue per affected row."""
+    with_issues = list(issues_of)
     if not with_issues:
         return []
     rows = np.flatnonzero(np.isin(pair_codes, with_issues))
@@ -488,7 +509,7 @@ def _collect_issues(convs: list[_Conv], pair_codes: np.ndarray, dates: pd.Series
     for i, pos in enumerate(rows):
         date_value = _raw_text(d_raw[i])
         time_value = "" if t_raw is None else _raw_text(t_raw[i])
-        for severity, field, reason in convs[pair_codes[pos]].issues:
+        for severity, field, reason in issues_of[pair_codes[pos]]:
             value = {"date": date_value, "time": time_value}.get(
                 field, f"{date_value} {time_value}".strip())
             issues.append(DateIssue(labels[i], value, reason, severity, field))

@@ -16,6 +16,38 @@ from .mapping import Mapping, source_refs, target_refs
 from .sources import FILE, LINE, drop_twin_columns, melt_wide, read_table, report_duplicates
 from .yamlio import load_yaml
 
+def raw_lines(frame: pd.DataFrame, mask) -> str:
+    """'raw/lb.csv lines 3, 9' for the rows in `mask` (row labels, or booleans over `frame` or aligned
+    to it), grouped by file."""
+    if isinstance(mask, pd.Series) and mask.dtype == bool:
+        labels = mask.index[mask.to_numpy()]
+    elif isinstance(mask, np.ndarray) and mask.dtype == bool:
+        labels = frame.index[mask]
+    else:
+        labels = pd.Index(mask)
+    return raw_lines_per(frame, labels, np.zeros(len(labels), dtype=np.int64), 1)[0]
+
+
+def raw_lines_per(frame: pd.DataFrame, labels, groups: np.ndarray, n: int) -> list[str]:
+    """raw_lines of n groups of rows at once (row `labels[i]` is in group `groups[i]`; a row may be
+    in several): one sort instead of a pass over the frame per group, for the 100,000s of distinct
+    bad values a wrongly mapped column can hold."""
+    pos = frame.index.get_indexer(labels)
+    if (pos < 0).any():
+        raise KeyError(f"rows not in the frame: {list(pd.Index(labels)[pos < 0][:5])}")
+    f_codes, f_names = pd.factorize(frame[FILE].iloc[pos], sort=True)
+    f_names = f_names.tolist()
+    lines = frame[LINE].iloc[pos].to_numpy(dtype=np.int64)
+    groups = np.asarray(groups, dtype=np.int64)
+    order = np.lexsort((lines, f_codes, groups))
+    g, f, line = groups[order], f_codes[order], lines[order]
+    starts = np.flatnonzero(np.r_[len(g) > 0, (g[1:] != g[:-1]) | (f[1:] != f[:-1])])
+    parts: list[list[str]] = [[] for _ in range(n)]
+    for a, b in zip(starts.tolist(), np.r_[starts[1:], len(g)].tolist()):
+        parts[g[a]].append(f"{f_names[f[a]]} {rows_text(line[a:b].tolist())}")
+    return ["; ".join(p) for p in parts]
+
+
 class DomainContext:
     """What a rule or derivation may look at while a domain is being built."""
 
@@ -51,21 +83,24 @@ class DomainContext:
                 "variable": variable}
 
     def raw_lines(self, mask) -> str:
-        """'raw/lb.csv lines 3, 9' for the rows in `mask` (grouped by file)."""
-        sub = self.frame.loc[mask, [FILE, LINE]]
-        parts = [f"{f} {rows_text(g[LINE])}" for f, g in sub.groupby(FILE, sort=True)]
-        return "; ".join(parts)
+        return raw_lines(self.frame, mask)
+
+    def raw_lines_per(self, labels, groups, n) -> list[str]:
+        return raw_lines_per(self.frame, labels, groups, n)
 
     def report_values(self, variable: str, bad: pd.Series, message, severity="error", path=()):
-        """One issue per distinct offending value, with every raw line that carries it."""
+        """One issue per distinct offending value, with every raw line that carries it (the rows
+        grouped by value in one sort: a column can hold 100,000s of distinct bad values)."""
         bad = bad.fillna("").astype(str)
         if self.active is not None:
             bad = bad[self.active.reindex(bad.index, fill_value=False).to_numpy()]
-        for value in sorted(bad.unique()):
-            mask = bad.index[bad == value]
-            text = message(value) if callable(message) else message
-            getattr(self.issues, severity)(f"{text} ({self.raw_lines(mask)})",
-                                           value=value, **self.where(variable, *path))
+        codes, values = pd.factorize(bad)
+        values = values.tolist()
+        lines = raw_lines_per(self.frame, bad.index, codes, len(values))
+        at = self.where(variable, *path)
+        for i in sorted(range(len(values)), key=values.__getitem__):
+            text = message(values[i]) if callable(message) else message
+            getattr(self.issues, severity)(f"{text} ({lines[i]})", value=values[i], **at)
 
     # -- columns ------------------------------------------------------------------------------
     def column(self, ref: str, variable: str = "") -> pd.Series:
@@ -418,7 +453,7 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
     def value_of(k):
         return f"{dist_d[k]} {dist_t[k]}".strip() if dist_t is not None else dist_d[k]
 
-    # (message made from a function naming the raw lines of some pairs, the pairs, the value)
+    # (groups of pairs, message made from the raw lines of each group, value)
     problems: list = []
     for k in np.flatnonzero((ok.sum(axis=0) > 1) & shown_pairs):
         readings = {}
@@ -427,9 +462,9 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
         if len(readings) > 1:
             result[k] = ""
             said = ", ".join(f"{f} as {iso}" for iso, f in readings.items()).replace(" as ", " reads it as ", 1)
-            problems.append((lambda lines, k=k, said=said:
-                             f"ambiguous date {shown(value_of(k))} in {column}: {said} ({lines([k])}); "
-                             "declare only the format the export uses", [k], value_of(k)))
+            problems.append(([[k]], lambda lines, k=k, said=said:
+                             f"ambiguous date {shown(value_of(k))} in {column}: {said} ({lines[0]}); "
+                             "declare only the format the export uses", value_of(k)))
     by_date_format = {d: ok[[i for i, c in enumerate(combos) if c[0] == d]].any(axis=0)
                       for d in date_formats}
     filled = shown_pairs & (dist_d.to_numpy(dtype=object) != "")
@@ -440,57 +475,54 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
             only_a = list(np.flatnonzero(filled & by_date_format[a] & ~by_date_format[b])[:3])
             only_b = list(np.flatnonzero(filled & by_date_format[b] & ~by_date_format[a])[:3])
             if only_a and only_b:
-                problems.append((lambda lines, a=a, b=b, only_a=only_a, only_b=only_b:
+                problems.append(([[k] for k in only_a + only_b], lambda lines, a=a, b=b, only_a=only_a, only_b=only_b:
                                  f"{column} mixes date formats that order day and month differently: "
                                  f"only {a} reads {_examples(only_a, value_of, lines)} and only {b} "
-                                 f"reads {_examples(only_b, value_of, lines)}; one column must keep "
-                                 "one order of day and month", only_a + only_b, None))
+                                 f"reads {_examples(only_b, value_of, lines[len(only_a):])}; one column "
+                                 "must keep one order of day and month", None))
     invalid = {}
     for k in np.flatnonzero(~read & shown_pairs):
         for iss in errors[-1].get(k, []):
             invalid.setdefault((str(iss.value), iss.reason), []).append(k)
     fmts = " or ".join(f"{d}{' ' + t if t else ''}" for d, t in combos)
     for (value, reason), ks in sorted(invalid.items()):
-        problems.append((lambda lines, value=value, reason=reason, ks=ks:
-                         f"invalid date {shown(value)}: {reason} (declared format {fmts}; {lines(ks)})",
-                         ks, value))
+        problems.append(([ks], lambda lines, value=value, reason=reason:
+                         f"invalid date {shown(value)}: {reason} (declared format {fmts}; {lines[0]})", value))
     notes = {}
     for k in np.flatnonzero(read & shown_pairs):
         for iss in warnings[chosen[k]].get(k, []):
             notes.setdefault((str(iss.value), iss.reason), []).append(k)
-    rows = rows_by_code(codes, act, date_s.index,
-                          {k for _, ks, _ in problems for k in ks} | {k for ks in notes.values() for k in ks})
-
-    def lines(ks) -> str:
-        return ctx.raw_lines(_union(rows, ks))
-
-    for make, _, value in problems:
-        ctx.issues.error(make(lines), value=value, **ctx.where(variable, *path))
-    for (value, reason), ks in sorted(notes.items()):
-        ctx.issues.warning(f"{reason}: {shown(value)} ({lines(ks)})", value=value,
-                           **ctx.where(variable, *path))
+    notes = sorted(notes.items())
+    texts = iter(code_lines(ctx, date_s.index, codes, act, [g for groups, _, _ in problems for g in groups]
+                            + [ks for _, ks in notes]))
+    at = ctx.where(variable, *path)
+    for groups, make, value in problems:
+        ctx.issues.error(make([next(texts) for _ in groups]), value=value, **at)
+    for (value, reason), _ in notes:
+        ctx.issues.warning(f"{reason}: {shown(value)} ({next(texts)})", value=value, **at)
     out = np.asarray(result, dtype=object)[codes] if n else np.array([], dtype=object)
     return pd.Series(out, index=date_s.index, dtype=object)
 
 
 def _examples(ks, value_of, lines) -> str:
-    return ", ".join(f"{shown(value_of(k))} ({lines([k])})" for k in ks)
+    return ", ".join(f"{shown(value_of(k))} ({text})" for k, text in zip(ks, lines))
 
 
-def rows_by_code(codes: np.ndarray, act: np.ndarray, index, wanted: set) -> dict:
-    """Row labels per distinct-value code, for the few codes a message names (one pass over rows;
-    `act` leaves out rows whose problems are not the user's concern)."""
-    if not wanted:
-        return {}
-    sel = act & np.isin(codes, list(wanted))
-    positions = np.flatnonzero(sel)
-    groups = pd.Series(positions).groupby(codes[sel]).groups
-    return {int(k): index[positions[np.asarray(v)]] for k, v in groups.items()}
-
-
-def _union(rows: dict, ks) -> pd.Index:
-    parts = [rows[int(k)] for k in ks if int(k) in rows]
-    return parts[0].append(parts[1:]) if len(parts) > 1 else (parts[0] if parts else pd.Index([]))
+def code_lines(ctx, index: pd.Index, codes: np.ndarray, act: np.ndarray, groups: list) -> list[str]:
+    """ctx.raw_lines of each group of distinct-value codes (`codes`: per row of `index`), in one
+    batch; rows where `act` is False are left out ('' for a group with no other row). A code may be
+    in several groups."""
+    sizes = [len(ks) for ks in groups]
+    member = np.fromiter((int(k) for ks in groups for k in ks), dtype=np.int64, count=sum(sizes))
+    group = np.repeat(np.arange(len(groups)), sizes)
+    order = np.argsort(member, kind="stable")
+    member, group = member[order], group[order]
+    rows = np.flatnonzero(act & np.isin(codes, member))
+    lo, hi = np.searchsorted(member, codes[rows], "left"), np.searchsorted(member, codes[rows], "right")
+    count = hi - lo
+    # each row once per group of its code
+    take = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())
+    return ctx.raw_lines_per(index[np.repeat(rows, count)], group[take], len(groups))
 
 
 def _date(ctx, variable, spec, path, mask=None):
@@ -538,8 +570,10 @@ class _SubContext:
         self._ctx, self.frame, self.issues = ctx, frame, ctx.issues
 
     def raw_lines(self, mask):
-        sub = self.frame.loc[mask, [FILE, LINE]]
-        return "; ".join(f"{f} {rows_text(g[LINE])}" for f, g in sub.groupby(FILE, sort=True))
+        return raw_lines(self.frame, mask)
+
+    def raw_lines_per(self, labels, groups, n) -> list[str]:
+        return raw_lines_per(self.frame, labels, groups, n)
 
     def where(self, variable, *path):
         return self._ctx.where(variable, *path)
@@ -572,10 +606,9 @@ def to_number(ctx, variable, s: pd.Series, path=()) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s):
         return check_finite(ctx, variable, s.astype(float), path)
     text = s.fillna("").astype(str).str.strip()
-    values, bad = numbers_of(text)
-    if bad:
-        ctx.report_values(variable, text[text.isin(list(bad))], lambda v: f"{shown(v)} {bad[v]}",
-                          path=path)
+    values, bad, reasons = numbers_of(text)
+    if reasons:
+        ctx.report_values(variable, text[bad], lambda v: f"{shown(v)} {reasons[v]}", path=path)
     return values
 
 
@@ -631,7 +664,7 @@ def recode(ctx, variable, spec, out, path=()):
     syn_ci = {k.strip().upper(): v for k, v in synonyms.items()}
     codelist = ctx.ct.codelist(spec["codelist"]) if "codelist" in spec else None
     text = out.fillna("").astype(str)
-    table, unmatched = {}, []
+    table, unmatched, new_terms = {}, [], []
     for value in text.unique():
         if value == "":
             table[value] = ""
@@ -653,14 +686,15 @@ def recode(ctx, variable, spec, out, path=()):
                 term = value
             elif codelist.extensible and spec.get("extensible"):
                 term = value
-                mask = text.index[text == value]
-                ctx.issues.warning(f"{shown(value)} is a new term in extensible codelist "
-                                   f"{codelist.short_name} ({codelist.code}) ({ctx.raw_lines(mask)})",
-                                   value=value, **ctx.where(variable, *path))
+                new_terms.append(value)
             else:
                 unmatched.append(value)
                 term = ""
         table[value] = term
+    if new_terms:
+        ctx.report_values(variable, text[text.isin(new_terms)], lambda v: (
+            f"{shown(v)} is a new term in extensible codelist {codelist.short_name} ({codelist.code})"),
+            severity="warning", path=path)
     if unmatched:
         bad = text[text.isin(unmatched)]
         terms = sorted(codelist.values)

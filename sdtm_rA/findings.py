@@ -236,7 +236,7 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
     A test with a standard unit is numeric: a result that is neither a number, a censored number nor
     a declared text result would be labelled in that unit without being one, so it is an error.
     Vectorised over the distinct (test, result, factor) triples; each distinct text is read once."""
-    from .domain import rows_by_code
+    from .domain import code_lines
     entries = entry_of(ctx).to_numpy(dtype=np.int64)
     factors = conversion_factors(ctx, variable, units).to_numpy()
     text = result.fillna("").astype(str).str.strip()
@@ -298,15 +298,14 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
     problems: dict = {}
     for k in np.flatnonzero(why != ""):
         problems.setdefault((e_k[k], texts[t_k[k]], why[k]), []).append(k)
+    problems = sorted(problems.items(), key=lambda kv: kv[0][:2])
     active = np.ones(len(codes), dtype=bool) if ctx.active is None else \
         ctx.active.reindex(ctx.index, fill_value=False).to_numpy(dtype=bool)
-    rows = rows_by_code(codes, active, ctx.index, {k for ks in problems.values() for k in ks})
-    for (e, t, reason), ks in sorted(problems.items(), key=lambda kv: kv[0][:2]):
-        found = [rows[k] for k in ks if k in rows]
-        if found:
+    lines = code_lines(ctx, ctx.index, codes, active, [ks for _, ks in problems])
+    for ((e, t, reason), _), where in zip(problems, lines):
+        if where:
             entry = tests[e]
-            ctx.issues.error(f"{entry['testcd']}: result {shown(t)} {reason} "
-                             f"({ctx.raw_lines(found[0].append(found[1:]))})", value=t,
+            ctx.issues.error(f"{entry['testcd']}: result {shown(t)} {reason} ({where})", value=t,
                              file=ctx.mapping.file, line=entry["line"], domain=ctx.domain, variable=variable)
     return pd.Series(out[codes] if len(codes) else [], index=ctx.index, dtype=object)
 
@@ -386,13 +385,15 @@ def _is_number(texts: np.ndarray) -> np.ndarray:
     return number
 
 
-def numbers_of(text: pd.Series) -> tuple[pd.Series, dict[str, str]]:
-    """read_numbers per row (no missing values), reading each distinct text once: the values and
-    {text: why} for the texts that have a reason."""
+def numbers_of(text: pd.Series, allowed: tuple[str, ...] = ()) -> tuple[pd.Series, np.ndarray, dict]:
+    """read_numbers per row (no missing values), reading each distinct text once: the values, the
+    rows whose text has a reason not in `allowed`, and {text: reason} for those texts."""
     codes, uniques = pd.factorize(text)
     values, why = read_numbers(uniques)
-    bad = {u: w for u, w in zip(np.asarray(uniques, dtype=object)[why != ""], why[why != ""])}
-    return pd.Series(values[codes] if len(codes) else [], index=text.index, dtype=float), bad
+    bad = np.flatnonzero((why != "") & ~np.isin(why, list(allowed)))
+    reasons = dict(zip(np.asarray(uniques, dtype=object)[bad].tolist(), why[bad].tolist()))
+    rows = np.isin(codes, bad) if len(bad) else np.zeros(len(codes), dtype=bool)
+    return pd.Series(values[codes] if len(codes) else [], index=text.index, dtype=float), rows, reasons
 
 
 def standard_numeric(ctx, variable, stresc: pd.Series) -> pd.Series:
@@ -401,10 +402,9 @@ def standard_numeric(ctx, variable, stresc: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(stresc):
         return check_finite(ctx, variable, stresc.astype(float))
     text = stresc.fillna("").astype(str)
-    values, bad = numbers_of(text)
-    bad = {u: why for u, why in bad.items() if why != "is not a number"}
-    if bad:
-        ctx.report_values(variable, text[text.isin(list(bad))], lambda v: f"{shown(v)} {bad[v]}")
+    values, bad, reasons = numbers_of(text, allowed=("is not a number",))
+    if reasons:
+        ctx.report_values(variable, text[bad], lambda v: f"{shown(v)} {reasons[v]}")
     return values
 
 
