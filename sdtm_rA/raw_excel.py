@@ -54,6 +54,10 @@ def read_excel(path, display, sheet, header_row) -> pd.DataFrame:
             df.columns = [str(h).strip() or f"Unnamed: {i}" for i, h in enumerate(raw.iloc[0])]
     else:
         df, name, first_column = _calamine_frame(path, sheet, header_row)
+    if len(df.columns) and all(c == f"Unnamed: {i}" for i, c in enumerate(df.columns)):
+        raise ConversionError([Issue("error", f"sheet '{name}' row {header_row}, the header row, is blank: "
+                                     "the column names must be there (set `header_row:` to the row that "
+                                     "holds them)", file=display, line=header_row)])
     unique_names(df.columns, display, "column", header_row)
     _check_cells(path, display, name, header_row, list(df.columns), first_column)
     return df

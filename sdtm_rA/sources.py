@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, Issues, rows_text
+from .errors import ConversionError, Issue, Issues, rows_text, shown
 from .raw_csv import read_csv
 from .raw_excel import read_excel
 
 FILE = "__file__"
 LINE = "__line__"
-_DECIMAL_COMMA = re.compile(r"^\s*([<>]=?)?\s*-?\d+,\d+\s*$")
+_DECIMAL_COMMA = re.compile(r"^\s*([<>]=?)?\s*-?[0-9]+,[0-9]+\s*$")
+_DECIMAL_POINT = re.compile(r"^\s*([<>]=?)?\s*-?[0-9]+\.[0-9]+\s*$")
 
 
 #: Workbooks: parsing their XML is by far the slowest read (a million-row sheet takes tens of
@@ -151,16 +152,35 @@ def read_table(path: Path, display: str, *, sep: str | None = None, encoding: st
     for col in df.columns:
         df[col] = df[col].str.strip()
     if decimal == ",":
-        for col in df.columns:
-            codes, uniques = pd.factorize(df[col])
-            uniq = pd.Series(uniques, dtype=object).astype(str)
-            hits = uniq.str.match(_DECIMAL_COMMA)
-            if hits.any():  # decided once per distinct value, then mapped back through the codes
-                fixed = uniq.where(~hits, uniq.str.replace(",", ".", regex=False)).to_numpy()
-                df[col] = fixed[codes]
+        _decimal_commas(df, np.asarray(lines), display)
     df[FILE] = display
     df[LINE] = lines
     return df.reset_index(drop=True)
+
+
+def _decimal_commas(df: pd.DataFrame, lines: np.ndarray, display: str) -> None:
+    """`decimal: ","`: decimal-comma numbers ('1,25', '<0,5') become decimal-point ones, decided once
+    per distinct value. A column that also holds decimal-point numbers ('1.234') is an error: in such
+    an export a point may be a thousands separator, and which one it is cannot be known."""
+    problems = []
+    for col in df.columns:
+        codes, uniques = pd.factorize(df[col])
+        uniq = pd.Series(uniques, dtype=object).astype(str)
+        commas = uniq.str.match(_DECIMAL_COMMA)
+        if not commas.any():
+            continue
+        points = uniq.str.match(_DECIMAL_POINT)
+        if points.any():
+            at = lines[np.isin(codes, np.flatnonzero(points.to_numpy()))]
+            problems.append(Issue(
+                "error", f"column {col} holds decimal commas ({shown(uniq[commas].iloc[0])}) and decimal "
+                f"points ({shown(uniq[points].iloc[0])} at {rows_text(at)}) in a file read with "
+                "`decimal: \",\"`: a point may be a thousands separator there, so the number cannot be "
+                "read with certainty; correct the export", file=display, line=int(at[0])))
+            continue
+        df[col] = uniq.where(~commas, uniq.str.replace(",", ".", regex=False)).to_numpy()[codes]
+    if problems:
+        raise ConversionError(problems)
 
 
 def _read_sas(path: Path, display: str, encoding: str | None) -> pd.DataFrame:

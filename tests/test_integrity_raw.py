@@ -569,3 +569,39 @@ def test_repeated_variable_name_in_a_sas7bdat_file(tmp_path):
     assert [str(i) for i in info.value.issues] == [
         "error: raw/cm.sas7bdat: the variable name TRT (variables 2 and 3) is used more than once; each "
         "variable needs its own name"]
+
+
+def test_a_workbook_whose_header_row_is_blank(tmp_path):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "CM"
+    ws.append([])
+    ws.append([])
+    ws.append(["SUBJID", "TRT"])
+    ws.append(["101", "ASPIRIN"])
+    path = tmp_path / "cm.xlsx"
+    wb.save(path)
+    with pytest.raises(ConversionError) as info:
+        sources.read_table(path, "raw/cm.xlsx")
+    assert [str(i) for i in info.value.issues] == [
+        "error: raw/cm.xlsx:1: sheet 'CM' row 1, the header row, is blank: the column names must be there "
+        "(set `header_row:` to the row that holds them)"]
+    assert list(sources.read_table(path, "raw/cm.xlsx", header_row=3)["TRT"]) == ["ASPIRIN"]
+
+
+def test_decimal_commas_and_points_in_one_column_are_refused(tmp_path):
+    raw = "SUBJID;TEST;RESULT\n101;CRP;<0,5\n101;ESR;32\n102;ESR;1.234\n102;CRP;1,25\n"
+    path = tmp_path / "lb.csv"
+    path.write_text(raw, encoding="utf-8")
+    with pytest.raises(ConversionError) as info:
+        sources.read_table(path, "raw/lb.csv", sep=";", decimal=",")
+    assert [str(i) for i in info.value.issues] == [
+        "error: raw/lb.csv:4: column RESULT holds decimal commas ('<0,5') and decimal points ('1.234' at "
+        "line 4) in a file read with `decimal: \",\"`: a point may be a thousands separator there, so the "
+        "number cannot be read with certainty; correct the export"]
+    path.write_text(raw.replace("1.234", "1234"), encoding="utf-8")
+    assert list(sources.read_table(path, "raw/lb.csv", sep=";", decimal=",")["RESULT"]) == [
+        "<0.5", "32", "1234", "1.25"]
+    path.write_text("SUBJID;RESULT\n101;\u0664\u0666,5\n", encoding="utf-8")      # Arabic-Indic digits
+    assert list(sources.read_table(path, "raw/lb.csv", sep=";", decimal=",")["RESULT"]) == ["\u0664\u0666,5"]
