@@ -1,10 +1,11 @@
 """One domain, from checked mapping to conformed dataset plus its SUPP-- qualifiers."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from . import dates, findings
-from .conform import CONTROL, conform, control_message
+from .conform import CONTROL, conform, control_message, transliterate, untransliterable
 from .derivations import REGISTRY
 from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
 from .errors import ConversionError, Issue, Issues, shown
@@ -48,6 +49,24 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
             spec_node = spec_node.get("else")
             depth += 1
     return issues
+
+
+def _transliterate(ctx, names: set[str]) -> None:
+    """`transliterate: true` variables made ASCII, per distinct value. A character with no ASCII form
+    is an error naming the raw lines: dropping it would change the text."""
+    for name in sorted(names):
+        values = ctx.values.get(name)
+        if values is None or pd.api.types.is_numeric_dtype(values):
+            continue
+        text = values.fillna("").astype(str)
+        codes, uniques = pd.factorize(text)
+        out = np.array([transliterate(v) for v in uniques], dtype=object)
+        bad = np.flatnonzero([not v.isascii() for v in out])
+        if len(bad):
+            ctx.report_values(name, text[np.isin(codes, bad)], lambda v: (
+                f"{shown(v)}: '{untransliterable(v)}' (U+{ord(untransliterable(v)):04X}) has no ASCII "
+                "transliteration; correct the raw value (XPT v5 takes ASCII only)"))
+        ctx.values[name] = pd.Series(out[codes], index=text.index, dtype=text.dtype)
 
 
 def check_values(ctx, supp_only: set[str]) -> None:
@@ -180,6 +199,7 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
                 table = {i: str(e["set"].get(name, "")) for i, e in enumerate(ctx.test_entries)}
                 ctx.values[name] = ctx.tests["entry"].map(table).astype(str)
     before = len(local.items)
+    _transliterate(ctx, {r.variable for r in mapping.rules if r.spec.get("transliterate")})
     check_values(ctx, {r.variable for r in mapping.rules if r.spec.get("supp")})
     found = local.items[before:]
     issues.extend(found)
@@ -196,23 +216,18 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
     if "STUDYID" not in data.columns:
         data.insert(0, "STUDYID", study.study_id)
     origin = ctx.frame[FILE].astype(str) + " line " + ctx.frame[LINE].astype(str)
-    translit = {r.variable for r in mapping.rules if r.spec.get("transliterate")}
     local2 = Issues()
     qualifiers = {}
     for r in supp_rules:
         cfg = r.spec["supp"] if isinstance(r.spec["supp"], dict) else {}
         label = cfg.get("label") or (spec.model_variable(r.variable).label if spec.model_variable(r.variable) else r.variable)
-        values = ctx.values[r.variable]
-        if r.spec.get("transliterate") and not pd.api.types.is_numeric_dtype(values):
-            from .conform import transliterate
-            values = values.fillna("").astype(str).map(transliterate)
-        qualifiers[cfg.get("qnam", r.variable)] = {"values": values, "label": label,
+        qualifiers[cfg.get("qnam", r.variable)] = {"values": ctx.values[r.variable], "label": label,
                                                     "orig": cfg.get("orig", "CRF"),
                                                     "eval": cfg.get("eval", "")}
     where = {"file": mapping.file, "lines": {r.variable: r.line for r in mapping.rules},
              "keys_line": mapping.line("keys")}
     conformed = conform(mapping.domain, data, spec, local2, where=where,
-                        row_origin=origin, keys=mapping.keys, sort=mapping.sort, translit=translit)
+                        row_origin=origin, keys=mapping.keys, sort=mapping.sort)
     issues.extend(local2.items)
     if local2.errors:
         raise ConversionError(local2.errors)

@@ -20,22 +20,25 @@ _SPECIAL = {"°": " deg ", "µ": "u", "μ": "u", "α": "alpha", "β": "beta", "�
 
 
 def transliterate(text: str) -> str:
-    """Best-effort ASCII for text a mapping declared transliterable (e.g. '38.2 °C' → '38.2 deg C')."""
+    """ASCII for text a mapping declared transliterable (e.g. '38.2 °C' → '38.2 deg C', 'é' → 'e').
+    A character with no ASCII form stays, for the caller to report: dropping it would change the
+    text ('Łódź' → 'odz', '½' → '12'). A line break stays too, to be reported, never hidden."""
     if text.isascii():
         return text
     out = "".join(_SPECIAL.get(ch, ch) for ch in text)
-    out = unicodedata.normalize("NFKD", out).encode("ascii", "ignore").decode("ascii")
-    return re.sub(" {2,}", " ", out).strip(" ")  # a line break stays, to be reported, never hidden
+    out = "".join(ch for ch in unicodedata.normalize("NFKD", out) if not unicodedata.combining(ch))
+    return re.sub(" {2,}", " ", out).strip(" ")
+
+
+def untransliterable(text: str) -> str:
+    """The first character of `text` that transliterate() cannot make ASCII."""
+    return next(ch for ch in text if not transliterate(ch).isascii())
 
 
 def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dict,
-            row_origin: pd.Series, keys: list[str] | None, sort: list[str] | None,
-            translit: set[str]) -> pd.DataFrame:
+            row_origin: pd.Series, keys: list[str] | None, sort: list[str] | None) -> pd.DataFrame:
     """`row_origin`: per row, 'raw/x.csv line N' — how a record is named in messages."""
     data = data.copy()
-    for var in translit:
-        if var in data.columns and not pd.api.types.is_numeric_dtype(data[var]):
-            data[var] = data[var].fillna("").astype(str).map(transliterate)
     # Expected variables are present even when nothing was mapped to them.
     for v in spec.variables:
         if v.name not in data.columns and v.core == "Exp":

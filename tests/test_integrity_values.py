@@ -22,7 +22,7 @@ from test_mapping_language import LAB_RULES  # noqa: E402  (USUBJID, LBSPID, LBT
 from sdtm_rA import dates  # noqa: E402
 from sdtm_rA.domain import load_synonyms  # noqa: E402
 from sdtm_rA.errors import ConversionError, shown  # noqa: E402
-from sdtm_rA.findings import format_number  # noqa: E402
+from sdtm_rA.findings import TOO_LARGE, TOO_SMALL, format_number, read_numbers  # noqa: E402
 
 U = "TST01-"
 
@@ -190,6 +190,20 @@ def test_standard_numeric_of_a_mapped_result_refuses_overflow(tmp_path):
     assert errors_of(folder) == [
         "error: mappings/lb.yaml:9: LB: LBSTRESN: '1e999' is too large for a number (beyond 1.8E+308) "
         "(raw/lab.csv line 2)"]
+
+
+def test_read_numbers_reads_what_python_reads():
+    """Arrow (RE2) matches ASCII text, Python's `re` the rest: both must read as `re` and float() do."""
+    texts = ["12", " 2.5 ", "\u0663", "1\x1c", "1e999", "-1e999", "1e-400", "0e-400", "0.000", "inf",
+             "NaN", "1,5", "", "  ", "<5"]
+    values, why = read_numbers(texts)
+    nan = float("nan")
+    assert values.tolist() == pytest.approx([12.0, 2.5, 3.0,   # '\u0663' is the Arabic-Indic digit 3
+                                             1.0,              # \x1c is whitespace to `re`, not to float()
+                                             nan, nan, nan, 0.0, 0.0, nan, nan, nan, nan, nan, nan],
+                                            nan_ok=True)
+    large, small, no = TOO_LARGE, TOO_SMALL, "is not a number"
+    assert why.tolist() == ["", "", "", "", large, large, small, "", "", no, no, no, "", "", no]
 
 
 def test_results_and_factors_that_yaml_would_turn_into_other_values(tmp_path):
@@ -383,6 +397,25 @@ def test_line_breaks_and_control_characters_in_values(tmp_path):
         "text is one line of printable ASCII; correct the raw value: TST01-102 (raw/cm.csv line 4)",
         "error: mappings/cm.yaml:8: CM: CMINDC: 'Head\\nache' contains a line feed (LF): SDTM text is one "
         "line of printable ASCII; correct the raw value: TST01-101 (raw/cm.csv line 2)"]
+
+
+def test_characters_without_an_ascii_transliteration(tmp_path):
+    raw = ("SUBJID,TRT,IND\n"
+           "101,A,Cr\u00e8me br\u00fbl\u00e9e\n"     # line 2: accents go
+           "102,B,Pain \u00bd dose\n"                  # line 3: '½' is '1⁄2' (a fraction slash)
+           "103,C,\u0141\u00f3d\u017a trip\n"        # line 4: 'Ł' has no ASCII form
+           "104,D,Pain \u00bd dose\n")                 # line 5
+    text = sk.cm_mapping(CMINDC="{from: cm.IND, transliterate: true}")
+    folder = sk.make_study(tmp_path, mappings={"cm": text}, raw={"raw/cm.csv": raw})
+    # once dropped: 'Pain 12 dose', 'odz trip'
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:8: CM: CMINDC: 'Pain \u00bd dose': '\u00bd' (U+00BD) has no ASCII "
+        "transliteration; correct the raw value (XPT v5 takes ASCII only) (raw/cm.csv lines 3, 5)",
+        "error: mappings/cm.yaml:8: CM: CMINDC: '\u0141\u00f3d\u017a trip': '\u0141' (U+0141) has no ASCII "
+        "transliteration; correct the raw value (XPT v5 takes ASCII only) (raw/cm.csv line 4)"]
+    folder = sk.make_study(tmp_path, mappings={"cm": text}, raw={"raw/cm.csv": raw.split("102,")[0]},
+                           name="accents")
+    assert sk.col(sk.build(folder).datasets["CM"], "CMINDC") == ["Creme brulee"]
 
 
 def test_dtc_mapped_without_date_must_be_iso8601(tmp_path):

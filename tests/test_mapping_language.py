@@ -480,9 +480,26 @@ def test_extensible_codelist_accepts_new_value_with_a_warning(tmp_path):
         CMDOSU="{from: cm.UNIT, codelist: UNIT, extensible: true}")}, raw={"raw/cm.csv": UNIT_RAW})
     result = sk.build(folder)
     assert col(result.datasets["CM"], "CMDOSU") == ["mg", "TABLET", "scoop"]
-    warnings = "\n".join(str(w) for w in result.issues.warnings)
-    assert "scoop" in warnings
-    assert 4 in sk.lines_after(warnings, "scoop")
+    assert [str(w) for w in result.issues.warnings] == [
+        "warning: mappings/cm.yaml:8: CM: CMDOSU: 'scoop' is a new term in extensible codelist UNIT "
+        "(C71620) (raw/cm.csv line 4)"]
+
+
+def test_new_term_of_an_else_rule_is_reported_where_the_else_rule_is_used(tmp_path):
+    raw = ("SUBJID,TRT,UNIT,UNIT2\n"
+           "101,A,mg,scoop\n"      # line 2: UNIT given, UNIT2 unused
+           "101,B,,scoop\n"        # line 3: UNIT2 used
+           "101,C,,spoon\n")       # line 4: UNIT2 used
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(
+        CMDOSU="{from: cm.UNIT, else: {from: cm.UNIT2, codelist: UNIT, extensible: true}}")},
+        raw={"raw/cm.csv": raw})
+    result = sk.build(folder)
+    assert col(result.datasets["CM"], "CMDOSU") == ["mg", "scoop", "spoon"]
+    assert [str(w) for w in result.issues.warnings] == [
+        "warning: mappings/cm.yaml:8: CM: CMDOSU: 'scoop' is a new term in extensible codelist UNIT "
+        "(C71620) (raw/cm.csv line 3)",
+        "warning: mappings/cm.yaml:8: CM: CMDOSU: 'spoon' is a new term in extensible codelist UNIT "
+        "(C71620) (raw/cm.csv line 4)"]
 
 
 def test_value_outside_codelist_without_extensible_is_an_error(tmp_path):
