@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from . import dates, findings
-from .conform import CONTROL, conform, control_message, transliterate, untransliterable
+from .conform import CONTROL, check_ascii, conform, control_message, transliterate, untransliterable
 from .derivations import REGISTRY
 from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
 from .errors import ConversionError, Issue, Issues, shown
@@ -238,8 +238,7 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
         supp = build_supp(mapping.domain, base, qualifiers)
         supp_spec = ig.dataset(f"SUPP{mapping.domain}")
         local3 = Issues()
-        from .conform import _check_ascii
-        _check_ascii(f"SUPP{mapping.domain}", supp, local3, {"file": mapping.file}, None)
+        check_ascii(f"SUPP{mapping.domain}", supp, local3, {"file": mapping.file})
         issues.extend(local3.items)
         if local3.errors:
             raise ConversionError(local3.errors)

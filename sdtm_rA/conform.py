@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 
 from .errors import Issues, shown
@@ -48,11 +49,12 @@ def conform(domain: str, data: pd.DataFrame, spec, issues: Issues, *, where: dic
     # IG order, with variables the SDTM model allows for the class slotted where the model puts them.
     order = {v.name: v.order for v in spec.model_variables()}
     data = data[sorted(data.columns, key=lambda c: (order.get(c, 10_000), c))]
-    _check_required(domain, data, spec, issues, where, row_origin)
-    _check_ascii(domain, data, issues, where, row_origin)
-    _check_lengths(domain, data, issues, where, row_origin)
+    name = _Namer(data, row_origin)
+    _check_required(domain, data, spec, issues, where, name)
+    check_ascii(domain, data, issues, where, name)
+    _check_lengths(domain, data, issues, where, name)
     if keys:
-        _check_keys(domain, data, keys, issues, where, row_origin)
+        _check_keys(domain, data, keys, issues, where, name)
     sort_cols = sort or _default_sort(domain, data)
     data = data.sort_values(sort_cols, kind="stable").reset_index(drop=True)
     return data
@@ -69,18 +71,35 @@ def _default_sort(domain, data):
     return cols or list(data.columns[:1])
 
 
-def _name_rows(data, mask, row_origin, limit=5) -> str:
-    idx = list(data.index[mask])
-    named = []
-    for ix in idx[:limit]:
-        subj = data.at[ix, "USUBJID"] if "USUBJID" in data.columns else ""
-        origin = row_origin.get(ix, "") if row_origin is not None else ""
-        named.append(" ".join(x for x in (str(subj), f"({origin})" if origin else "") if x))
-    more = f" (+{len(idx) - limit} more)" if len(idx) > limit else ""
-    return "; ".join(named) + more
+class _Namer:
+    """Names records in messages ('TST01-101 (raw/cm.csv line 2)'), reading the columns once: a check
+    may name the rows of 100,000s of values."""
+
+    def __init__(self, data: pd.DataFrame, row_origin: pd.Series | None):
+        self.subjects = data["USUBJID"].to_numpy(dtype=object) if "USUBJID" in data.columns else None
+        self.origins = None if row_origin is None else \
+            row_origin.reindex(data.index).fillna("").to_numpy(dtype=object)
+
+    def __call__(self, positions: np.ndarray, limit: int = 5) -> str:
+        named = []
+        for p in positions[:limit]:
+            subj = str(self.subjects[p]) if self.subjects is not None else ""
+            origin = self.origins[p] if self.origins is not None else ""
+            named.append(" ".join(x for x in (subj, f"({origin})" if origin else "") if x))
+        more = f" (+{len(positions) - limit} more)" if len(positions) > limit else ""
+        return "; ".join(named) + more
 
 
-def _check_required(domain, data, spec, issues, where, row_origin):
+def _rows_of(codes: np.ndarray, wanted) -> dict[int, np.ndarray]:
+    """Row positions (ascending) of each wanted code, from one sort of the rows that have one."""
+    sel = np.flatnonzero(np.isin(codes, np.asarray(list(wanted), dtype=np.int64)))
+    order = sel[np.argsort(codes[sel], kind="stable")]
+    c = codes[order]
+    starts = np.flatnonzero(np.r_[len(c) > 0, c[1:] != c[:-1]])
+    return {int(c[a]): order[a:b] for a, b in zip(starts, np.r_[starts[1:], len(c)])}
+
+
+def _check_required(domain, data, spec, issues, where, name):
     for v in spec.variables:
         if v.core != "Req":
             continue
@@ -92,17 +111,18 @@ def _check_required(domain, data, spec, issues, where, row_origin):
         missing = col.isna() if pd.api.types.is_numeric_dtype(col) else (col.fillna("").astype(str) == "")
         if missing.any():
             issues.error(f"required variable {v.name} is empty in {int(missing.sum())} record(s): "
-                         f"{_name_rows(data, missing, row_origin)}", domain=domain, variable=v.name,
+                         f"{name(np.flatnonzero(missing.to_numpy()))}", domain=domain, variable=v.name,
                          **_at(where, v.name))
 
 
 def _text_columns(data):
-    """(name, text, distinct values) of each character column: checks look at distinct values."""
+    """(name, per-row codes, distinct values) of each character column: checks look at distinct
+    values."""
     for col in data.columns:
         if pd.api.types.is_numeric_dtype(data[col]):
             continue
-        text = data[col].fillna("").astype(str)
-        yield col, text, pd.Series(text.unique())
+        codes, uniques = pd.factorize(data[col].fillna("").astype(str))
+        yield col, codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
 
 
 CONTROL = r"[\x00-\x1f\x7f]"
@@ -116,29 +136,31 @@ def control_message(value: str) -> str:
     return f"{shown(value)} contains {what}: SDTM text is one line of printable ASCII; correct the raw value"
 
 
-def _check_ascii(domain, data, issues, where, row_origin):
+def check_ascii(domain, data, issues, where, name: _Namer | None = None):
     """Non-ASCII (XPT v5 has no encoding) and control characters (the validator's SD0131)."""
-    for col, text, uniq in _text_columns(data):
-        for value in sorted(set(uniq[uniq.str.contains(CONTROL, regex=True)])):
-            issues.error(f"{control_message(value)}: {_name_rows(data, text == value, row_origin)}",
+    name = name or _Namer(data, None)
+    for col, codes, uniq in _text_columns(data):
+        control = np.flatnonzero(uniq.str.contains(CONTROL, regex=True).to_numpy(dtype=bool))
+        other = np.flatnonzero(~uniq.map(str.isascii).to_numpy(dtype=bool))
+        rows = _rows_of(codes, set(control) | set(other))
+        for value, k in sorted(zip(uniq[control], control)):
+            issues.error(f"{control_message(value)}: {name(rows[k])}",
                          domain=domain, variable=col, value=value, **_at(where, col))
-        for value in sorted(set(uniq[~uniq.map(str.isascii)])):
-            mask = text == value
+        for value, k in sorted(zip(uniq[other], other)):
             ch = next(c for c in value if not c.isascii())
             issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in {shown(value)}: "
-                         f"{_name_rows(data, mask, row_origin)}; XPT v5 takes ASCII only - correct "
+                         f"{name(rows[k])}; XPT v5 takes ASCII only - correct "
                          "the raw value or declare `transliterate: true` on the variable",
                          domain=domain, variable=col, value=value, **_at(where, col))
 
 
-def _check_lengths(domain, data, issues, where, row_origin):
-    for col, text, uniq in _text_columns(data):
-        long_values = set(uniq[uniq.str.len() > 200])
-        if long_values:
-            over = text.isin(long_values)
-            issues.error(f"value longer than 200 characters ({int(text[over].str.len().max())}) in "
-                         f"{_name_rows(data, over, row_origin)}; XPT v5 stops at 200 - send it to "
-                         "SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
+def _check_lengths(domain, data, issues, where, name):
+    for col, codes, uniq in _text_columns(data):
+        long_values = np.flatnonzero((uniq.str.len() > 200).to_numpy(dtype=bool))
+        if len(long_values):
+            issues.error(f"value longer than 200 characters ({int(uniq[long_values].str.len().max())}) in "
+                         f"{name(np.flatnonzero(np.isin(codes, long_values)))}; XPT v5 stops at 200 - send "
+                         "it to SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
                          **_at(where, col))
 
 
@@ -148,17 +170,21 @@ def _key_text(v) -> str:
     return str(v)
 
 
-def _check_keys(domain, data, keys, issues, where, row_origin):
+def _check_keys(domain, data, keys, issues, where, name):
     missing = [k for k in keys if k not in data.columns]
     if missing:
         issues.error(f"key variables {missing} are not in the dataset", domain=domain,
                      **_at(where))
         return
     frame = data[keys]
-    dup = frame.duplicated(keep=False)
+    dup = frame.duplicated(keep=False).to_numpy()
     if dup.any():
-        for _, grp in frame[dup].groupby(keys, sort=True, dropna=False):
-            key_text = ", ".join(f"{k}={shown(_key_text(v))}" for k, v in zip(keys, grp.iloc[0]))
-            issues.error(f"duplicate records for key {key_text}: "
-                         f"{_name_rows(data, data.index.isin(grp.index), row_origin)}",
+        codes = np.full(len(frame), -1, dtype=np.int64)
+        codes[dup] = frame[dup].groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+        rows = _rows_of(codes, range(codes.max() + 1))
+        values = frame[dup].to_numpy(dtype=object)
+        first = np.cumsum(dup) - 1   # row position → position among the duplicated rows
+        for g in range(codes.max() + 1):
+            key_text = ", ".join(f"{k}={shown(_key_text(v))}" for k, v in zip(keys, values[first[rows[g][0]]]))
+            issues.error(f"duplicate records for key {key_text}: {name(rows[g])}",
                          domain=domain, value=key_text, **_at(where))
