@@ -9,7 +9,7 @@ from .conform import CONTROL, check_ascii, conform, control_message, translitera
 from .derivations import REGISTRY
 from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
 from .errors import ConversionError, Issue, Issues, shown
-from .findings import format_number
+from .findings import number_texts
 from .mapping import Mapping, check_rule
 from .schema import suggest
 from .sources import FILE, LINE
@@ -124,7 +124,7 @@ def _check_identifiers(ctx) -> None:
         frame = pd.DataFrame({"u": usubjid, "s": numbers})
         twice = frame.duplicated(keep=False).to_numpy() & numbers.notna().to_numpy()
         if twice.any():
-            keys = usubjid[twice] + " " + numbers[twice].map(lambda x: format_number(float(x)))
+            keys = usubjid[twice] + " " + number_texts(numbers[twice])
             ctx.report_values(seq, keys, lambda v: (
                 f"{seq} {v.rsplit(' ', 1)[1]} is repeated for subject {shown(v.rsplit(' ', 1)[0])}: "
                 f"{seq} must be unique per USUBJID (use `derive: seq`)"))

@@ -184,11 +184,10 @@ def visit(ctx, variable, spec):
     table.update({k: re.sub(r"\s+", " ", k.strip().upper()) for k in ordinal})
     out = raw.map(table).fillna("").astype(str)
     if spec.get("visitnum") and ordinal:
-        from .findings import format_number
         nums = ctx.values[spec["visitnum"]]
         uns = raw.isin(list(ordinal)) & nums.notna()
         label = re.sub(r"\s*\{n\}\s*", " ", ctx.study.unscheduled_pattern).strip().upper()
-        out[uns] = label + " " + nums[uns].map(lambda v: format_number(float(v)))
+        out[uns] = label + " " + findings.number_texts(nums[uns])
     return out
 
 

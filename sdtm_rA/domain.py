@@ -585,7 +585,7 @@ def _modifiers(ctx, variable, spec, out, path):
         out = out.where(mask, float("nan") if pd.api.types.is_numeric_dtype(out) else "")
     if "map" in spec:
         table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
-        out = out.map(lambda v: table.get(v, v))
+        out = out.map({v: table.get(v, v) for v in pd.unique(out.to_numpy())})  # once per distinct value
     if spec.get("case"):
         out = getattr(out.astype(str).str, spec["case"])()
     if "codelist" in spec or "synonyms" in spec:

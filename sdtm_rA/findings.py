@@ -201,6 +201,13 @@ def format_number(x: float, decimals: int | None = None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def number_texts(values: pd.Series) -> pd.Series:
+    """format_number of each value of a numeric column, computed once per distinct value ('' where
+    missing)."""
+    table = {v: format_number(float(v)) for v in pd.unique(values.dropna().to_numpy())}
+    return values.map(table).fillna("").astype(str)
+
+
 def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
     """Per row, the factor from the collected unit to the test's standard unit (NaN: no conversion).
     Decided once per distinct (test, unit) pair."""
