@@ -39,6 +39,13 @@ def assign_tests(ctx) -> None:
     default_cl = spec.get("codelist")
     exact, folded = {}, {}
     issues = []
+    for key in ("codelist", "test_codelist"):  # once, even where no entry or name needs them
+        if spec.get(key):
+            try:
+                ctx.ct.codelist(spec[key])
+            except KeyError as exc:
+                issues.append(Issue("error", f"tests: {key}: {exc.args[0]}", file=m.file,
+                                    line=m.line("tests", key), value=spec[key]))
     for i, e in enumerate(entries):
         for name in (e["match"] if isinstance(e["match"], list) else [e["match"]]):
             key = str(name)
@@ -56,7 +63,8 @@ def assign_tests(ctx) -> None:
             try:
                 cl = ctx.ct.codelist(cl_key)
             except KeyError as exc:
-                issues.append(Issue("error", f"tests: {exc.args[0]}", file=m.file, line=line))
+                if cl_key != default_cl:   # the dictionary's own codelist is reported above
+                    issues.append(Issue("error", f"tests: {exc.args[0]}", file=m.file, line=line))
                 cl = None
             if cl is not None and testcd not in cl.values:
                 if not cl.extensible:
@@ -67,8 +75,7 @@ def assign_tests(ctx) -> None:
                     issues.append(Issue("error", f"tests: {testcd} is not in codelist {cl.short_name} "
                                         f"({cl.code}); a sponsor-defined code needs `test:` (its name)",
                                         file=m.file, line=line, value=testcd))
-            name_cl = (spec.get("test_codelist") if cl_key == default_cl else None) or \
-                (paired_codelist(cl.short_name) if cl is not None else None)
+            name_cl = _name_codelist(spec, cl_key, cl)
             if cl is not None and testcd in cl.values and not test:
                 test = _paired(ctx, cl.short_name, testcd, name_cl)
                 if not test:
@@ -98,29 +105,41 @@ def assign_tests(ctx) -> None:
     if issues:
         raise ConversionError(issues)
     names = ctx.column(spec["from"]).fillna("").astype(str)
-    table = {}
+    table, nameless = {}, {}
     for value in names.unique():
         table[value] = exact.get(value, folded.get(value.strip().upper(), -1))
         if table[value] < 0 and spec.get("match_codes") and default_cl:
             # The raw value is itself a term of the codelist (e.g. an EDC that stores HAQ0101).
-            code = ctx.ct.codelist(default_cl).lookup(value)
+            cl = ctx.ct.codelist(default_cl)
+            code = cl.lookup(value)
             if code is not None:
-                name_cl = spec.get("test_codelist") or paired_codelist(ctx.ct.codelist(default_cl).short_name)
-                test = ctx.ct.paired_value(default_cl, code, name_cl) if name_cl else None
+                name_cl = _name_codelist(spec, default_cl, cl)
+                test = _paired(ctx, cl.short_name, code, name_cl)
+                if not test:
+                    nameless[value] = f"{code} has no test name in codelist {name_cl}"
                 rows.append({"testcd": code, "test": test or "", "unit": "", "convert": {}, "units": {},
                              "decimals": None, "set": {}, "results": dict(spec.get("results", {})),
                              "line": m.line("tests", "from")})
                 table[value] = len(rows) - 1
     which = names.map(table)
     bad = names[which < 0]
-    if len(bad):
+    if len(bad) or nameless:
         ctx.report_values("", bad, lambda v: f"collected test name {shown(v)} matches no entry of `tests:`",
                           path=("tests",))
+        ctx.report_values("", names[names.isin(list(nameless))], lambda v: (
+            f"collected test code {shown(v)}: {nameless[v]}; give it an entry with `test:`"), path=("tests",))
         raise ConversionError(ctx.issues.errors)
     ctx.test_entries = rows
     ctx.tests = pd.DataFrame({"entry": which.astype(int)}, index=ctx.index)
     for col in ("testcd", "test", "unit"):
         ctx.tests[col] = which.map({i: r[col] for i, r in enumerate(rows)})
+
+
+def _name_codelist(spec: dict, cl_key: str | None, cl) -> str | None:
+    """The codelist of the test names paired with test-code codelist `cl`: `test_codelist:` for the
+    dictionary's own codelist, else the CT's naming (LBTESTCD → LBTEST)."""
+    given = spec.get("test_codelist") if cl_key == spec.get("codelist") else None
+    return given or (paired_codelist(cl.short_name) if cl is not None else None)
 
 
 def _paired(ctx, from_cl: str | None, value: str, to_cl: str) -> str | None:

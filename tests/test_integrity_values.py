@@ -227,6 +227,39 @@ entries:
     ]
 
 
+def test_misspelt_codelists_of_the_tests_dictionary(tmp_path):
+    tests = """
+from: lab.TEST
+codelist: LBTSTCD
+test_codelist: LBTST
+entries:
+  - {match: CRP, testcd: CRP, unit: mg/L}
+  - {match: HCG, testcd: HCG, test: Choriogonadotropin Beta}
+"""
+    # 4 tests, 5 from, 6 codelist, 7 test_codelist: each reported once, at its own line
+    assert errors_of(_lab(tmp_path, "SPID;SUBJID;TEST;RESULT;UNIT\nL1;101;CRP;1;mg/L\n", tests)) == [
+        "error: mappings/lb.yaml:6: tests: codelist: no codelist 'LBTSTCD' in sdtm CT 2025-03-28; did you "
+        "mean LBTESTCD, MBTESTCD, BSTESTCD?",
+        "error: mappings/lb.yaml:7: tests: test_codelist: no codelist 'LBTST' in sdtm CT 2025-03-28; did you "
+        "mean LBTEST, LBTESTCD, MBTEST?"]
+
+
+def test_matched_code_without_a_test_name(tmp_path):
+    tests = """
+from: lab.TEST
+codelist: LBTESTCD
+test_codelist: NY
+match_codes: true
+entries:
+  - {match: Glucose, testcd: GLUC, test: Glucose}
+"""
+    raw = "SPID;SUBJID;TEST;RESULT;UNIT\nL1;101;Glucose;5;mmol/L\nL2;101;CRP;1;mg/L\n"
+    # CRP is a term of LBTESTCD, but codelist NY (No Yes Response) names no test: never an empty LBTEST
+    assert errors_of(_lab(tmp_path, raw, tests)) == [
+        "error: mappings/lb.yaml: LB: collected test code 'CRP': CRP has no test name in codelist NY; "
+        "give it an entry with `test:` (raw/lab.csv line 3)"]
+
+
 # ============================================================== 2. a list of date formats
 
 def _cm_dates(tmp_path, raw, formats):
