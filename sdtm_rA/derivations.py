@@ -427,8 +427,10 @@ def standard_range(ctx, variable, spec):
     factors = findings.conversion_factors(ctx, variable, ctx.values[spec["unit"]])
     from .domain import to_number
     raw = ctx.values[spec["of"]]
-    out = to_number(ctx, variable, raw) * factors
-    beyond = np.isinf(out.to_numpy(dtype=float))
+    x = to_number(ctx, variable, raw)
+    with np.errstate(over="ignore", under="ignore"):   # out_of_range says so, per value
+        out = x * factors
+    beyond = findings.out_of_range(x.to_numpy(dtype=float), out.to_numpy(dtype=float))
     if beyond.any():
         ctx.report_values(variable, raw[beyond], lambda v: f"{shown(v)} is out of the range of numbers "
                           "once converted to the standard unit")

@@ -413,7 +413,7 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
     if time_s is None:
         t_codes, t_uniq = np.zeros(len(date_s), dtype=np.int64), np.array([""], dtype=object)
     else:
-        t_codes, t_uniq = pd.factorize(time_s.fillna("").astype(str).reindex(date_s.index))
+        t_codes, t_uniq = pd.factorize(time_s.reindex(date_s.index).fillna("").astype(str))
     codes, pairs = pd.factorize(d_codes.astype(np.int64) * len(t_uniq) + t_codes)
     n = len(pairs)
     dist_d = pd.Series(np.asarray(d_uniq, dtype=object)[pairs // len(t_uniq)], dtype=object)
@@ -632,6 +632,11 @@ def load_synonyms(ctx, variable, value, path) -> dict:
     except OSError as exc:
         raise ConversionError([Issue("error", f"synonym table {display} cannot be read "
                                      f"({exc.strerror or exc})", value=value, **at)])
+    if isinstance(doc, dict) and "synonyms" in doc and len(doc) > 1:
+        others = ", ".join(str(k) for k in doc if k != "synonyms")
+        raise ConversionError([Issue("error", f"synonym table {display}: `synonyms:` must be the only "
+                                     f"top-level key (also found: {others}; indent them under it)",
+                                     value=value, **at)])
     table = doc.get("synonyms", doc) if isinstance(doc, dict) else doc
     if not isinstance(table, dict):
         raise ConversionError([Issue("error", f"synonym table {display} must map raw values to terms "

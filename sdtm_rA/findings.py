@@ -360,8 +360,8 @@ def _censored_or_number(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 def out_of_range(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Where a conversion y = x × factor left the numbers a float holds (inf, or a non-zero x
-    become 0 or subnormal)."""
-    return ~np.isfinite(y) | ((x != 0) & (np.abs(y) < sys.float_info.min))
+    become 0 or subnormal); NaN (no value, no factor) is not out of range."""
+    return np.isinf(y) | ((x != 0) & (np.abs(y) < sys.float_info.min))
 
 
 TOO_LARGE = "is too large for a number (beyond 1.8E+308)"

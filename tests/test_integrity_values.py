@@ -179,6 +179,23 @@ def test_converted_range_limit_beyond_the_largest_float(tmp_path):
     assert by(lb, "LBSPID", "LBSTNRLO") == {"L1": 20, "L2": 5}
 
 
+def test_converted_range_limit_below_the_smallest_float(tmp_path):
+    tests = """
+from: lab.TEST
+codelist: LBTESTCD
+entries:
+  - {match: Glucose, testcd: GLUC, unit: mmol/L, convert: {mg/dL: 0.0555}}
+"""
+    raw = "SPID;SUBJID;TEST;RESULT;UNIT;LO\nL1;101;Glucose;90;mg/dL;1e-307\nL2;102;Glucose;90;mg/dL;70\n"
+    folder = _lab(tmp_path, raw, tests, LBORNRLO="{from: lab.LO}",
+                  LBSTNRLO="{derive: standard_range, of: LBORNRLO, unit: LBORRESU}")
+    # 1e-307 x 0.0555 = 5.55e-309, below the smallest normal float, as a result would be
+    # 9 variables:, 10-19 the ten LAB_RULES, 20 LBORNRLO, 21 LBSTNRLO
+    assert errors_of(folder) == [
+        "error: mappings/lb.yaml:21: LB: LBSTNRLO: '1e-307' is out of the range of numbers once converted to "
+        "the standard unit (raw/lab.csv line 2)"]
+
+
 def test_standard_numeric_of_a_mapped_result_refuses_overflow(tmp_path):
     rules = {"USUBJID": '{template: "{STUDYID}-{lab.SUBJID}"}', "LBTESTCD": "{from: lab.TESTCD}",
              "LBTEST": "{from: lab.TEST}", "LBSTRESC": "{from: lab.RESULT}",
@@ -543,6 +560,7 @@ def _synonyms_study(tmp_path, synonyms):
     terms.mkdir()
     (terms / "list.yaml").write_text("- ORAL\n")
     (terms / "bad.yaml").write_text("synonyms:\n  by mouth: {x: 1}\n  iv: null\n")
+    (terms / "outdented.yaml").write_text("synonyms:\n  by mouth: ORAL\niv: INTRAVENOUS\n")
     return folder
 
 
@@ -570,6 +588,9 @@ def _ctx(folder):
                        "yes/no/true/false/null to mean the text): 'by mouth': {'x': 1}, 'iv': None"),
     ({"by mouth": True}, "the synonym table: entries must map text to text (quote yes/no/true/false/null to "
                          "mean the text): 'by mouth': True"),
+    # 'iv' beside `synonyms:` instead of under it would be left out
+    ("terms/outdented.yaml", "synonym table mappings/terms/outdented.yaml: `synonyms:` must be the only "
+                             "top-level key (also found: iv; indent them under it)"),
 ])
 def test_load_synonyms_errors(tmp_path, synonyms, message):
     folder = _synonyms_study(tmp_path, "terms/list.yaml")
