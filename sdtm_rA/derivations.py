@@ -434,6 +434,10 @@ def standard_range(ctx, variable, spec):
     if beyond.any():
         ctx.report_values(variable, raw[beyond], lambda v: f"{shown(v)} is out of the range of numbers "
                           "once converted to the standard unit")
+    unitless = findings.no_unit(ctx, ctx.values[spec["unit"]]) & x.notna().to_numpy()
+    if unitless.any():
+        ctx.report_values(variable, raw[unitless], lambda v: (
+            f"{shown(v)} {findings.UNITLESS.format(unit='the standard unit')}"))
     return out.where(~beyond)
 
 

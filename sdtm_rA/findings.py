@@ -228,8 +228,9 @@ def number_texts(values: pd.Series) -> pd.Series:
 
 
 def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
-    """Per row, the factor from the collected unit to the test's standard unit (NaN: no conversion).
-    Decided once per distinct (test, unit) pair."""
+    """Per row, the factor from the collected unit to the test's standard unit, decided once per
+    distinct (test, unit) pair. NaN: no conversion (reported here), or no collected unit for a test
+    with a standard unit (reported where a number meets it: a text result needs no unit)."""
     entries = entry_of(ctx).to_numpy(dtype=np.int64)
     u_codes, u_uniq = pd.factorize(units.fillna("").astype(str))
     codes, pairs = pd.factorize(entries * max(len(u_uniq), 1) + u_codes)
@@ -238,7 +239,9 @@ def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
         entry, u = ctx.test_entries[e], str(u_uniq[u])
         std = entry["unit"]
         u_std = entry["units"].get(u, u)
-        if u_std == std or u == "" or not std:
+        if u == "" and std:
+            continue
+        if u_std == std or not std:
             per_pair[k] = 1.0
             continue
         factor = entry["convert"].get(u, entry["convert"].get(u_std))
@@ -265,11 +268,13 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
     from .domain import code_lines
     entries = entry_of(ctx).to_numpy(dtype=np.int64)
     factors = conversion_factors(ctx, variable, units).to_numpy()
+    unitless = no_unit(ctx, units)
     text = result.fillna("").astype(str).str.strip()
     t_codes, t_uniq = pd.factorize(text)
     f_codes, f_uniq = pd.factorize(factors, use_na_sentinel=False)
     n_t, n_f = max(len(t_uniq), 1), max(len(f_uniq), 1)
-    codes, keys = pd.factorize((entries * n_t + t_codes) * n_f + f_codes)
+    codes, keys = pd.factorize(((entries * n_t + t_codes) * n_f + f_codes) * 2 + unitless)
+    unitless_k, keys = keys % 2 == 1, keys // 2
     e_k, t_k, f_k = keys // (n_t * n_f), keys // n_f % n_t, np.asarray(f_uniq, dtype=float)[keys % n_f]
     texts = np.asarray(t_uniq, dtype=object)
     tests = ctx.test_entries
@@ -289,7 +294,7 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
         hit = exact[e][t] if t in exact[e] else folded[e].get(t.upper(), _NONE)
         if hit is not _NONE:
             out[k], todo[k] = _result_text(hit), False
-    todo &= ~np.isnan(f_k)    # no factor: a unit problem, already reported
+    todo &= ~np.isnan(f_k) | unitless_k   # no factor: a unit problem, already reported
 
     # 2. numbers and censored numbers, scaled to the standard unit
     prefix, number, number_why = _censored_or_number(texts)
@@ -300,6 +305,8 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
     units = np.array([e["unit"] for e in tests], dtype=object)[e_k[numeric]]
     decimals = np.array([e["decimals"] for e in tests], dtype=object)[e_k[numeric]].tolist()
     reason = number_why[t_k[numeric]]
+    for j in np.flatnonzero((reason == "") & unitless_k[numeric]):
+        reason[j] = UNITLESS.format(unit=units[j])
     for j in np.flatnonzero((reason == "") & out_of_range(x, y)):
         reason[j] = (f"is out of the range of numbers once converted to {units[j]} "
                      f"(× {format_number(f_k[numeric][j])})")
@@ -337,6 +344,16 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
 
 
 _NONE = object()
+UNITLESS = ("has no collected unit, so it is not known to be in {unit}: map the unit (a constant one "
+            "where the CRF prints it)")
+
+
+def no_unit(ctx, units: pd.Series) -> np.ndarray:
+    """Per row: a test with a standard unit but no collected unit. A number there is in no known
+    unit; taking it as the standard one would be a guess."""
+    has_unit = np.array([bool(e["unit"]) for e in ctx.test_entries], dtype=bool)
+    return has_unit[entry_of(ctx).to_numpy(dtype=np.int64)] & \
+        (units.fillna("").astype(str) == "").to_numpy(dtype=bool)
 
 
 def _result_text(v) -> str:

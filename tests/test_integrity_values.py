@@ -63,6 +63,28 @@ def test_text_result_of_a_numeric_test_is_an_error(tmp_path):
         f"error: mappings/lb.yaml:8: LB: LBSTRESC: CRP: result '1,1*' {NOT_A_RESULT} (raw/lab.csv lines 2, 6)"]
 
 
+def test_number_without_a_unit_is_an_error(tmp_path):
+    raw = ("SPID;SUBJID;TEST;RESULT;UNIT;LO\n"
+           "L1;101;CRP;5;;\n"              # line 2: in mg/L? mg/dL? (x 10)
+           "L2;101;CRP;<0.5;;\n"           # line 3: censored, the same
+           "L3;102;CRP;;;\n"               # line 4: no result: fine
+           "L4;102;HCG;12;;\n"             # line 5: a qualitative test has no unit
+           "L5;103;CRP;5;mg/L;0.5\n"       # line 6: fine
+           "L6;104;CRP;Not done;;0.5\n")   # line 7: a range limit without a unit
+    tests = LAB_TESTS.replace("convert: {mg/dL: 10}}", "convert: {mg/dL: 10}, results: {Not done: ''}}")
+    folder = _lab(tmp_path, raw, tests, LBORNRLO="{from: lab.LO}",
+                  LBSTNRLO="{derive: standard_range, of: LBORNRLO, unit: LBORRESU}")
+    unitless = ("has no collected unit, so it is not known to be in {}: map the unit (a constant one where "
+                "the CRF prints it)")
+    # 10 variables:, 11-20 the ten LAB_RULES, 21 LBORNRLO, 22 LBSTNRLO
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:8: LB: LBSTRESC: CRP: result '5' {unitless.format('mg/L')} (raw/lab.csv line 2)",
+        f"error: mappings/lb.yaml:8: LB: LBSTRESC: CRP: result '<0.5' {unitless.format('mg/L')} "
+        "(raw/lab.csv line 3)",
+        f"error: mappings/lb.yaml:22: LB: LBSTNRLO: '0.5' {unitless.format('the standard unit')} "
+        "(raw/lab.csv line 7)"]
+
+
 def test_declared_text_results_and_qualitative_tests_keep_converting(tmp_path):
     tests = LAB_TESTS.replace("convert: {mg/dL: 10}}", "convert: {mg/dL: 10}, results: {Not detected: '0'}}")
     raw = ("SPID;SUBJID;TEST;RESULT;UNIT\n"
