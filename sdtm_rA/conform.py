@@ -76,27 +76,33 @@ class _Namer:
     may name the rows of 100,000s of values."""
 
     def __init__(self, data: pd.DataFrame, row_origin: pd.Series | None):
-        self.subjects = data["USUBJID"].to_numpy(dtype=object) if "USUBJID" in data.columns else None
-        self.origins = None if row_origin is None else \
-            row_origin.reindex(data.index).fillna("").to_numpy(dtype=object)
+        self.data, self.row_origin, self.subjects, self.origins = data, row_origin, None, None
 
     def __call__(self, positions: np.ndarray, limit: int = 5) -> str:
+        if self.subjects is None:   # on the first message only: a clean dataset needs none
+            data = self.data
+            self.subjects = data["USUBJID"].to_numpy(dtype=object) if "USUBJID" in data.columns else \
+                np.full(len(data), "", dtype=object)
+            self.origins = np.full(len(data), "", dtype=object) if self.row_origin is None else \
+                self.row_origin.reindex(data.index).fillna("").to_numpy(dtype=object)
         named = []
         for p in positions[:limit]:
-            subj = str(self.subjects[p]) if self.subjects is not None else ""
-            origin = self.origins[p] if self.origins is not None else ""
+            subj, origin = str(self.subjects[p]), self.origins[p]
             named.append(" ".join(x for x in (subj, f"({origin})" if origin else "") if x))
         more = f" (+{len(positions) - limit} more)" if len(positions) > limit else ""
         return "; ".join(named) + more
 
 
-def _rows_of(codes: np.ndarray, wanted) -> dict[int, np.ndarray]:
-    """Row positions (ascending) of each wanted code, from one sort of the rows that have one."""
-    sel = np.flatnonzero(np.isin(codes, np.asarray(list(wanted), dtype=np.int64)))
+def _rows_of(text: pd.Series, values: list) -> dict[str, np.ndarray]:
+    """Row positions (ascending) of each of `values` in `text`, from one factorize and one sort (a
+    check may name the rows of 100,000s of values)."""
+    codes, uniques = pd.factorize(text)
+    wanted = np.flatnonzero(pd.Index(uniques).isin(values))
+    sel = np.flatnonzero(np.isin(codes, wanted))
     order = sel[np.argsort(codes[sel], kind="stable")]
     c = codes[order]
     starts = np.flatnonzero(np.r_[len(c) > 0, c[1:] != c[:-1]])
-    return {int(c[a]): order[a:b] for a, b in zip(starts, np.r_[starts[1:], len(c)])}
+    return {uniques[c[a]]: order[a:b] for a, b in zip(starts.tolist(), np.r_[starts[1:], len(c)].tolist())}
 
 
 def _check_required(domain, data, spec, issues, where, name):
@@ -116,13 +122,12 @@ def _check_required(domain, data, spec, issues, where, name):
 
 
 def _text_columns(data):
-    """(name, per-row codes, distinct values) of each character column: checks look at distinct
-    values."""
+    """(name, text, distinct values) of each character column: checks look at distinct values."""
     for col in data.columns:
         if pd.api.types.is_numeric_dtype(data[col]):
             continue
-        codes, uniques = pd.factorize(data[col].fillna("").astype(str))
-        yield col, codes, pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+        text = data[col].fillna("").astype(str)
+        yield col, text, pd.Series(text.unique())
 
 
 CONTROL = r"[\x00-\x1f\x7f]"
@@ -139,27 +144,30 @@ def control_message(value: str) -> str:
 def check_ascii(domain, data, issues, where, name: _Namer | None = None):
     """Non-ASCII (XPT v5 has no encoding) and control characters (the validator's SD0131)."""
     name = name or _Namer(data, None)
-    for col, codes, uniq in _text_columns(data):
-        control = np.flatnonzero(uniq.str.contains(CONTROL, regex=True).to_numpy(dtype=bool))
-        other = np.flatnonzero(~uniq.map(str.isascii).to_numpy(dtype=bool))
-        rows = _rows_of(codes, set(control) | set(other))
-        for value, k in sorted(zip(uniq[control], control)):
-            issues.error(f"{control_message(value)}: {name(rows[k])}",
+    for col, text, uniq in _text_columns(data):
+        control = sorted(uniq[uniq.str.contains(CONTROL, regex=True)])
+        other = sorted(uniq[~uniq.map(str.isascii)])
+        if not (control or other):
+            continue
+        rows = _rows_of(text, control + other)
+        for value in control:
+            issues.error(f"{control_message(value)}: {name(rows[value])}",
                          domain=domain, variable=col, value=value, **_at(where, col))
-        for value, k in sorted(zip(uniq[other], other)):
+        for value in other:
             ch = next(c for c in value if not c.isascii())
             issues.error(f"non-ASCII character '{ch}' (U+{ord(ch):04X}) in {shown(value)}: "
-                         f"{name(rows[k])}; XPT v5 takes ASCII only - correct "
+                         f"{name(rows[value])}; XPT v5 takes ASCII only - correct "
                          "the raw value or declare `transliterate: true` on the variable",
                          domain=domain, variable=col, value=value, **_at(where, col))
 
 
 def _check_lengths(domain, data, issues, where, name):
-    for col, codes, uniq in _text_columns(data):
-        long_values = np.flatnonzero((uniq.str.len() > 200).to_numpy(dtype=bool))
-        if len(long_values):
-            issues.error(f"value longer than 200 characters ({int(uniq[long_values].str.len().max())}) in "
-                         f"{name(np.flatnonzero(np.isin(codes, long_values)))}; XPT v5 stops at 200 - send "
+    for col, text, uniq in _text_columns(data):
+        long_values = set(uniq[uniq.str.len() > 200])
+        if long_values:
+            over = text.isin(long_values).to_numpy(dtype=bool)
+            issues.error(f"value longer than 200 characters ({int(text[over].str.len().max())}) in "
+                         f"{name(np.flatnonzero(over))}; XPT v5 stops at 200 - send "
                          "it to SUPPQUAL (`supp:`), which splits long text", domain=domain, variable=col,
                          **_at(where, col))
 
@@ -179,12 +187,11 @@ def _check_keys(domain, data, keys, issues, where, name):
     frame = data[keys]
     dup = frame.duplicated(keep=False).to_numpy()
     if dup.any():
-        codes = np.full(len(frame), -1, dtype=np.int64)
-        codes[dup] = frame[dup].groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
-        rows = _rows_of(codes, range(codes.max() + 1))
-        values = frame[dup].to_numpy(dtype=object)
-        first = np.cumsum(dup) - 1   # row position → position among the duplicated rows
-        for g in range(codes.max() + 1):
-            key_text = ", ".join(f"{k}={shown(_key_text(v))}" for k, v in zip(keys, values[first[rows[g][0]]]))
-            issues.error(f"duplicate records for key {key_text}: {name(rows[g])}",
+        groups = frame[dup].groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+        positions = np.flatnonzero(dup)[np.argsort(groups, kind="stable")]   # by key, then row
+        values = frame.iloc[positions].to_numpy(dtype=object)
+        starts = np.flatnonzero(np.r_[True, np.diff(np.sort(groups)) != 0])
+        for a, b in zip(starts.tolist(), np.r_[starts[1:], len(positions)].tolist()):
+            key_text = ", ".join(f"{k}={shown(_key_text(v))}" for k, v in zip(keys, values[a]))
+            issues.error(f"duplicate records for key {key_text}: {name(positions[a:b])}",
                          domain=domain, value=key_text, **_at(where))
