@@ -398,7 +398,7 @@ def read_numbers(texts) -> tuple[np.ndarray, np.ndarray]:
     matched = texts[number]
     try:
         x = matched.to_numpy(dtype=object).astype(float)
-    except ValueError:   # whitespace \s takes but float() does not ('1\x1c'): without it
+    except ValueError:   # \x1c-\x1f are whitespace to `re`, not to float() ('1\x1c'): strip them
         x = matched.str.strip().to_numpy(dtype=object).astype(float)
     where = np.flatnonzero(number)
     why[where[np.isinf(x)]] = TOO_LARGE
