@@ -39,6 +39,12 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
         spec_node = rule.spec
         depth = 0
         while isinstance(spec_node, dict) and depth < 6:
+            for key in ("transliterate", "supp"):
+                if depth and key in spec_node:   # read from the variable's own rule only
+                    path = ("variables", rule.variable) + ("else",) * depth + (key,)
+                    issues.append(Issue("error", f"{rule.variable}: `{key}:` applies to the whole "
+                                        "variable: give it beside the first rule, not under `else:`",
+                                        file=mapping.file, line=mapping.line(*path) or rule.line))
             if "codelist" in spec_node:
                 try:
                     ct.codelist(spec_node["codelist"])

@@ -552,6 +552,17 @@ def test_else_rule_where_the_value_is_missing(tmp_path):
     assert col(sk.build(folder).datasets["DM"], "AGE") == [39, 46, 30]
 
 
+def test_whole_variable_modifiers_under_else_are_refused(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(
+        CMINDC="{from: cm.IND, else: {constant: none, transliterate: true, supp: {label: Indication}}}")},
+        raw={"raw/cm.csv": "SUBJID,TRT,IND\n101,A,\u00e9t\u00e9\n"})
+    # they used to be ignored there: '\u00e9t\u00e9' reached the non-ASCII check, CMINDC stayed in CM
+    message = ("`{}:` applies to the whole variable: give it beside the first rule, not under `else:`")
+    assert [str(i) for i in sk.conversion_error(folder).issues] == [
+        f"error: mappings/cm.yaml:8: CMINDC: {message.format('transliterate')}",
+        f"error: mappings/cm.yaml:8: CMINDC: {message.format('supp')}"]
+
+
 def test_supp_modifier_sends_the_variable_to_supp(tmp_path):
     raw = "SUBJID,TRT,NOTE\n101,A,taken with food\n"
     folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(
