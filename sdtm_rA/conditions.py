@@ -38,8 +38,8 @@ def evaluate(cond: dict, resolve, index) -> pd.Series:
 def _as_text(s: pd.Series) -> pd.Series:
     """Numbers compare as they are written in SDTM text (2.0 → '2'), missing as ''."""
     if pd.api.types.is_numeric_dtype(s):
-        from .findings import format_number
-        return s.map(lambda v: "" if pd.isna(v) else format_number(float(v)))
+        from .findings import number_texts
+        return number_texts(s)
     return s.fillna("").astype(str)
 
 

@@ -17,8 +17,10 @@ import pandas as pd
 
 from .errors import ConversionError, Issue, shown
 
-CENSORED = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)\s*$")
-NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
+# Digits are 0-9 only: '４０' (full-width) or '٤٦' (Arabic-Indic), which float() would read, are not
+# the plain numbers an SDTM value holds; such a value is reported, never read.
+CENSORED = re.compile(r"^\s*(<=|>=|<|>)\s*([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?)\s*$")
+NUMBER = re.compile(r"^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$")
 
 
 def paired_codelist(short: str) -> str | None:
@@ -410,15 +412,15 @@ def read_numbers(texts) -> tuple[np.ndarray, np.ndarray]:
     return values, why
 
 
-# NUMBER for ASCII text in RE2 syntax, with Python's \s and \d spelled out: Arrow matches a column
-# of them ten times faster than `re`.
+# NUMBER for ASCII text in RE2 syntax, with Python's \s spelled out: Arrow matches a column of them
+# ten times faster than `re`.
 _ASCII_SPACE = r"[\t\n\v\f\r\x1c-\x1f ]*"
 _ASCII_NUMBER = rf"^{_ASCII_SPACE}[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?{_ASCII_SPACE}$"
 
 
 def _is_number(texts: np.ndarray) -> np.ndarray:
-    """NUMBER.match per text: Arrow on ASCII text, Python's `re` on the rest (Unicode digits and
-    spaces, which `re` takes and float() reads)."""
+    """NUMBER.match per text: Arrow on ASCII text, Python's `re` on the rest (Unicode spaces around
+    the digits, which `re` takes and float() reads)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     arr = pa.array(texts, type=pa.large_string())

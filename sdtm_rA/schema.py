@@ -174,7 +174,7 @@ RULE_KEYS = {
     "case": {"type": "string", "allowed": ["upper", "lower", "title"]},
     "numeric": {"type": "boolean"},
     "supp": {"type": ["boolean", "dict"]},
-    "transliterate": {"type": ["boolean", "dict"]},
+    "transliterate": {"type": "boolean"},
     "where": COND,
     "else": {"type": "dict"},
 }

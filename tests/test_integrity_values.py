@@ -232,17 +232,18 @@ def test_standard_numeric_of_a_mapped_result_refuses_overflow(tmp_path):
 
 
 def test_read_numbers_reads_what_python_reads():
-    """Arrow (RE2) matches ASCII text, Python's `re` the rest: both must read as `re` and float() do."""
+    """Arrow (RE2) matches ASCII text, Python's `re` the rest: both read digits 0-9 only."""
     texts = ["12", " 2.5 ", "\u0663", "1\x1c", "1e999", "-1e999", "1e-400", "0e-400", "0.000", "inf",
              "NaN", "1,5", "", "  ", "<5"]
     values, why = read_numbers(texts)
     nan = float("nan")
-    assert values.tolist() == pytest.approx([12.0, 2.5, 3.0,   # '\u0663' is the Arabic-Indic digit 3
+    assert values.tolist() == pytest.approx([12.0, 2.5,
+                                             nan,              # '\u0663', the Arabic-Indic digit 3: not 0-9
                                              1.0,              # \x1c is whitespace to `re`, not to float()
                                              nan, nan, nan, 0.0, 0.0, nan, nan, nan, nan, nan, nan],
                                             nan_ok=True)
     large, small, no = TOO_LARGE, TOO_SMALL, "is not a number"
-    assert why.tolist() == ["", "", "", "", large, large, small, "", "", no, no, no, "", "", no]
+    assert why.tolist() == ["", "", no, "", large, large, small, "", "", no, no, no, "", "", no]
 
 
 def test_results_and_factors_that_yaml_would_turn_into_other_values(tmp_path):
@@ -625,3 +626,14 @@ def test_synonym_file_errors_through_a_conversion(tmp_path):
     assert errors_of(_synonyms_study(tmp_path, "terms/bad.yaml")) == [
         "error: mappings/cm.yaml:8: CM: CMROUTE: synonym table mappings/terms/bad.yaml: entries must map text "
         "to text (quote yes/no/true/false/null to mean the text): 'by mouth': {'x': 1}, 'iv': None"]
+
+
+def test_digits_other_than_0_to_9_are_not_numbers(tmp_path):
+    """float() reads '４０' (full-width) and '٤٦' (Arabic-Indic); an SDTM number is written with 0-9."""
+    text = sk.minimal_dm(AGE="{from: dm.AGE}", AGEU="{constant: YEARS}")
+    folder = sk.make_study(tmp_path, mappings={"dm": text},
+                           raw={"raw/dm.csv": "SUBJID,AGE\n101,\uff14\uff10\n102,\u0664\u0666\n103,40\n"})
+    line = sk.line_of(text, "AGE:")
+    assert errors_of(folder) == [
+        f"error: mappings/dm.yaml:{line}: DM: AGE: '\u0664\u0666' is not a number (raw/dm.csv line 3)",
+        f"error: mappings/dm.yaml:{line}: DM: AGE: '\uff14\uff10' is not a number (raw/dm.csv line 2)"]
