@@ -330,13 +330,26 @@ def planned_arm_code(ctx, variable, spec):
     return pd.Series(arms[0]["armcd"], index=ctx.index, dtype=object)
 
 
+# SDTMIG 3.3+: a subject without a planned or actual arm has the arm variables empty and the reason
+# in ARMNRS (codelist ARMNULRS, C142179); the old pseudo-arm codes are reasons, not arms.
+PSEUDO_ARMS = {"SCRNFAIL": "SCREEN FAILURE", "NOTASSGN": "NOT ASSIGNED", "NOTTRT": "ASSIGNED, NOT TREATED",
+               "UNPLAN": "UNPLANNED TREATMENT"}
+NOT_TREATED = "ASSIGNED, NOT TREATED"
+
+
 @derivation("arm_name", args={"armcd": _S}, required=("armcd",), inputs=("armcd",))
 def arm_name(ctx, variable, spec):
-    """ARM/ACTARM: the description of an arm code from study.yaml (NOTASSGN/NOTTRT as the IG names them)."""
-    table = {**_arm_table(ctx), "NOTASSGN": "Not Assigned", "NOTTRT": "Not Treated",
-             "SCRNFAIL": "Screen Failure"}
+    """ARM/ACTARM: the description of an arm code from study.yaml; empty where the code is empty."""
+    table = _arm_table(ctx)
     codes = _text(ctx.values[spec["armcd"]])
-    unknown = codes[(codes != "") & ~codes.isin(list(table))]
+    is_pseudo = codes.str.upper().isin(list(PSEUDO_ARMS)) & ~codes.isin(list(table))
+    pseudo = codes[is_pseudo]
+    if len(pseudo):
+        ctx.report_values(variable, pseudo, lambda v: (
+            f"arm code {shown(v)} is a reason for no arm, not an arm: SDTMIG 3.4 leaves "
+            f"{spec['armcd']} and {variable} empty and gives the reason in ARMNRS "
+            f"({shown(PSEUDO_ARMS[v.upper()])})"))
+    unknown = codes[(codes != "") & ~codes.isin(list(table)) & ~is_pseudo]
     if len(unknown):
         ctx.report_values(variable, unknown, lambda v: f"arm code {shown(v)} is not in study.yaml `arms:`")
     return codes.map(table).fillna("").astype(str)
@@ -346,7 +359,9 @@ def arm_name(ctx, variable, spec):
             required=("planned", "exposure"), inputs=("planned",))
 def actual_arm_code(ctx, variable, spec):
     """ACTARMCD: the planned arm for subjects with at least one exposure record in the source
-    `exposure` (optionally filtered by `exposure_where`), NOTTRT for assigned subjects never treated."""
+    `exposure` (optionally filtered by `exposure_where`); empty for an assigned subject never
+    treated, whose reason ARMNRS gives ('ASSIGNED, NOT TREATED', SDTMIG 3.4): without an ARMNRS
+    rule that is an error saying what to add, never a pseudo-arm code."""
     from . import conditions
     src = ctx.mapping.sources.get(spec["exposure"])
     if src is None or spec["exposure"] not in ctx.raw:
@@ -361,7 +376,32 @@ def actual_arm_code(ctx, variable, spec):
     flag = pd.Series(mine.merge(treated, on=keys, how="left")["__treated__"].fillna(False)
                      .astype(bool).to_numpy(), index=ctx.index)
     planned = _text(ctx.values[spec["planned"]])
-    return planned.where(flag | (planned == ""), "NOTTRT")
+    untreated = ~flag & (planned != "")
+    if untreated.any() and "ARMNRS" not in {r.variable for r in ctx.mapping.rules}:
+        ctx.issues.error(
+            f"subjects assigned to an arm but never treated ({ctx.raw_lines(untreated)}): SDTMIG 3.4 "
+            f"leaves {variable} and ACTARM empty and gives the reason in ARMNRS; add `ARMNRS: "
+            f"{{derive: arm_null_reason, planned: {spec['planned']}, actual: {variable}}}` to the mapping",
+            **ctx.where(variable))
+    return planned.where(~untreated, "")
+
+
+@derivation("arm_null_reason", args={"planned": _S, "actual": _S}, required=("planned", "actual"),
+            inputs=("planned", "actual"))
+def arm_null_reason(ctx, variable, spec):
+    """ARMNRS: 'ASSIGNED, NOT TREATED' where the planned arm is given and the actual one is empty;
+    empty where both are given. Why a subject has no planned arm (SCREEN FAILURE, NOT ASSIGNED) is
+    not in the arms: it must come from the data, through `else:`."""
+    planned = _text(ctx.values[spec["planned"]])
+    actual = _text(ctx.values[spec["actual"]])
+    out = pd.Series("", index=ctx.index, dtype=object)
+    out[(planned != "") & (actual == "")] = NOT_TREATED
+    unplanned = planned == ""
+    if unplanned.any() and "else" not in spec:
+        ctx.issues.error(f"subjects without a planned arm ({ctx.raw_lines(unplanned)}): why (SCREEN "
+                         "FAILURE, NOT ASSIGNED) is not in the arms; give it from the raw data with "
+                         "`else: {from: <source>.<column>, codelist: ARMNULRS}`", **ctx.where(variable))
+    return out
 
 
 @derivation("flag_if_present", args={"of": _S}, required=("of",), inputs=("of",))
@@ -438,7 +478,7 @@ def standard_range(ctx, variable, spec):
     if unitless.any():
         ctx.report_values(variable, raw[unitless], lambda v: (
             f"{shown(v)} {findings.UNITLESS.format(unit='the standard unit')}"))
-    return out.where(~beyond)
+    return findings.rounded_like_results(ctx, variable, raw, out.where(~beyond))
 
 
 @derivation("reference_range_indicator", args={"result": _S, "low": _S, "high": _S},

@@ -257,6 +257,34 @@ def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
     return pd.Series(per_pair[codes], index=ctx.index, dtype=float)
 
 
+def rounded_like_results(ctx, variable, raw: pd.Series, values: pd.Series) -> pd.Series:
+    """Range limits in the standard unit as the results are written (the test's `decimals:`, no
+    float noise): --NRIND must compare the numbers the dataset shows, not 6.1 with 6.105. Once per
+    distinct (value, decimals); a limit that `decimals:` would round to 0 is an error, as a result."""
+    decimals = np.array([-1 if e["decimals"] is None else e["decimals"] for e in ctx.test_entries],
+                        dtype=np.int64)[entry_of(ctx).to_numpy(dtype=np.int64)]
+    y = values.to_numpy(dtype=float)
+    out = np.full(len(y), np.nan)
+    zero = np.zeros(len(y), dtype=bool)
+    for d in np.unique(decimals).tolist():
+        rows = np.flatnonzero((decimals == d) & ~np.isnan(y))
+        table = {}
+        for v in pd.unique(y[rows]).tolist():
+            try:
+                table[v] = float(format_number(v, None if d < 0 else d))
+            except ValueError:
+                table[v] = np.nan
+        got = pd.Series(y[rows]).map(table).to_numpy(dtype=float)
+        out[rows] = got
+        zero[rows[np.isnan(got)]] = True
+    if zero.any():
+        said = dict(zip(raw[zero].fillna("").astype(str), zip(y[zero].tolist(), decimals[zero].tolist())))
+        ctx.report_values(variable, raw[zero], lambda v: (
+            f"{shown(v)} is {format_number(said[v][0])} in the standard unit, which "
+            f"`decimals: {said[v][1]}` would round to 0"))
+    return pd.Series(out, index=values.index, dtype=float)
+
+
 NOT_A_RESULT = ("is not a number, a censored number ('<0.5') or a text result declared under "
                 "`results:` of the test or of `tests:` (the test has a standard unit, so it is numeric)")
 

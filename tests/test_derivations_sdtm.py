@@ -280,13 +280,18 @@ NOTTRT_RAW = {"raw/dm.csv": "SUBJID,SITE,SEX,BRTHDAT,ICDAT,DTHDAT\n"
                             "102,2021-03-12,08:00,0\n"}   # 102: only a zero dose; 103: no record
 
 
-def test_actual_arm_code_nottrt_for_an_untreated_subject(tmp_path):
-    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(ACTARM=None)}, raw=NOTTRT_RAW)
+ARMNRS = "{derive: arm_null_reason, planned: ARMCD, actual: ACTARMCD}"
+
+
+def test_actual_arm_code_empty_for_an_untreated_subject(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(ACTARM=None, ARMNRS=ARMNRS)},
+                           raw=NOTTRT_RAW)
     dm = sk.build(folder).datasets["DM"]
     assert col(dm, "ARMCD") == ["TRT", "TRT", "TRT"]
     assert col(dm, "ARM") == ["Drug X 5 mg"] * 3
-    # 102 has an exposure record (dose 0); 103 has none
-    assert col(dm, "ACTARMCD") == ["TRT", "TRT", "NOTTRT"]
+    # 102 has an exposure record (dose 0); 103 has none: SDTMIG 3.4 empties ACTARMCD, ARMNRS says why
+    assert col(dm, "ACTARMCD") == ["TRT", "TRT", ""]
+    assert col(dm, "ARMNRS") == ["", "", "ASSIGNED, NOT TREATED"]
     assert col(dm, "RFXSTDTC") == ["2021-03-10T09:30", "2021-03-12T08:00", ""]
 
 
@@ -294,9 +299,9 @@ def test_actual_arm_code_with_exposure_where_as_documented(tmp_path):
     # §5: actual_arm_code takes `planned`, `exposure` and `exposure_where: {...}` (a condition on the exposure rows)
     folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(
         ACTARMCD='{derive: actual_arm_code, planned: ARMCD, exposure: ex, exposure_where: {EXDOSE: {not: ["0", ""]}}}',
-        ACTARM=None)}, raw=NOTTRT_RAW)
+        ACTARM=None, ARMNRS=ARMNRS)}, raw=NOTTRT_RAW)
     dm = sk.build(folder).datasets["DM"]
-    assert col(dm, "ACTARMCD") == ["TRT", "NOTTRT", "NOTTRT"]
+    assert col(dm, "ACTARMCD") == ["TRT", "", ""]
 
 
 def test_standard_dm_arms_and_death_flag(tmp_path):

@@ -1,0 +1,98 @@
+"""Issue 9, SDTM side: wrong results found on the way (§5) and nothing accepted silently (§1).
+
+Each test failed before its fix. Expected values are worked out by hand in the comments; raw lines
+are counted with line 1 the header; mapping lines follow `studykit.mapping` (1 `domain:`,
+2 `sources:`, one line per source, the top-level blocks, `variables:`, one line per variable).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import studykit as sk  # noqa: E402
+from studykit import by, col  # noqa: E402
+from test_integrity_values import _lab, errors_of  # noqa: E402
+
+U = "TST01-"
+
+# ============================================================== §5 decimals: also rounds the ranges
+
+GLUCOSE = """
+from: lab.TEST
+codelist: LBTESTCD
+entries:
+  - {match: Glucose, testcd: GLUC, unit: mmol/L, convert: {mg/dL: 0.0555}, decimals: 1}
+  - {match: CRP, testcd: CRP, unit: mg/L, convert: {mg/dL: 10}}
+"""
+RANGE_RULES = dict(
+    LBORNRLO="{from: lab.LO}", LBORNRHI="{from: lab.HI}",
+    LBSTNRLO="{derive: standard_range, of: LBORNRLO, unit: LBORRESU}",
+    LBSTNRHI="{derive: standard_range, of: LBORNRHI, unit: LBORRESU}",
+    LBNRIND="{derive: reference_range_indicator, result: LBSTRESN, low: LBSTNRLO, high: LBSTNRHI}")
+
+
+def test_decimals_round_the_converted_range_like_the_result(tmp_path):
+    raw = ("SPID;SUBJID;TEST;RESULT;UNIT;LO;HI\n"
+           "L1;101;Glucose;110;mg/dL;60;110\n"     # 110 x 0.0555 = 6.105 -> 6.1; range 3.33 -> 3.3, 6.105 -> 6.1
+           "L2;101;Glucose;111;mg/dL;60;110\n"     # 6.1605 -> 6.2 > 6.1: HIGH
+           "L3;101;Glucose;58;mg/dL;60;110\n"      # 3.219 -> 3.2 < 3.3: LOW
+           "L4;101;CRP;0.07;mg/dL;0.07;1\n")       # no decimals: 0.07 x 10 = 0.7000000000000001 in
+    #                                                binary; the result is written 0.7, so is the limit
+    lb = sk.build(_lab(tmp_path, raw, GLUCOSE, **RANGE_RULES)).datasets["LB"]
+    assert by(lb, "LBSPID", "LBSTRESN") == {"L1": 6.1, "L2": 6.2, "L3": 3.2, "L4": 0.7}
+    assert by(lb, "LBSPID", "LBSTNRLO") == {"L1": 3.3, "L2": 3.3, "L3": 3.3, "L4": 0.7}
+    assert by(lb, "LBSPID", "LBSTNRHI") == {"L1": 6.1, "L2": 6.1, "L3": 6.1, "L4": 10}
+    assert by(lb, "LBSPID", "LBNRIND") == {"L1": "NORMAL", "L2": "HIGH", "L3": "LOW", "L4": "NORMAL"}
+
+
+def test_decimals_never_round_a_range_limit_to_zero(tmp_path):
+    raw = ("SPID;SUBJID;TEST;RESULT;UNIT;LO;HI\n"
+           "L1;101;Glucose;100;mg/dL;0.5;110\n")   # 0.5 x 0.0555 = 0.02775, 0 at 1 decimal
+    assert errors_of(_lab(tmp_path, raw, GLUCOSE, **RANGE_RULES)) == [
+        "error: mappings/lb.yaml:23: LB: LBSTNRLO: '0.5' is 0.02775 in the standard unit, which "
+        "`decimals: 1` would round to 0 (raw/lab.csv line 2)"]
+
+
+# ============================================================== §5 actual arm: ARMNRS, not NOTTRT
+
+ARM_RAW = {"raw/dm.csv": "SUBJID,SITE,SEX,BRTHDAT,ICDAT,DTHDAT\n"
+                         "101,S01,M,1980-05-20,2021-03-01,\n"
+                         "102,S01,F,1975-03-02,2021-03-02,\n"
+                         "103,S02,F,1990-07-14,2021-03-05,\n",
+           "raw/ex.csv": "SUBJID,EXSTDAT,EXSTTIM,EXDOSE\n"
+                         "101,2021-03-10,09:30,5\n"}   # 102 and 103 never treated
+
+
+def test_an_untreated_subject_has_empty_actual_arm_and_armnrs(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(
+        ARMNRS="{derive: arm_null_reason, planned: ARMCD, actual: ACTARMCD}")}, raw=ARM_RAW)
+    dm = sk.build(folder).datasets["DM"]
+    assert col(dm, "ARMCD") == ["TRT", "TRT", "TRT"]
+    assert col(dm, "ACTARMCD") == ["TRT", "", ""]
+    assert col(dm, "ACTARM") == ["Drug X 5 mg", "", ""]
+    assert col(dm, "ARMNRS") == ["", "ASSIGNED, NOT TREATED", "ASSIGNED, NOT TREATED"]
+
+
+def test_an_untreated_subject_without_armnrs_says_what_to_add(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping()}, raw=ARM_RAW)
+    # 1 domain, 2 sources, 3 dm, 4 ex, 5 variables, 6.. the rules: ACTARMCD is the 17th → line 22
+    assert errors_of(folder) == [
+        "error: mappings/dm.yaml:22: DM: ACTARMCD: subjects assigned to an arm but never treated "
+        "(raw/dm.csv lines 3, 4): SDTMIG 3.4 leaves ACTARMCD and ACTARM empty and gives the reason in "
+        "ARMNRS; add `ARMNRS: {derive: arm_null_reason, planned: ARMCD, actual: ACTARMCD}` to the mapping"]
+
+
+def test_a_pseudo_arm_code_is_refused(tmp_path):
+    raw = dict(ARM_RAW)
+    raw["raw/dm.csv"] = ("SUBJID,SITE,SEX,BRTHDAT,ICDAT,DTHDAT,ARM\n"
+                         "101,S01,M,1980-05-20,2021-03-01,,TRT\n"
+                         "102,S01,F,1975-03-02,2021-03-02,,SCRNFAIL\n")
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.dm_mapping(
+        ARMCD="{from: dm.ARM}", ACTARMCD=None, ACTARM=None)}, raw=raw)
+    assert errors_of(folder) == [
+        "error: mappings/dm.yaml:21: DM: ARM: arm code 'SCRNFAIL' is a reason for no arm, not an arm: "
+        "SDTMIG 3.4 leaves ARMCD and ARM empty and gives the reason in ARMNRS ('SCREEN FAILURE') "
+        "(raw/dm.csv line 3)"]
