@@ -98,18 +98,21 @@ def test_trt_dates_ignore_zero_dose_and_impute_time():
     out = derive_trt_dates(ADSL, EX)
     # 01: the 2021-10-10 record has dose 0 of active drug -> ignored;
     #     first valid start 2021-10-13T08:30 (seconds imputed 00, "S" flag not reported)
-    #     last end: EXSEQ 3 has no EXENDTC -> its start 2021-10-21 + time "last" 23:59:59,
-    #     which is later than EXSEQ 2's 2021-10-20T23:59:59
+    #     last end: EXSEQ 3 has no EXENDTC -> not a candidate (admiral's template keeps doses with
+    #     an EXENDTM only), so EXSEQ 2's 2021-10-20 + time "last" 23:59:59
     # 02: placebo with dose 0 counts (admiral template filter); time imputed first/last
     # 03: no EX; 04: only a zero dose of active drug -> no treatment dates
     assert out["TRTSDTM"].tolist()[:2] == [T("2021-10-13 08:30:00"), T("2021-11-01 00:00:00")]
     assert out["TRTSDTM"].isna().tolist() == [False, False, True, True]
     assert out["TRTSTMF"].tolist()[:2] == ["", "H"]
-    assert out["TRTEDTM"].tolist()[:2] == [T("2021-10-21 23:59:59"), T("2021-11-05 23:59:59")]
+    assert out["TRTEDTM"].tolist()[:2] == [T("2021-10-20 23:59:59"), T("2021-11-05 23:59:59")]
     assert out["TRTETMF"].tolist()[:2] == ["H", "H"]
     assert out["TRTSDT"].tolist()[:2] == [T("2021-10-13"), T("2021-11-01")]
-    assert out["TRTEDT"].tolist()[:2] == [T("2021-10-21"), T("2021-11-05")]
+    assert out["TRTEDT"].tolist()[:2] == [T("2021-10-20"), T("2021-11-05")]
     assert out["TRTEDT"].isna().tolist() == [False, False, True, True]
+    # a study that reads the start of a dose without an end says so: EXSEQ 3's 2021-10-21 23:59:59
+    fallback = derive_trt_dates(ADSL, EX, end_fallback_to_start=True)
+    assert fallback["TRTEDTM"].tolist()[:2] == [T("2021-10-21 23:59:59"), T("2021-11-05 23:59:59")]
 
     no_pbo = derive_trt_dates(ADSL, EX, include_placebo=False)
     assert no_pbo["TRTSDT"].isna().tolist() == [False, True, True, True]
@@ -117,8 +120,8 @@ def test_trt_dates_ignore_zero_dose_and_impute_time():
 
 def test_trtdurd():
     out = derive_trtdurd(derive_trt_dates(ADSL, EX))
-    # 01: 2021-10-21 - 2021-10-13 = 8 days, + 1 = 9;  02: 11-05 - 11-01 = 4, + 1 = 5
-    assert out["TRTDURD"].tolist()[:2] == [9, 5]
+    # 01: 2021-10-20 - 2021-10-13 = 7 days, + 1 = 8;  02: 11-05 - 11-01 = 4, + 1 = 5
+    assert out["TRTDURD"].tolist()[:2] == [8, 5]
     assert out["TRTDURD"].isna().tolist() == [False, False, True, True]
     x = pd.DataFrame({"TRTSDT": d("2021-01-01", "2021-01-05"), "TRTEDT": d("2021-01-01", "2021-01-04")})
     # same day: 0 + 1 = 1; end before start: -1 (admiral adds one only to durations >= 0)

@@ -149,9 +149,11 @@ def test_adsl_matches_the_pilot(derived, pilot, high_dose_on_low):
 def test_adsl_trtedt_is_the_pilots_rule_not_admirals(derived, pilot):
     """The pilot's TRTEDT is the end of the last EX record or, where that end is missing, the date of
     discontinuation (DS disposition event after visit 3); admiral's template (our `treatment_dates`
-    step) falls back on that record's start instead. The spec writes the pilot's rule with merge +
-    coalesce. Six subjects' last EX record has no end; admiral's rule would differ for 5 of them (the
-    sixth, 01-705-1382, discontinued on the day that record started)."""
+    step) takes the latest end among the records that have one, i.e. the end of the record before.
+    The spec writes the pilot's rule with merge + coalesce. Six subjects' last EX record has no end:
+    admiral's rule differs for all six. With `end_fallback_to_start` (the last record's start, our
+    default before issue 9) it would differ for 5 (01-705-1382 discontinued on the day that record
+    started)."""
     sdtm, result, _ = derived
     ours = result.datasets["ADSL"]
     admiral = subject.derive_trt_dates(ours[["USUBJID"]], sdtm["EX"])
@@ -162,7 +164,16 @@ def test_adsl_trtedt_is_the_pilots_rule_not_admirals(derived, pilot):
     ex = sdtm["EX"].sort_values(["USUBJID", "EXSTDTC", "EXSEQ"])
     last = ex.drop_duplicates("USUBJID", keep="last").set_index("USUBJID")
     no_end = set(last.index[last.EXENDTC == ""])
-    assert len(no_end) == 6 and differ == no_end - {"01-705-1382"}
+    assert len(no_end) == 6 and differ == no_end
+    ended = ex[ex.EXENDTC != ""].groupby("USUBJID").EXENDTC.max()
+    for u in sorted(no_end):            # a subject whose only EX record has no end has no TRTEDT
+        if u in ended.index:
+            assert adm.TRTEDT[u] == pd.Timestamp(ended[u][:10])
+        else:
+            assert pd.isna(adm.TRTEDT[u]) and (ex.USUBJID == u).sum() == 1
+    fallback = subject.derive_trt_dates(ours[["USUBJID"]], sdtm["EX"], end_fallback_to_start=True)
+    fb = fallback.set_index("USUBJID")
+    assert set(fb.index[fb.TRTEDT != _dates(ref.TRTEDT).reindex(fb.index)]) == no_end - {"01-705-1382"}
     ds = sdtm["DS"]
     disc = ds[ds.DSCAT == "DISPOSITION EVENT"].set_index("USUBJID").DSSTDTC
     mine = ours.set_index("USUBJID").TRTEDT

@@ -526,11 +526,23 @@ def compute_tmf(dtc: pd.Series, imputed_dtm: pd.Series, ignore_seconds_flag: boo
 
 
 def _resolve_bounds(df: pd.DataFrame, bounds: Sequence[Any] | None) -> list[Any] | None:
+    """Bounds named by a variable are its values. A date variable (``*DT`` by the ADaM naming
+    rule, as admiral's R ``Date`` class) is given as ``YYYY-MM-DD`` text, so that a datetime is
+    bounded at 23:59:59 of a maximum date (00:00:00 of a minimum), not at the midnight that
+    pandas stores: ``max_dates: [DTHDT]`` keeps an AE ending on the day of death at 23:59:59."""
     if bounds is None:
         return None
     if isinstance(bounds, (str, pd.Series)):
         bounds = [bounds]
-    return [df[b] if isinstance(b, str) and b in df.columns else b for b in bounds]
+    out = []
+    for b in bounds:
+        if isinstance(b, str) and b in df.columns:
+            col = df[b]
+            if b.endswith("DT") and pd.api.types.is_datetime64_any_dtype(col):
+                col = col.dt.strftime("%Y-%m-%d").astype(object).where(col.notna(), None)
+            b = col
+        out.append(b)
+    return out
 
 
 def _to_datetime(text: pd.Series, fmt: str) -> pd.Series:

@@ -314,11 +314,15 @@ def study_day_step(df, a, ctx):
 
 @step("treatment_dates", dataset=Arg("dataset", default="EX"), dose=Arg("source_var", default="EXDOSE"),
       include_placebo=Arg("boolean", default=True),
+      end_fallback_to_start=Arg("boolean", default=False,
+                                doc="take EXSTDTC where EXENDTC is missing (a study rule; admiral does not)"),
       fixed_outputs=("TRTSDTM", "TRTSTMF", "TRTEDTM", "TRTETMF", "TRTSDT", "TRTEDT"))
 def treatment_dates(df, a, ctx):
-    """TRTSDTM/TRTSDT (first dose > 0) and TRTEDTM/TRTEDT (last), with time flags (admiral's ADSL)."""
+    """TRTSDTM/TRTSDT (first dose > 0) and TRTEDTM/TRTEDT (last end among doses with an EXENDTC),
+    with time flags (admiral's ADSL template: a subject with no EXENDTC has no end)."""
     return subject.derive_trt_dates(df, ctx.dataset(a["dataset"]), dose_var=a["dose"],
-                                    include_placebo=a["include_placebo"])
+                                    include_placebo=a["include_placebo"],
+                                    end_fallback_to_start=a["end_fallback_to_start"])
 
 
 @step("duration", restrictable=True, new=Arg("new", True), start=Arg("var", True), end=Arg("var", True),

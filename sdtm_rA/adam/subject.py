@@ -141,6 +141,7 @@ def derive_trt_dates(
     dose_var: str = "EXDOSE",
     include_placebo: bool = True,
     by: Sequence[str] = ("USUBJID",),
+    end_fallback_to_start: bool = False,
 ) -> pd.DataFrame:
     """Add TRTSDTM/TRTSTMF/TRTSDT and TRTEDTM/TRTETMF/TRTEDT from EX (admiral ADSL template).
 
@@ -156,10 +157,12 @@ def derive_trt_dates(
       ``"first"`` = 00:00:00; partial dates give no datetime); ``TRTSDTM`` is the
       earliest among valid doses (order ``EXSTDTM, EXSEQ``), ``TRTSTMF`` its time
       imputation flag.
-    * End: ``EXENDTC`` (or ``EXSTDTC`` where ``EXENDTC`` is missing - an addition
-      to admiral's template, which uses ``EXENDTC`` only) → datetime with time
-      imputed ``"last"`` (23:59:59); ``TRTEDTM`` is the latest (order
-      ``EXENDTM, EXSEQ``), ``TRTETMF`` its flag.
+    * End: ``EXENDTC`` → datetime with time imputed ``"last"`` (23:59:59);
+      ``TRTEDTM`` is the latest (order ``EXENDTM, EXSEQ``) among the valid doses
+      with an end, ``TRTETMF`` its flag; a subject without any gets none (as
+      admiral). Only ``end_fallback_to_start`` reads ``EXSTDTC`` where ``EXENDTC``
+      is missing (a study rule, never a default: it makes a one-day treatment of
+      a subject whose end is unknown).
     * ``TRTSDT``/``TRTEDT`` are the dates of the datetimes.
 
     Args:
@@ -170,6 +173,7 @@ def derive_trt_dates(
         dose_var: Dose column (numeric or numeric text).
         include_placebo: Count zero doses of ``EXTRT`` containing ``"PLACEBO"``.
         by: Subject keys.
+        end_fallback_to_start: Take ``EXSTDTC`` where ``EXENDTC`` is missing.
 
     Returns:
         Copy of ``adsl`` with ``TRTSDTM``, ``TRTSTMF``, ``TRTEDTM``, ``TRTETMF``
@@ -185,7 +189,7 @@ def derive_trt_dates(
     e = ex.loc[valid].copy()
     end_dtc = e["EXENDTC"] if "EXENDTC" in e.columns else pd.Series("", index=e.index)
     blank = end_dtc.isna() | (end_dtc.astype("string").str.strip() == "")
-    e["_ENDDTC"] = end_dtc.where(~blank, e["EXSTDTC"])
+    e["_ENDDTC"] = end_dtc.where(~blank, e["EXSTDTC"] if end_fallback_to_start else "")
     e = derive_vars_dtm(e, "_ST", "EXSTDTC", time_imputation="first", flag_imputation="time")
     e = derive_vars_dtm(e, "_EN", "_ENDDTC", time_imputation="last", flag_imputation="time")
     seq = ["EXSEQ"] if "EXSEQ" in e.columns else []
