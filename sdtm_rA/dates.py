@@ -275,6 +275,35 @@ def _read_raw(text: str, fmt: _Format, unknown: frozenset[str], zero_is_unknown:
     return _Raw(parts, _check_calendar(parts))
 
 
+_NO_MATCH = re.compile(r"does not match the format '(?P<fmt>.*)'$")
+
+
+def _separators(text: str) -> str:
+    return "".join(dict.fromkeys(ch for ch in text if not ch.isalnum()))
+
+
+def problem_class(value: str, reason: str) -> tuple[tuple, str]:
+    """The kind of a date problem, so that a column of hundreds of values written the same wrong way
+    gives one message: (key, what the values do). Values that do not match the format are grouped by
+    the separators they use instead of the format's, else by their shape (digits as 9, letters as A);
+    impossible dates and times are of one kind per reason (day 30 of February: a kind of its own); any
+    other reason is its own kind."""
+    match = _NO_MATCH.search(reason)
+    if match:
+        fmt = match.group("fmt")
+        used, wanted = _separators(value), _separators(re.sub(r"[A-Za-z]", "", fmt))
+        if used and set(used) != set(wanted):
+            return (("separator", fmt, used),
+                    f"use {' '.join(repr(c) for c in used)} where the format {fmt!r} has "
+                    + (" ".join(repr(c) for c in wanted) or "no separator"))
+        shape = re.sub(r"[0-9]", "9", re.sub(r"[A-Za-z]", "A", value))
+        return (("shape", fmt, shape), f"are written {shape!r} (9 a digit, A a letter), which does not "
+                f"match the format {fmt!r}")
+    if "does not exist" in reason or "is out of range" in reason:
+        return ("calendar", re.sub(r"[0-9]+", "N", reason)), "are not real dates or times"
+    return ("other", reason), reason
+
+
 # --------------------------------------------------------------------------------------
 # Parts -> ISO 8601 text
 # --------------------------------------------------------------------------------------

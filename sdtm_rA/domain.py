@@ -485,9 +485,25 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
         for iss in errors[-1].get(k, []):
             invalid.setdefault((str(iss.value), iss.reason), []).append(k)
     fmts = " or ".join(f"{d}{' ' + t if t else ''}" for d, t in combos)
+    kinds: dict = {}
     for (value, reason), ks in sorted(invalid.items()):
-        problems.append(([ks], lambda lines, value=value, reason=reason:
-                         f"invalid date {shown(value)}: {reason} (declared format {fmts}; {lines[0]})", value))
+        kinds.setdefault(dates.problem_class(value, reason), []).append((value, reason, ks))
+    for (key, does), members in kinds.items():
+        if len(members) <= LISTED_DATES:
+            for value, reason, ks in members:
+                problems.append(([ks], lambda lines, value=value, reason=reason:
+                                 f"invalid date {shown(value)}: {reason} (declared format {fmts}; "
+                                 f"{lines[0]})", value))
+            continue
+        examples = members[:DATE_EXAMPLES]
+        problems.append(([ks for _, _, ks in examples], lambda lines, key=key, does=does, n=len(members),
+                         examples=examples: f"{n} values of {column} {does}"
+                         + ("" if key[0] in ("separator", "shape") and len(combos) == 1
+                            else f" (declared format {fmts})") + "; "
+                         "e.g. " + ", ".join(
+                             shown(v) + (f": {r}" if key[0] in ("calendar", "other") and r != does else "")
+                             + f" ({text})" for (v, r, _), text in zip(examples, lines))
+                         + f" (+{n - len(examples)} more)", None))
     notes = {}
     for k in np.flatnonzero(read & shown_pairs):
         for iss in warnings[chosen[k]].get(k, []):
@@ -502,6 +518,11 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
         ctx.issues.warning(f"{reason}: {shown(value)} ({next(texts)})", value=value, **at)
     out = np.asarray(result, dtype=object)[codes] if n else np.array([], dtype=object)
     return pd.Series(out, index=date_s.index, dtype=object)
+
+
+# A column with more distinct bad dates of one kind than this gets one message with examples.
+LISTED_DATES = 5
+DATE_EXAMPLES = 3
 
 
 def _examples(ks, value_of, lines) -> str:

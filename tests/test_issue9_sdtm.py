@@ -96,3 +96,40 @@ def test_a_pseudo_arm_code_is_refused(tmp_path):
         "error: mappings/dm.yaml:21: DM: ARM: arm code 'SCRNFAIL' is a reason for no arm, not an arm: "
         "SDTMIG 3.4 leaves ARMCD and ARM empty and gives the reason in ARMNRS ('SCREEN FAILURE') "
         "(raw/dm.csv line 3)"]
+
+
+# ============================================================== §5 a wrong date format: one message
+
+def test_a_wrong_date_format_is_summarised_per_kind_of_problem(tmp_path):
+    rows = "".join(f"{100 + i},2021-03-{i + 1:02d}\n" for i in range(12))   # lines 2-13: '-' not '/'
+    rows += "112,2021-03-01\n"                                              # line 14: a repeat
+    rows += "200,30/02/2021\n201,31/04/2021\n"                              # lines 15, 16: impossible
+    rows += "".join(f"{300 + i},2021/03/{i + 1:02d}\n" for i in range(6))   # lines 17-22: year first
+    rows += "400,03/2021/01\n"                                              # line 23: alone of its shape
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.minimal_dm(
+        RFICDTC="{date: dm.ICDAT, format: dd/MM/yyyy}")}, raw={"raw/dm.csv": "SUBJID,ICDAT\n" + rows})
+    at = "error: mappings/dm.yaml:10: DM: RFICDTC: "   # 9 variables:, 10 the 6th rule
+    assert errors_of(folder) == [   # in the order of their (first) values
+        at + "invalid date '03/2021/01': '03/2021/01' does not match the format 'dd/MM/yyyy' (declared "
+        "format dd/MM/yyyy; raw/dm.csv line 23)",
+        at + "12 values of dm.ICDAT use '-' where the format 'dd/MM/yyyy' has '/'; e.g. '2021-03-01' "
+        "(raw/dm.csv lines 2, 14), '2021-03-02' (raw/dm.csv line 3), '2021-03-03' (raw/dm.csv line 4) "
+        "(+9 more)",
+        at + "6 values of dm.ICDAT are written '9999/99/99' (9 a digit, A a letter), which does not match "
+        "the format 'dd/MM/yyyy'; e.g. '2021/03/01' (raw/dm.csv line 17), '2021/03/02' (raw/dm.csv line 18), "
+        "'2021/03/03' (raw/dm.csv line 19) (+3 more)",
+        at + "invalid date '30/02/2021': day 30 does not exist in February 2021 (declared format "
+        "dd/MM/yyyy; raw/dm.csv line 15)",
+        at + "invalid date '31/04/2021': day 31 does not exist in April 2021 (declared format "
+        "dd/MM/yyyy; raw/dm.csv line 16)"]
+
+
+def test_many_impossible_dates_of_one_kind_are_summarised(tmp_path):
+    rows = "".join(f"{100 + i},{i + 1:02d}/13/2021\n" for i in range(7))   # lines 2-8: month 13
+    folder = sk.make_study(tmp_path, mappings={"dm": sk.minimal_dm(
+        RFICDTC="{date: dm.ICDAT, format: dd/MM/yyyy}")}, raw={"raw/dm.csv": "SUBJID,ICDAT\n" + rows})
+    assert errors_of(folder) == [
+        "error: mappings/dm.yaml:10: DM: RFICDTC: 7 values of dm.ICDAT are not real dates or times "
+        "(declared format dd/MM/yyyy); e.g. '01/13/2021': month 13 does not exist (raw/dm.csv line 2), "
+        "'02/13/2021': month 13 does not exist (raw/dm.csv line 3), '03/13/2021': month 13 does not "
+        "exist (raw/dm.csv line 4) (+4 more)"]
