@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from sdtm_rA.adam.dates import derive_vars_dtm
+from sdtm_rA.adam.steps import STEPS, run_step
 from test_adam_spec import SDTM, derive_one, errors_of
 
 T = pd.Timestamp
@@ -123,3 +124,63 @@ def test_treatment_end_fallback_only_when_the_spec_says_so(tmp_path):
     # S1-1: the start of its dose, 2021-01-10 (one day); S1-2: the start of the last, 2021-02-01
     assert out.loc["S1-1", "TRTEDT"] == T("2021-01-10") and out.loc["S1-1", "TRTDURD"] == 1
     assert out.loc["S1-2", "TRTEDT"] == T("2021-02-01") and out.loc["S1-2", "TRTDURD"] == 28
+
+
+# ----------------------------------------------------------------------------- extreme_records set: types kept
+
+EOT = """\
+dataset: ADLB
+label: Lab Analysis Dataset
+class: BDS
+keys: [USUBJID, PARAMCD, AVISITN, SRCSEQ]
+steps:
+  - {derive: parameter, paramcd: CRP, param: CRP (mg/L), dataset: LB, where: {LBTESTCD: CRP}, aval: LBSTRESN,
+     keep: {AVISITN: LBSEQ}}
+  - {derive: extreme_records, by: [USUBJID, PARAMCD], order: [SRCSEQ], mode: last,
+     set: {AVISITN: 99, AVAL: null}}
+  - {derive: flag, new: HIGHFL, where: {AVAL: {gt: 5}}}
+  - {derive: flag, new: ZEROFL, where: {AVAL: 0}}
+variables: {USUBJID: , PARAMCD: , AVISITN: , SRCSEQ: , AVAL: , HIGHFL: {label: High}, ZEROFL: {label: Zero}}
+"""
+
+
+def test_extreme_records_null_keeps_a_number_a_number(tmp_path):
+    """LB CRP: S1-1 12, (<5), 6, 0; S1-2 0, 3. The last record of each subject is copied with
+    AVISITN 99 and AVAL missing; AVAL stays numeric, so `gt: 5` flags 12 and 6 only and `AVAL: 0`
+    the two zeros (with AVAL turned into text, 0 was '0.0' and matched nothing, without a word)."""
+    out = derive_one(tmp_path, EOT, name="adlb.yaml").datasets["ADLB"]
+    assert out["AVAL"].dtype == np.float64 and out["AVISITN"].dtype == np.float64
+    eot = out[out["AVISITN"] == 99]
+    assert eot["USUBJID"].tolist() == ["S1-1", "S1-2"] and eot["SRCSEQ"].tolist() == [4.0, 2.0]
+    assert eot["AVAL"].isna().all()
+    high = out.sort_values(["USUBJID", "AVISITN"])
+    assert high["HIGHFL"].tolist() == ["Y", "N", "Y", "N", "N", "N", "N", "N"]
+    assert high["ZEROFL"].tolist() == ["N", "N", "N", "Y", "N", "Y", "N", "N"]
+    df = pd.DataFrame({"USUBJID": ["A", "A"], "AVAL": [1.0, 2.0], "ADT": pd.to_datetime(["2021-01-01"] * 2)})
+    added = run_step(STEPS["extreme_records"], df, {"by": ["USUBJID"], "order": ["AVAL"],
+                                                    "set": {"AVAL": None, "ADT": None}}, None)
+    assert added.dtypes.astype(str).tolist()[1:] == ["float64", "datetime64[ns]"]
+    assert added["AVAL"].tolist()[:2] == [1.0, 2.0] and added.iloc[2].isna()[["AVAL", "ADT"]].all()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("End", "set: AVAL: 'End' is text, but AVAL holds numbers"),
+    ("true", "set: AVAL: True is true/false, but AVAL holds numbers"),
+])
+def test_extreme_records_set_of_the_wrong_type_is_an_error(tmp_path, value, message):
+    text = EOT.replace("set: {AVISITN: 99, AVAL: null}}", f"set: {{AVISITN: 99,\n           AVAL: {value}}}}}")
+    msg = errors_of_spec(tmp_path, text, "adlb.yaml")
+    assert f"error: spec/adlb.yaml:10: ADLB: step 2 (extreme_records): {message}" in msg
+
+
+def test_set_text_variable_given_a_number_says_to_quote_it(tmp_path):
+    text = EOT.replace("set: {AVISITN: 99, AVAL: null}}", "set: {AVISITN: 99, PARAMCD: 12}}")
+    msg = errors_of_spec(tmp_path, text, "adlb.yaml")
+    assert "step 2 (extreme_records): set: PARAMCD: 12 is a number, but PARAMCD holds text; write it in quotes" in msg
+
+
+def errors_of_spec(tmp_path, text, name) -> str:
+    from sdtm_rA.errors import ConversionError
+    with pytest.raises(ConversionError) as exc:
+        derive_one(tmp_path, text, name=name)
+    return "\n".join(str(i) for i in exc.value.issues)

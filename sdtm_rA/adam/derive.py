@@ -292,7 +292,9 @@ def _run_steps(sp: AdamSpec, steps, df, ctx, result) -> pd.DataFrame:
             try:
                 df = run_step(s.step, df, s.args, ctx)
             except (StepError, ValueError, KeyError, TypeError) as exc:
-                raise ConversionError([Issue("error", f"{s.where()}: {exc}", file=sp.file, line=s.line,
+                at = getattr(exc, "at", ())
+                line = (sp.line(s.section, s.index, *at) if at else None) or s.line
+                raise ConversionError([Issue("error", f"{s.where()}: {exc}", file=sp.file, line=line,
                                              domain=sp.dataset)]) from exc
         for w in caught:
             result.issues.warning(f"{s.where()}: {w.message}", file=sp.file, line=s.line, domain=sp.dataset)

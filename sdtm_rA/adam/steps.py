@@ -9,6 +9,7 @@ style functions of `sdtm_rA.adam.*`; a step only connects arguments to them.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -104,7 +105,12 @@ def args_with_defaults(st: Step, args: dict) -> dict:
 
 
 class StepError(ValueError):
-    """A step that cannot run on these data (the message names the values at fault)."""
+    """A step that cannot run on these data (the message names the values at fault); `at`: the path
+    of the argument at fault inside the step (its line is reported)."""
+
+    def __init__(self, message: str, at: tuple = ()):
+        super().__init__(message)
+        self.at = tuple(at)
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -391,10 +397,36 @@ def _param_outputs(*fixed):
     return outputs
 
 
-def _set(new: pd.DataFrame, a: dict) -> pd.DataFrame:
+def _set(new: pd.DataFrame, a: dict, like: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The `set` values on new records. A variable that exists (in `like`, the dataset the records
+    join, or in `new`) keeps its type: null is a missing number, date or text, and a value of
+    another type is an error (a number column turned into text fails every later comparison)."""
     for k, v in (a.get("set") or {}).items():
-        new[k] = v
+        col = like[k] if like is not None and k in like.columns else new[k] if k in new.columns else None
+        new[k] = _typed(k, v, col)
     return new
+
+
+def _typed(name: str, v, col: pd.Series | None):
+    if col is None:
+        return v
+    if pd.api.types.is_datetime64_any_dtype(col):
+        kind, ok = "dates", v is None or isinstance(v, _dt.date)
+        missing = pd.NaT
+    elif pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+        kind, ok = "text", v is None or isinstance(v, str)
+        missing = None
+    else:
+        kind, ok = "numbers", v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        missing = np.nan
+    if not ok:
+        what = "a date" if isinstance(v, _dt.date) else "true/false" if isinstance(v, bool) else \
+            "a number" if isinstance(v, (int, float)) else "text" if isinstance(v, str) else type(v).__name__
+        hint = "; write it in quotes" if kind == "text" and isinstance(v, (int, float, _dt.date)) else ""
+        raise StepError(f"set: {name}: {v!r} is {what}, but {name} holds {kind}{hint}", ("set", name))
+    if v is None:
+        return missing
+    return pd.Timestamp(v) if kind == "dates" else float(v) if kind == "numbers" else v
 
 
 def _param_frame(src: pd.DataFrame, a: dict, aval, avalc=None) -> pd.DataFrame:
@@ -447,7 +479,7 @@ def parameter(df, a, ctx):
             new[var] = (_numbers(src[a[arg]]) * factor).to_numpy()
     for k, v in _traceability(src, a, a["aval"] or a["avalc"] or "").items():
         new[k] = v
-    return _append(df, _set(new, a))
+    return _append(df, _set(new, a, df))
 
 
 def _converted_text(text: pd.Series, factor: float) -> np.ndarray:
@@ -476,7 +508,7 @@ def _grouped_param(df, a, ctx, values: pd.Series, src: pd.DataFrame) -> pd.DataF
     for n, old in keep_map(a.get("keep")).items():
         new[n] = first[old].to_numpy()
     new = new[new["AVAL"].notna()]
-    return _append(df, _set(new, a))
+    return _append(df, _set(new, a, df))
 
 
 @step("parameter_count", starts=True, adds_records=True, dataset=Arg("dataset", True),
@@ -555,7 +587,7 @@ def parameter_computed(df, a, ctx):
     new = out.iloc[len(sel):].reset_index(drop=True)
     new = new[[c for c in new.columns if c in keys or c in ("PARAMCD", "AVAL", "PARAMTYP") or c in set_values]]
     new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
-    return _append(df, _set(new, a))
+    return _append(df, _set(new, a, df))
 
 
 def _post_baseline(df, a, paramcds):
@@ -596,7 +628,7 @@ def parameter_acr(df, a, ctx):
     new["AVAL"] = np.where(new["AVALC"] == "Y", 1.0, 0.0)
     new["PARAMTYP"] = "DERIVED"
     new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
-    return _append(df, _set(new, a))
+    return _append(df, _set(new, a, df))
 
 
 @step("parameter_eular", adds_records=True, das28=Arg("paramcd", True),
@@ -616,7 +648,7 @@ def parameter_eular(df, a, ctx):
     new["AVALC"] = resp[ok].to_numpy()
     new["PARAMTYP"] = "DERIVED"
     new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
-    return _append(df, _set(new, a))
+    return _append(df, _set(new, a, df))
 
 
 # ----------------------------------------------------------------------------- BDS timing and baseline
@@ -777,10 +809,7 @@ def extreme_records(df, a, ctx):
     mask = evaluate(a["where"], df) if a["where"] else None
     picked = occurrence.derive_extreme_flag(df, by=a["by"], order=a["order"], new="__PICK", mode=a["mode"],
                                             filter=mask)["__PICK"].eq("Y").to_numpy()
-    new = df[picked].copy()
-    for k, v in a["set"].items():
-        new[k] = v
-    return _append(df, new)
+    return _append(df, _set(df[picked].copy(), a, df))
 
 
 @step("locf", adds_records=True, visits=Arg("list", True, doc="[{avisit, avisitn}]: the expected analysis visits"),
@@ -814,6 +843,5 @@ def locf(df, a, ctx):
                             allow_exact_matches=False)
     new = carried[carried["__FROM"].notna()].drop(columns="__FROM")
     new["DTYPE"] = "LOCF"
-    for k, v in (a["set"] or {}).items():
-        new[k] = v
+    new = _set(new, a, df)
     return _append(df, new.sort_values(keys + ["AVISITN"], kind="mergesort"))
