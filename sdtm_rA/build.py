@@ -157,6 +157,17 @@ def _check_dm(ctx) -> None:
                 "must be unique within the study"))
 
 
+def _why_absent(name, lines: dict, failed: set, mapping) -> str:
+    """Why a variable a rule reads has no values: not mapped, or mapped but its own rule failed (a
+    follow-on error: fix that one first)."""
+    if name not in lines:
+        return "which is not mapped"
+    if name in failed:
+        return (f"which could not be computed (its rule at {mapping.file}:{lines[name]} failed; "
+                "fix that first)")
+    return f"which is computed after it (rule at {mapping.file}:{lines[name]})"
+
+
 def _qnam(rule) -> str:
     supp = rule.spec.get("supp")
     return supp.get("qnam", rule.variable) if isinstance(supp, dict) else rule.variable
@@ -188,13 +199,16 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
     for name, value in (("STUDYID", study.study_id), ("DOMAIN", mapping.domain)):
         if name not in mapped:
             ctx.values[name] = pd.Series(value, index=ctx.index, dtype=object)
+    lines = {r.variable: r.line for r in mapping.rules}
+    failed: set[str] = set()
     for rule in order:
         try:
             ctx.values[rule.variable] = evaluate_rule(ctx, rule.variable, rule.spec,
                                                       ("variables", rule.variable))
         except KeyError as exc:
-            local.error(f"{rule.variable}: needs '{exc.args[0]}', which is not mapped",
-                        file=mapping.file, line=rule.line)
+            failed.add(rule.variable)
+            why = _why_absent(exc.args[0], lines, failed, mapping)
+            local.error(f"{rule.variable}: needs '{exc.args[0]}', {why}", file=mapping.file, line=rule.line)
     issues.extend(local.items)
     if local.errors:
         raise ConversionError(local.errors)

@@ -66,10 +66,12 @@ def subject_value(ctx, variable, domain: str, source_var: str) -> pd.Series:
     if ctx.domain == domain and source_var in ctx.values:
         return _text(ctx.values[source_var])
     other = ctx.built.get(domain)
-    if other is None or source_var not in other.columns:
-        raise ConversionError([Issue("error", f"needs {domain}.{source_var}, which is not built yet "
-                                     f"(build {domain} first: is its mapping missing?)",
-                                     **ctx.where(variable))])
+    if other is None:
+        raise ConversionError([Issue("error", f"needs {domain}.{source_var}, but {domain} is not built "
+                                     f"(is its mapping missing?)", **ctx.where(variable))])
+    if source_var not in other.columns:
+        raise ConversionError([Issue("error", f"needs {domain}.{source_var}, which {domain} does not have "
+                                     f"(map {source_var} in {domain}'s mapping)", **ctx.where(variable))])
     table = other.drop_duplicates("USUBJID").set_index("USUBJID")[source_var]
     return _usubjid(ctx).map(table).fillna("").astype(str)
 

@@ -65,8 +65,28 @@ def condition_problems(cond) -> list[str]:
     return out
 
 
+def allowed_text(values) -> str:
+    return ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
+
+
+class ErrorHandler(cerberus.errors.BasicErrorHandler):
+    """Cerberus' messages, with every 'unallowed value' naming the values that are allowed."""
+
+    def _format_message(self, field, error):
+        if error.code in (cerberus.errors.UNALLOWED_VALUE.code, cerberus.errors.UNALLOWED_VALUES.code):
+            allowed = list(error.constraint or [])
+            given = error.value if error.code == cerberus.errors.UNALLOWED_VALUE.code else error.info[0]
+            hint = suggest(given, allowed) if isinstance(given, str) else ""
+            return f"unallowed value {given!r}{hint}; allowed: {allowed_text(allowed)}"
+        return super()._format_message(field, error)
+
+
 class Validator(cerberus.Validator):
     """Cerberus plus the checks a plain schema cannot express (`check_with: condition`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("error_handler", ErrorHandler)
+        super().__init__(*args, **kwargs)
 
     def _check_with_condition(self, field, value):
         for problem in condition_problems(value):

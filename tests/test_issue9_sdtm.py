@@ -133,3 +133,52 @@ def test_many_impossible_dates_of_one_kind_are_summarised(tmp_path):
         "(declared format dd/MM/yyyy); e.g. '01/13/2021': month 13 does not exist (raw/dm.csv line 2), "
         "'02/13/2021': month 13 does not exist (raw/dm.csv line 3), '03/13/2021': month 13 does not "
         "exist (raw/dm.csv line 4) (+4 more)"]
+
+
+# ============================================================== §5 follow-on messages
+
+def test_a_variable_whose_rule_failed_is_not_called_unmapped(tmp_path):
+    # 1 domain, 2 sources, 3 cm, 4 variables, 5 USUBJID, 6 CMSEQ, 7 CMTRT, 8 CMDOSTXT, 9 CMDOSU
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(
+        CMDOSTXT="{derive: flag_if_present, of: CMNOPE}", CMDOSU="{template: '{CMDOSTXT}x'}")},
+        raw={"raw/cm.csv": "SUBJID,TRT\n1,A\n"})
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:8: CMDOSTXT: needs 'CMNOPE', which is not mapped",
+        "error: mappings/cm.yaml:9: CMDOSU: needs 'CMDOSTXT', which could not be computed (its rule at "
+        "mappings/cm.yaml:8 failed; fix that first)"]
+
+
+def test_a_variable_missing_from_a_built_domain_is_named_as_such(tmp_path):
+    # DM is built, without BRTHDTC (a Perm variable, so not written empty either): "not built yet
+    # (build DM first)" would send the user elsewhere
+    folder = sk.make_study(tmp_path, mappings={
+        "dm": sk.minimal_dm(), "cm": sk.cm_mapping(CMSTDTC="{date: cm.STDAT, format: yyyy-MM-dd}",
+                                                   CMSTDY="{derive: study_day, date: CMSTDTC, "
+                                                          "reference: DM.BRTHDTC}")},
+        raw={"raw/dm.csv": "SUBJID\n1\n", "raw/cm.csv": "SUBJID,TRT,STDAT\n1,A,2021-01-02\n"})
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:9: CM: CMSTDY: needs DM.BRTHDTC, which DM does not have (map BRTHDTC "
+        "in DM's mapping)"]
+
+
+@pytest.mark.parametrize("source, message", [
+    ("{file: raw/cm.csv, align: unoin}",
+     "sources.cm.align: unallowed value 'unoin' (did you mean 'union'?); allowed: 'strict', 'union'"),
+    ("{file: raw/cm.csv, decimal: ';'}", "sources.cm.decimal: unallowed value ';'; allowed: '.', ','"),
+    ("{files: [{file: raw/cm.csv, decimal: ';'}]}",
+     "sources.cm.files.0.decimal: unallowed value ';'; allowed: '.', ','"),
+    ("{file: raw/cm.csv, dedupe: reprot}",
+     "sources.cm.dedupe: unallowed value 'reprot' (did you mean 'report'?); allowed: 'report', 'error'"),
+])
+def test_unallowed_values_name_the_allowed_ones(tmp_path, source, message):
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(source)},
+                           raw={"raw/cm.csv": "SUBJID,TRT\n1,A\n"})
+    assert errors_of(folder) == [f"error: mappings/cm.yaml:3: {message}"]
+
+
+def test_an_unallowed_value_in_a_rule_names_the_allowed_ones(tmp_path):
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(CMDOSU="{from: cm.TRT, case: uper}")},
+                           raw={"raw/cm.csv": "SUBJID,TRT\n1,A\n"})
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:8: CMDOSU.case: unallowed value 'uper' (did you mean 'upper'?); allowed: "
+        "'upper', 'lower', 'title'"]
