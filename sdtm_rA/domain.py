@@ -180,8 +180,8 @@ def read_sources(ctx: DomainContext) -> None:
     for alias, src in m.sources.items():
         if src.domain:
             continue
-        parts = []
-        for f in src.files:
+        parts, renamed = [], []
+        for i, f in enumerate(src.files):
             path = (ctx.study.folder / f["file"]).resolve()
             display = f["file"]
             try:
@@ -201,18 +201,22 @@ def read_sources(ctx: DomainContext) -> None:
                     continue
                 df = melt_wide(df, f["melt"]["columns"], f["melt"]["name"], f["melt"]["value"])
             if f.get("rename"):
-                missing = [c for c in f["rename"] if c not in df.columns]
-                if missing:
-                    issues.append(Issue("error", f"source '{alias}' rename names columns not in "
-                                        f"{display}: {missing}" + _col_hint(missing[0], df.columns),
-                                        file=m.file, line=src.line))
+                at = ["sources", alias] + (["files", i] if "files" in m.doc["sources"][alias] else [])
+                found = [Issue("error", f"source '{alias}': rename: {shown(c)} is not a column of {display}"
+                               + _col_hint(c, df.columns) + f"; its columns: {_columns_text(df)}",
+                               file=m.file, line=m.line(*at, "rename", c) or src.line, value=c)
+                         for c in f["rename"] if c not in df.columns]
+                if found:
+                    issues += found
                     continue
                 df = df.rename(columns=f["rename"])
+                renamed.append((at, f, df))
             parts.append(df)
         if not parts:
             continue
         cols = [list(p.columns) for p in parts]
         if src.align == "union":
+            issues += _unread_rename_targets(m, alias, renamed, parts)
             allcols = list(dict.fromkeys(c for cs in cols for c in cs))
             parts = [p.reindex(columns=allcols, fill_value="") for p in parts]
             cols = [allcols for _ in parts]
@@ -250,6 +254,47 @@ def read_sources(ctx: DomainContext) -> None:
     frame = prim.rename(columns={c: f"{m.primary}.{c}" for c in prim.columns if c not in (FILE, LINE)})
     ctx.frame = frame
     ctx._joined.add(m.primary)
+
+
+def _columns_text(df) -> str:
+    return ", ".join(str(c) for c in df.columns if c not in (FILE, LINE))
+
+
+def _unread_rename_targets(m: Mapping, alias: str, renamed: list, parts: list) -> list[Issue]:
+    """Under `align: union` a column missing from a file is left empty for its rows, so a misspelt
+    rename target (`UNITS: LBORESU`) would silently empty the column it meant to fill. A target that
+    no other file of the source has and that nothing in the mapping names is such a typo."""
+    named = _names_in(m.doc, skip="rename")
+    issues = []
+    for at, f, df in renamed:
+        others = {c for p in parts if p is not df for c in p.columns} - {FILE, LINE}
+        for old, new in f["rename"].items():
+            if new in others or new in named:
+                continue
+            hint = _hint(new, sorted(others | {n for n in named if n.isidentifier()}))
+            issues.append(Issue("error", f"source '{alias}': rename: {shown(old)} → {shown(new)} ({f['file']}): "
+                                f"no other file of the source has {shown(new)} and nothing in the mapping "
+                                f"reads it{hint}; under `align: union` the column meant would be left empty "
+                                "for these rows", file=m.file, line=m.line(*at, "rename", old), value=new))
+    return issues
+
+
+def _names_in(node, skip: str) -> set[str]:
+    """Every word of every key and text of a YAML document (`lab.UNIT` gives 'lab', 'UNIT' and
+    'lab.UNIT'), except under keys named `skip`: what a column name may be referred to by."""
+    out: set[str] = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == skip:
+                continue
+            out |= _names_in(k, skip) | _names_in(v, skip)
+    elif isinstance(node, list):
+        for v in node:
+            out |= _names_in(v, skip)
+    elif isinstance(node, str):
+        out.add(node)
+        out |= set(re.findall(r"[^\s.{}]+", node))
+    return out
 
 
 def _col_hint(col, columns):

@@ -182,3 +182,54 @@ def test_an_unallowed_value_in_a_rule_names_the_allowed_ones(tmp_path):
     assert errors_of(folder) == [
         "error: mappings/cm.yaml:8: CMDOSU.case: unallowed value 'uper' (did you mean 'upper'?); allowed: "
         "'upper', 'lower', 'title'"]
+
+
+# ============================================================== §1 rename: under align: union
+
+UNION_RAW = {"raw/a.csv": "SUBJID,TRT,UNIT\n1,A,mg\n",
+             "raw/b.csv": "SUBJID,TRT,UNITS\n2,B,g\n"}
+
+
+def _union(tmp_path, rename: str):
+    source = "{files: [{file: raw/a.csv}, {file: raw/b.csv, rename: %s}], align: union}" % rename
+    return sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(source, CMDOSU="{from: cm.UNIT}")},
+                         raw=UNION_RAW)
+
+
+def test_union_rename_works(tmp_path):
+    cm = sk.build(_union(tmp_path, "{UNITS: UNIT}")).datasets["CM"]
+    assert by(cm, "CMTRT", "CMDOSU") == {"A": "mg", "B": "g"}
+
+
+def test_a_misspelt_rename_target_under_union_is_an_error(tmp_path):
+    # UNTI exists in no other file and nothing reads it: b.csv's units would silently be lost
+    assert errors_of(_union(tmp_path, "{UNITS: UNTI}")) == [
+        "error: mappings/cm.yaml:3: source 'cm': rename: 'UNITS' → 'UNTI' (raw/b.csv): no other file of "
+        "the source has 'UNTI' and nothing in the mapping reads it (did you mean 'UNIT'?); under `align: "
+        "union` the column meant would be left empty for these rows"]
+
+
+def test_a_rename_of_a_column_the_file_does_not_have_is_an_error(tmp_path):
+    assert errors_of(_union(tmp_path, "{UNIS: UNIT}")) == [
+        "error: mappings/cm.yaml:3: source 'cm': rename: 'UNIS' is not a column of raw/b.csv (did you mean "
+        "'UNITS'?); its columns: SUBJID, TRT, UNITS"]
+
+
+def test_a_rename_problem_names_the_line_of_its_key(tmp_path):
+    text = ("domain: CM\n"
+            "sources:\n"
+            "  cm:\n"
+            "    align: union\n"
+            "    files:\n"
+            "      - {file: raw/a.csv}\n"
+            "      - file: raw/b.csv\n"
+            "        rename:\n"
+            "          UNIS: UNIT\n"                       # line 9
+            "variables:\n"
+            "  USUBJID: {template: '{STUDYID}-{cm.SUBJID}'}\n"
+            "  CMSEQ: {derive: seq, order: [CMTRT]}\n"
+            "  CMTRT: {from: cm.TRT}\n")
+    folder = sk.make_study(tmp_path, mappings={"cm": text}, raw=UNION_RAW)
+    assert errors_of(folder) == [
+        "error: mappings/cm.yaml:9: source 'cm': rename: 'UNIS' is not a column of raw/b.csv (did you mean "
+        "'UNITS'?); its columns: SUBJID, TRT, UNITS"]
