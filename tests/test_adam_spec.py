@@ -139,7 +139,8 @@ def test_first_step_must_create_records(tmp_path):
 
 def test_unknown_condition_test(tmp_path):
     msg = errors_of(tmp_path, ADSL.replace("where: {EXDOSE: {gt: 0}}", "where: {EXDOSE: {gtt: 0}}"))
-    assert "unknown test 'gtt'" in msg and "did you mean 'gt'" in msg
+    assert ("adsl.yaml:10: steps[5] (exists_flag): where: EXDOSE: unknown operator 'gtt' (did you mean 'gt'?); "
+            "allowed operators: not, empty, in, gt, ge, lt, le") in msg
 
 
 def test_every_file_reported_together_and_yaml_is_data(tmp_path):

@@ -184,3 +184,206 @@ def errors_of_spec(tmp_path, text, name) -> str:
     with pytest.raises(ConversionError) as exc:
         derive_one(tmp_path, text, name=name)
     return "\n".join(str(i) for i in exc.value.issues)
+
+
+# ----------------------------------------------------------------------------- §1: every key at every depth
+
+def _fixed_key_mappings(rule: dict, path: list):
+    """(path, rule) of every mapping with fixed keys, and of every condition, inside `rule`."""
+    types = rule.get("type") if isinstance(rule.get("type"), list) else [rule.get("type")]
+    if getattr(rule.get("check_with"), "__name__", "") == "check_condition":
+        yield path, "condition"
+    elif "dict" in types and isinstance(rule.get("schema"), dict):
+        yield path, "fixed"
+        for key, sub in rule["schema"].items():
+            yield from _fixed_key_mappings(sub, path + [key])
+    if "list" in types and isinstance(rule.get("schema"), dict):
+        yield from _fixed_key_mappings(rule["schema"], path + [0])
+    if isinstance(rule.get("valuesrules"), dict):
+        yield from _fixed_key_mappings(rule["valuesrules"], path + ["XVAR"])
+
+
+def _nest(path: list, inner):
+    for key in reversed(path):
+        inner = [inner] if isinstance(key, int) else {key: inner}
+    return inner
+
+
+def _placements():
+    """Where an unknown key can be written in an ADaM spec: (name, top-level document, expected
+    message part). Every rule of the schema without fixed keys must say what its keys are."""
+    from sdtm_rA.adam.spec import TOP_SCHEMA, step_schema
+    base = {"dataset": "ADXX", "label": "X", "class": "OTHER", "keys": ["USUBJID"],
+            "steps": [{"derive": "records", "dataset": "DM"}], "variables": {"USUBJID": {"label": "U"}}}
+    out = []
+    for path, what in _fixed_key_mappings({"type": "dict", "schema": TOP_SCHEMA}, []):
+        out.append((".".join(map(str, path)) or "(top)", path, what, base))
+    for name, st in STEPS.items():
+        schema = step_schema(st)
+        for arg, rule in schema.items():
+            if isinstance(rule.get("type"), (str, list)) and {"dict", "list"} & set(
+                    rule["type"] if isinstance(rule["type"], list) else [rule["type"]]):
+                # a nested argument must constrain what it holds
+                assert rule.get("schema") or rule.get("keysrules") or rule.get("valuesrules") or \
+                    rule.get("check_with"), f"{name}.{arg} accepts anything"
+        for path, what in _fixed_key_mappings({"type": "dict", "schema": schema}, []):
+            out.append((f"{name}.{'.'.join(map(str, path)) or '(step)'}", ["steps", 0] + path, what,
+                        {**base, "steps": [{"derive": name}]}))
+    return out
+
+
+PLACEMENTS = _placements()
+
+
+@pytest.mark.parametrize("where, path, what, doc", PLACEMENTS, ids=[p[0] for p in PLACEMENTS])
+def test_an_unknown_key_at_every_depth_is_refused_with_its_line(tmp_path, where, path, what, doc):
+    import copy
+
+    import yaml
+
+    from sdtm_rA.adam.spec import load_spec
+    from sdtm_rA.errors import ConversionError
+    doc = copy.deepcopy(doc)
+    if path[:2] == ["steps", 0]:
+        doc["steps"][0] = {**doc["steps"][0], **_nest(path[2:], {"ZZKEY": {"zzop": 1}} if what == "condition"
+                                                      else {"zzunknown": 1})} if path[2:] else \
+            {**doc["steps"][0], "zzunknown": 1}
+    elif path:
+        doc = {**doc, **_nest(path, {"zzunknown": 1})} if path[0] not in doc else \
+            {**doc, path[0]: {**doc[path[0]], **_nest(path[1:], {"zzunknown": 1})}}
+    else:
+        doc = {**doc, "zzunknown": 1}
+    text = yaml.safe_dump(doc, default_flow_style=False, sort_keys=False)
+    file = tmp_path / "adxx.yaml"
+    file.write_text(text, encoding="utf-8")
+    marker = "zzop" if what == "condition" else "zzunknown"
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if marker in t)
+    with pytest.raises(ConversionError) as exc:
+        load_spec(file, "adxx.yaml")
+    found = [str(i) for i in exc.value.issues if marker in i.message]
+    if what == "condition":
+        expect = (f"adxx.yaml:{line - 2}:", "ZZKEY: unknown operator 'zzop'; allowed operators: "
+                                            "not, empty, in, gt, ge, lt, le")
+    else:
+        expect = (f"adxx.yaml:{line}:", "unknown key 'zzunknown'")
+    assert any(expect[0] in f and expect[1] in f for f in found), (text, [str(i) for i in exc.value.issues])
+
+
+def test_the_walk_reaches_every_depth():
+    """The walk above covers nested lists of mappings, conditions inside them, and the variables."""
+    names = {p[0] for p in PLACEMENTS}
+    assert {"(top)", "variables.XVAR", "last_date.sources.0", "last_date.sources.0.where",
+            "analysis_visit.windows.0", "groups.groups.0", "locf.visits.0", "flag.where",
+            "records.where", "parameter_count.count_where", "trtemfl.(step)"} <= names
+
+
+# ----------------------------------------------------------------------------- §1: conditions refused before a run
+
+from test_adam_spec import ADSL  # noqa: E402
+
+OPS = "allowed operators: not, empty, in, gt, ge, lt, le"
+
+
+@pytest.mark.parametrize("where, message", [
+    ("{EXDOSE: {gx: 0}}", f"where: EXDOSE: unknown operator 'gx'; {OPS}"),
+    ("{EXTRT: {emtpy: false}}", f"where: EXTRT: unknown operator 'emtpy' (did you mean 'empty'?); {OPS}"),
+    ("{any: [{EXTRT: DRUG}, {EXTRT: {nto: X}}]}", f"where: any[2].EXTRT: unknown operator 'nto' (did you mean 'not'?); {OPS}"),
+    ("{EXTRT: [[DRUG]]}", "where: EXTRT: [['DRUG']] is not a condition (a list or mapping inside a list); give a value, "
+                          f"a list of values, or a mapping of operators: not, empty, in, gt, ge, lt, le"),
+    ("{EXTRT: {empty: 'no'}}", "where: EXTRT: `empty:` takes true or false, not 'no'"),
+    ("{EXTRT: {not: {a: 1}}}", "where: EXTRT: `not:` takes a value or a list of values, not {'a': 1}"),
+    ("{EXDOSE: {gt: [0, 1]}}", "where: EXDOSE: `gt:` takes a number, a date or {var: NAME}, not [0, 1]"),
+    ("{EXDOSE: {ge: true}}", "where: EXDOSE: `ge:` takes a number, a date or {var: NAME}, not True"),
+    ("{EXDOSE: {le: {vr: EXSEQ}}}", "where: EXDOSE: `le:` takes a number, a date or {var: NAME}, not {'vr': 'EXSEQ'}"),
+    ("{EXDOSE: {}}", f"where: EXDOSE: an empty operator mapping; {OPS}"),
+    ("{not: Y}", "where: not: an operator needs a variable: {VARIABLE: {not: ...}}"),
+    ("{any: []}", "where: any: takes a list of conditions (one must hold), not []"),
+    ("{any: [EXTRT]}", "where: any[1].: a condition is a mapping of VARIABLE: test, not 'EXTRT'"),
+])
+def test_a_condition_the_engine_cannot_evaluate_is_refused_at_its_line(tmp_path, where, message):
+    """Each of these used to be accepted (and `emtpy`, `nto` ignored: the condition held for every
+    record) or refused only after the input was read; now the spec is refused when it is read."""
+    from sdtm_rA.adam.spec import load_spec
+    from sdtm_rA.errors import ConversionError
+    text = ADSL.replace("where: {EXDOSE: {gt: 0}}", f"where: {where}")
+    path = tmp_path / "adsl.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConversionError) as exc:
+        load_spec(path, "adsl.yaml")
+    assert [str(i) for i in exc.value.issues] == [f"error: adsl.yaml:10: steps[5] (exists_flag): {message}"]
+
+
+def test_a_date_in_a_condition_is_a_value():
+    """YAML reads 2021-01-20 as a date: a comparison bound and an equality value, not an error."""
+    from sdtm_rA.adam.where import condition_problems
+    import datetime
+    assert condition_problems({"ADT": {"ge": datetime.date(2021, 1, 20)}, "AVISIT": datetime.date(2021, 1, 1)}) == []
+
+
+def test_last_date_source_with_an_unknown_key_and_a_bad_condition(tmp_path):
+    from sdtm_rA.adam.spec import load_spec
+    from sdtm_rA.errors import ConversionError
+    text = ADSL.replace("variables:", """\
+  - derive: last_date
+    new: LSTALVDT
+    sources:
+      - {dataset: EX, dtc: EXSTDTC, wher: {EXDOSE: {gt: 0}}}
+      - {dataset: LB, dtc: LBDTC, where: {LBSTAT: {emtpy: true}}}
+variables:""")
+    path = tmp_path / "adsl.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConversionError) as exc:
+        load_spec(path, "adsl.yaml")
+    first, second = [str(i) for i in exc.value.issues]
+    assert first.startswith("error: adsl.yaml:16: steps[8] (last_date): sources.0.wher: unknown key 'wher' "
+                            "(did you mean 'where'?)")
+    assert second == ("error: adsl.yaml:17: steps[8] (last_date): sources.1.where: LBSTAT: unknown operator 'emtpy' "
+                      f"(did you mean 'empty'?); {OPS}")
+
+
+# ----------------------------------------------------------------------------- §5: follow-on messages
+
+def test_a_spec_reading_its_own_dataset_is_told_so(tmp_path):
+    text = ADSL.replace("{derive: copy, new: TRT01P, source: ARM}", "{derive: merge, dataset: ADSL, keep: [TRT01P: ARM]}")
+    text = text.replace("keep: [TRT01P: ARM]", "keep: {TRT01P: ARM}")
+    msg = errors_of(tmp_path, text)
+    assert ("error: spec/adsl.yaml:7: ADSL: step 2 (merge): dataset: ADSL is the dataset this spec derives: a step "
+            "cannot read it; use the variables the earlier steps created (the records are the working dataset)") in msg
+    assert "is not in the input" not in msg
+
+
+def test_an_adam_dataset_nobody_derives_is_told_so(tmp_path):
+    text = ADSL.replace("{derive: copy, new: TRT01P, source: ARM}", "{derive: merge, dataset: ADLB, keep: {TRT01P: ARM}}")
+    msg = errors_of(tmp_path, text)
+    assert ("ADSL: step 2 (merge): dataset: ADLB is neither an SDTM dataset of the input nor an ADaM dataset derived "
+            "before ADSL (no spec of the folder derives it) (did you mean 'LB'?); available: DM, EX, LB, MK") in msg
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("class: ADSL", "class: ADXX", "adsl.yaml:3: class: unallowed value 'ADXX'; allowed: 'ADSL', 'BDS', 'OCCDS', 'OTHER'"),
+    ("{derive: copy, new: TRT01P, source: ARM}", "{derive: duration, new: TRT01P, start: AGE, end: AGE, unit: DAY}",
+     "adsl.yaml:7: steps[2] (duration): unit: unallowed value 'DAY' (did you mean 'DAYS'?); "
+     "allowed: 'DAYS', 'WEEKS', 'YEARS'"),
+])
+def test_every_unallowed_value_lists_the_allowed_ones(tmp_path, old, new, message):
+    from sdtm_rA.adam.spec import load_spec
+    from sdtm_rA.errors import ConversionError
+    path = tmp_path / "adsl.yaml"
+    path.write_text(ADSL.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConversionError) as exc:
+        load_spec(path, "adsl.yaml")
+    assert [str(i) for i in exc.value.issues] == [f"error: {message}"]
+
+
+def test_allowed_values_of_a_nested_mapping(tmp_path):
+    from sdtm_rA.adam.spec import load_spec
+    from sdtm_rA.errors import ConversionError
+    text = ADSL.replace("variables:", "  - {derive: activity_category, new: CAT, value: AGE, indexes: {SDAI: DAS29}}\n"
+                                      "variables:")
+    path = tmp_path / "adsl.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConversionError) as exc:
+        load_spec(path, "adsl.yaml")
+    assert [str(i) for i in exc.value.issues] == [
+        "error: adsl.yaml:13: steps[8] (activity_category): indexes.SDAI: unallowed value 'DAS29' "
+        "(did you mean 'DAS28'?); allowed: 'CDAI', 'DAS28', 'SDAI'"]

@@ -17,7 +17,6 @@ reported with file and line before the first derivation runs. Nothing in a spec 
 """
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +24,25 @@ from ..errors import ConversionError, Issue
 from ..schema import schema_issues, suggest
 from ..specs import load_adamig
 from ..yamlio import line_of, load_each, load_yaml
-from .steps import NAME_RE, STEPS, FORMULAS, Step, args_with_defaults, formula_roles, keep_map
-from .where import COMPARISONS, OPERATORS, columns_of
+from .steps import (CONDITION, NAME_RE, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
+                    formula_roles, keep_map)
+from .where import columns_of
 
 CLASSES = ("ADSL", "BDS", "OCCDS", "OTHER")
 FORMATS = ("DATE9.", "DATETIME20.", "TIME8.")
-PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
+
+
+def _check_keep(field, value, error) -> None:
+    """`keep:` is a list of variables or a mapping {NEW: SOURCE}."""
+    if isinstance(value, list):
+        bad = [v for v in value if not isinstance(v, str)]
+    elif isinstance(value, dict):
+        bad = [f"{k}: {v}" for k, v in value.items() if not (isinstance(k, str) and isinstance(v, str))]
+    else:
+        bad = None
+    if bad is None or bad:
+        error(field, f"takes a list of variables or a mapping {{NEW: SOURCE}} of variable names"
+                     f"{'' if bad is None else '; not: ' + ', '.join(map(repr, bad))}")
 
 _VARIABLE = {"type": "dict", "nullable": True, "schema": {
     "label": {"type": "string", "maxlength": 40},
@@ -56,9 +68,11 @@ _KIND_RULES = {
     "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"}, "source_var": {"type": "string"},
     "vars": {"type": "list", "schema": {"type": "string"}},
     "source_vars": {"type": "list", "schema": {"type": "string"}},
-    "keep": {"type": ["list", "dict"]}, "where": {"type": "dict"}, "source_where": {"type": "dict"},
+    "keep": {"type": ["list", "dict"], "check_with": _check_keep}, "where": CONDITION, "source_where": CONDITION,
     "paramcd": {"type": "string", "regex": PARAMCD_RE},
-    "params": {"type": "dict", "valuesrules": {"type": "string", "regex": PARAMCD_RE}},
+    "params": {"type": "dict", "keysrules": {"type": "string"},
+               "valuesrules": {"type": "string", "regex": PARAMCD_RE}},
+    "set": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": SCALAR},
     "text": {"type": "string"}, "number": {"type": "number"}, "integer": {"type": "integer"},
     "boolean": {"type": "boolean"}, "list": {"type": "list"}, "mapping": {"type": "dict"}, "any": {},
 }
@@ -67,7 +81,7 @@ _KIND_RULES = {
 def step_schema(st: Step) -> dict:
     schema = {"derive": {"type": "string", "required": True}}
     for name, arg in st.args.items():
-        rule = dict(_KIND_RULES[arg.kind])
+        rule = dict(arg.rule or _KIND_RULES[arg.kind])
         if arg.required:
             rule["required"] = True
         else:
@@ -192,28 +206,6 @@ def _parse_steps(doc, section: str, display: str, issues: list) -> list[SpecStep
     return steps
 
 
-def _condition_issues(cond, where: str) -> list[str]:
-    problems = []
-    if not isinstance(cond, dict):
-        return [f"{where}: a condition is a mapping of variable: test"]
-    for key, test in cond.items():
-        if key == "any":
-            if not isinstance(test, list) or not test:
-                problems.append(f"{where}: any: needs a list of conditions")
-            else:
-                for sub in test:
-                    problems += _condition_issues(sub, where)
-            continue
-        if isinstance(test, dict):
-            for op, val in test.items():
-                if op not in OPERATORS:
-                    problems.append(f"{where}: {key}: unknown test {op!r}{suggest(op, OPERATORS)}")
-                elif op in COMPARISONS and not (isinstance(val, (int, float, str, _dt.date)) or
-                                                (isinstance(val, dict) and set(val) == {"var"})):
-                    problems.append(f"{where}: {key}: {op} takes a number, a date or {{var: NAME}}")
-    return problems
-
-
 def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) -> list[Issue]:
     """Walk the steps with the variables available at each one; `known` gives the variables of every
     dataset the spec may read (SDTM domains of the input folder, ADaM datasets derived before).
@@ -246,8 +238,7 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
         src_name = a.get("dataset")
         src_cols = known.get(src_name, set()) if src_name else set()
         if src_name and src_name not in known:
-            err(s, f"dataset: {src_name} is not in the input{suggest(src_name, known)}; available: "
-                   f"{', '.join(sorted(known))}", "dataset")
+            err(s, f"dataset: {unknown_dataset(spec, src_name, known)}", "dataset")
             src_name = None
         mine = f"a variable of {spec.dataset} at this step"
         theirs = f"a variable of {src_name}"
@@ -261,8 +252,6 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 for v in val:
                     need(s, name, v, cols, mine)
             elif arg.kind == "where":
-                for p in _condition_issues(val, name):
-                    err(s, p, name)
                 for v in columns_of(val):
                     need(s, name, v, cols, mine)
             elif src_name and arg.kind == "source_var":
@@ -274,8 +263,6 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 for v in keep_map(val).values():
                     need(s, name, v, src_cols, theirs)
             elif src_name and arg.kind == "source_where":
-                for p in _condition_issues(val, name):
-                    err(s, p, name)
                 for v in columns_of(val):
                     need(s, name, v, src_cols, theirs)
             elif arg.kind == "params" or (arg.kind == "paramcd" and name != "paramcd"):
@@ -284,12 +271,10 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 for p in (val.values() if isinstance(val, dict) else [val]):
                     if p not in params:
                         err(s, f"{name}: parameter {p} is not created by an earlier step{suggest(p, params)}", name)
-        if s.step.name == "last_date":
+        if s.step.name == "last_date":           # the schema checked the shape of every source
             for j, src in enumerate(a.get("sources") or []):
-                if not isinstance(src, dict) or not {"dataset", "dtc"} <= set(src):
-                    err(s, f"sources[{j + 1}]: needs dataset and dtc", "sources")
-                elif src["dataset"] not in known:
-                    err(s, f"sources[{j + 1}]: dataset {src['dataset']} is not in the input", "sources")
+                if src["dataset"] not in known:
+                    err(s, f"sources[{j + 1}]: dataset {unknown_dataset(spec, src['dataset'], known)}", "sources")
                 else:
                     for v in [src["dtc"]] + columns_of(src.get("where") or {}):
                         need(s, "sources", v, known[src["dataset"]], f"a variable of {src['dataset']}")
@@ -307,14 +292,6 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             for r in sorted(set(a.get("components") or {}) - roles):
                 err(s, f"components: unknown component {r!r}{suggest(r, roles)}; ACR components are "
                        f"{', '.join(sorted(roles))}", "components")
-        if s.step.name == "analysis_visit":
-            for j, w in enumerate(a.get("windows") or []):
-                if not isinstance(w, dict) or not {"avisit", "avisitn", "target", "lo", "hi"} <= set(w):
-                    err(s, f"windows[{j + 1}]: needs avisit, avisitn, target, lo and hi", "windows")
-        if s.step.name == "groups":
-            for j, g in enumerate(a.get("groups") or []):
-                if not isinstance(g, dict) or "label" not in g or set(g) - {"label", "ge", "lt"}:
-                    err(s, f"groups[{j + 1}]: use {{label, ge, lt}}", "groups")
         outputs = s.step.outputs(a)
         if s.step.name == "records" and not a.get("keep"):
             outputs += sorted(src_cols)         # every variable of the source
@@ -334,6 +311,18 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                                 f"{suggest(name, cols)}", file=spec.file,
                                 line=spec.line("variables", name), domain=spec.dataset))
     return issues
+
+
+def unknown_dataset(spec: AdamSpec, name: str, known) -> str:
+    """Why a step cannot read dataset `name`, saying what is really wrong."""
+    if name == spec.dataset:
+        return (f"{name} is the dataset this spec derives: a step cannot read it; use the variables the "
+                f"earlier steps created (the records are the working dataset)")
+    there = f"; available: {', '.join(sorted(known))}"
+    if name.startswith("AD"):
+        return (f"{name} is neither an SDTM dataset of the input nor an ADaM dataset derived before "
+                f"{spec.dataset} (no spec of the folder derives it){suggest(name, known)}{there}")
+    return f"{name} is not in the input{suggest(name, known)}{there}"
 
 
 def load_spec_folder(folder: Path) -> list[AdamSpec]:

@@ -19,9 +19,21 @@ import pandas as pd
 
 from . import bds, occurrence, ra_scores, subject
 from .dates import derive_vars_dt, derive_vars_dtm, study_day
-from .where import as_condition_text, evaluate
+from .where import as_condition_text, check_condition, evaluate
 
 NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
+PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
+
+# Cerberus rules of the nested arguments: every key at every depth is checked before a run.
+SCALAR = {"type": ["string", "number", "boolean", "date"], "nullable": True}
+CONDITION = {"type": "dict", "check_with": check_condition}
+
+
+def _records_of(**fields) -> dict:
+    """A list of mappings with these keys (`name: (type, required)`); nothing else is allowed."""
+    schema = {k: {"type": t, "required": True, "nullable": nullable} if req else {"type": t, "nullable": nullable}
+              for k, (t, req, nullable) in fields.items()}
+    return {"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": schema}}
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Arg:
     default: object = None
     allowed: tuple = ()
     doc: str = ""
+    rule: object = None       # the Cerberus rule of a nested value (list of mappings, a value map)
 
 
 KINDS = {
@@ -45,6 +58,7 @@ KINDS = {
     "source_where": "a condition on the step's `dataset`",
     "paramcd": "a parameter code (at most 8 characters)",
     "params": "{role: PARAMCD}: the parameters the step reads",
+    "set": "{VARIABLE: value} on the new records: a value of the variable's type, null for missing",
     "text": "a text", "number": "a number", "integer": "a whole number", "boolean": "true or false",
     "list": "a list", "mapping": "a mapping", "any": "any value",
 }
@@ -210,7 +224,7 @@ def flag(df, a, ctx):
     return df.assign(**{a["new"]: res})
 
 
-@step("constant", restrictable=True, new=Arg("new", True), value=Arg("any", True))
+@step("constant", restrictable=True, new=Arg("new", True), value=Arg("any", True, rule=SCALAR))
 def constant(df, a, ctx):
     """One value on every record (AGEU, a PARAMTYP)."""
     return df.assign(**{a["new"]: a["value"]})
@@ -229,7 +243,9 @@ def copy(df, a, ctx):
 
 
 @step("recode", restrictable=True, new=Arg("new", True), source=Arg("var", True),
-      values=Arg("mapping", True), other=Arg("any"), keep_unmapped=Arg("boolean", default=False))
+      values=Arg("mapping", True, rule={"type": "dict", "minlength": 1, "valuesrules": SCALAR,
+                                        "keysrules": {"type": ["string", "number", "boolean"]}}),
+      other=Arg("any", rule=SCALAR), keep_unmapped=Arg("boolean", default=False))
 def recode(df, a, ctx):
     """A value map (TRT01PN from TRT01P); values not in the map get `other` (default missing), or
     stay as they are with `keep_unmapped: true` (rename one PARAMCD, keep the rest)."""
@@ -245,7 +261,10 @@ def recode(df, a, ctx):
     return df.assign(**{a["new"]: res})
 
 
-@step("groups", restrictable=True, new=Arg("new", True), source=Arg("var", True), groups=Arg("list", True))
+@step("groups", restrictable=True, new=Arg("new", True), source=Arg("var", True),
+      groups=Arg("list", True, doc="[{label, ge, lt}]", rule=_records_of(label=("string", True, False),
+                                                                        ge=("number", False, True),
+                                                                        lt=("number", False, True))))
 def groups(df, a, ctx):
     """Categories of a number: `groups: [{label: "<65", lt: 65}, {label: ">=65", ge: 65}]`
     (a value belongs to the first group with `ge <= value < lt`)."""
@@ -341,7 +360,11 @@ def duration(df, a, ctx):
                                       new_unit=a["unit_var"], add_one=a["add_one"])
 
 
-@step("last_date", new=Arg("new", True), sources=Arg("list", True, doc="[{dataset, dtc, where}]"),
+@step("last_date", new=Arg("new", True),
+      sources=Arg("list", True, doc="[{dataset, dtc, where}]",
+                  rule={"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
+                      "dataset": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
+                      "dtc": {"type": "string", "required": True}, "where": {**CONDITION, "nullable": True}}}}),
       by=Arg("vars", default=["USUBJID"]))
 def last_date(df, a, ctx):
     """The latest complete date over several sources (LSTALVDT: last date known alive)."""
@@ -386,7 +409,7 @@ def extreme_flag(df, a, ctx):
 # ----------------------------------------------------------------------------- BDS parameters
 
 _PARAM = dict(paramcd=Arg("paramcd", True), param=Arg("text", True), paramn=Arg("number"),
-              set=Arg("mapping", doc="{VARIABLE: value} on the new records (e.g. ANL01FL: Y)"))
+              set=Arg("set", doc="e.g. {ANL01FL: Y}"))
 
 
 def _param_outputs(*fixed):
@@ -653,7 +676,10 @@ def parameter_eular(df, a, ctx):
 
 # ----------------------------------------------------------------------------- BDS timing and baseline
 
-@step("analysis_visit", windows=Arg("list", True, doc="[{avisit, avisitn, target, lo, hi}]"),
+@step("analysis_visit", windows=Arg("list", True, doc="[{avisit, avisitn, target, lo, hi}] (lo/hi null: open)",
+                                    rule=_records_of(avisit=("string", True, False), avisitn=("number", True, False),
+                                                     target=("number", True, False), lo=("number", True, True),
+                                                     hi=("number", True, True))),
       day=Arg("var", default="ADY"), by=Arg("vars", default=["USUBJID", "PARAMCD"]),
       value=Arg("var", default="AVAL"), avisit=Arg("new", default="AVISIT"), avisitn=Arg("new", default="AVISITN"),
       flag=Arg("new", default="ANL01FL"))
@@ -731,7 +757,9 @@ def shift(df, a, ctx):
 
 
 @step("activity_category", new=Arg("new", default="AVALCAT1"), value=Arg("var", default="AVAL"),
-      indexes=Arg("mapping", True, doc="{PARAMCD: SDAI|CDAI|DAS28}"))
+      indexes=Arg("mapping", True, doc="{PARAMCD: SDAI|CDAI|DAS28}",
+                  rule={"type": "dict", "minlength": 1, "keysrules": {"type": "string", "regex": PARAMCD_RE},
+                        "valuesrules": {"type": "string", "allowed": sorted(ra_scores.CUTOFFS)}}))
 def activity_category(df, a, ctx):
     """REMISSION/LOW/MODERATE/HIGH by the published cut-offs of each index, per PARAMCD."""
     out = df.copy()
@@ -799,7 +827,7 @@ def analysis_ratio(df, a, ctx):
 @step("extreme_records", adds_records=True, by=Arg("vars", True), order=Arg("vars", True),
       mode=Arg("text", default="last", allowed=("first", "last")),
       where=Arg("where", doc="only these records are candidates"),
-      set=Arg("mapping", True, doc="{VARIABLE: value} on the new records, e.g. {AVISIT: End of Treatment}"),
+      set=Arg("set", True, doc="e.g. {AVISIT: End of Treatment}"),
       outputs_of=lambda a: list((a.get("set") or {}).keys()))
 def extreme_records(df, a, ctx):
     """Per `by` group, a copy of the first/last record (by `order`, missing last) among those meeting
@@ -812,11 +840,13 @@ def extreme_records(df, a, ctx):
     return _append(df, _set(df[picked].copy(), a, df))
 
 
-@step("locf", adds_records=True, visits=Arg("list", True, doc="[{avisit, avisitn}]: the expected analysis visits"),
+@step("locf", adds_records=True, visits=Arg("list", True, doc="[{avisit, avisitn}]: the expected analysis visits",
+                                            rule=_records_of(avisit=("string", True, False),
+                                                             avisitn=("number", True, False))),
       by=Arg("vars", default=["USUBJID", "PARAMCD"]), value=Arg("var", default="AVAL"),
       where=Arg("where", doc="the observed records (e.g. {ANL01FL: Y})"),
       keep=Arg("vars", doc="variables copied from the carried record (PARAM, PARAMN, TRTA, ...)"),
-      set=Arg("mapping", doc="{VARIABLE: value} on the new records, e.g. {ANL01FL: Y}"),
+      set=Arg("set", doc="e.g. {ANL01FL: Y}"),
       outputs_of=lambda a: ["AVISIT", "AVISITN", "DTYPE"] + list((a.get("set") or {}).keys()))
 def locf(df, a, ctx):
     """For each `by` group, a record for every expected visit that has no observed value, carrying

@@ -11,13 +11,77 @@ Several keys must all hold. A comparison with a missing value is False (as in SA
 """
 from __future__ import annotations
 
+import datetime as _dt
+
 import numpy as np
 import pandas as pd
 
 from ..conditions import evaluate as _text_evaluate
+from ..schema import suggest
 
 COMPARISONS = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
 OPERATORS = ("not", "empty", "in") + tuple(COMPARISONS)
+_ALLOWED = ", ".join(OPERATORS)
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool, _dt.date))
+
+
+def _values(v) -> bool:
+    return _scalar(v) or (isinstance(v, list) and all(_scalar(x) for x in v))
+
+
+def condition_problems(cond, where: str = "") -> list[str]:
+    """Why `cond` is not a condition this module evaluates with certainty: an unknown operator (a
+    typo such as `emtpy` or `ge` written for a text test would otherwise be ignored and the
+    condition hold for every record), a nested list (compared as the text "['A']", matching
+    nothing), `empty:` that is not true/false, a comparison with something that is not a number,
+    a date or {var: NAME}. `where` prefixes each message (`any[2].`)."""
+    if not isinstance(cond, dict):
+        return [f"{where or 'a condition'}: a condition is a mapping of VARIABLE: test, not {cond!r}"]
+    out = []
+    for key, test in cond.items():
+        at = f"{where}{key}"
+        if not isinstance(key, str):
+            out.append(f"{at}: a condition's keys are variable names (or any:), not {key!r}")
+        elif key == "any":
+            if not isinstance(test, list) or not test:
+                out.append(f"{at}: takes a list of conditions (one must hold), not {test!r}")
+            else:
+                for i, sub in enumerate(test):
+                    out += condition_problems(sub, f"{at}[{i + 1}].")
+        elif key in OPERATORS:
+            out.append(f"{at}: an operator needs a variable: {{VARIABLE: {{{key}: ...}}}}")
+        elif isinstance(test, dict):
+            if not test:
+                out.append(f"{at}: an empty operator mapping; allowed operators: {_ALLOWED}")
+            for op, value in test.items():
+                out += _operator_problems(at, op, value)
+        elif not _values(test):
+            out.append(f"{at}: {test!r} is not a condition (a list or mapping inside a list); give a value, "
+                       f"a list of values, or a mapping of operators: {_ALLOWED}")
+    return out
+
+
+def _operator_problems(at: str, op, value) -> list[str]:
+    if op not in OPERATORS:
+        return [f"{at}: unknown operator {op!r}{suggest(op, OPERATORS)}; allowed operators: {_ALLOWED}"]
+    if op == "empty":
+        return [] if isinstance(value, bool) else [f"{at}: `empty:` takes true or false, not {value!r}"]
+    if op in COMPARISONS:
+        if isinstance(value, dict):
+            ok = set(value) == {"var"} and isinstance(value["var"], str)
+        else:
+            ok = isinstance(value, (int, float, str, _dt.date)) and not isinstance(value, bool)
+        return [] if ok else [f"{at}: `{op}:` takes a number, a date or {{var: NAME}}, not {value!r}"]
+    return [] if _values(value) else [f"{at}: `{op}:` takes a value or a list of values, not {value!r}"]
+
+
+def check_condition(field, value, error) -> None:
+    """Cerberus `check_with` of every ADaM condition: the problems at the condition's line."""
+    for problem in condition_problems(value):
+        error(field, problem)
 
 
 def columns_of(cond) -> list[str]:
