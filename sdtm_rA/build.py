@@ -54,6 +54,13 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
                                         or rule.line, value=spec_node["codelist"]))
             spec_node = spec_node.get("else")
             depth += 1
+    for i, entry in enumerate((mapping.tests or {}).get("entries") or []):
+        for name in (entry.get("set") or {}):   # a misspelt name would become a column of its own
+            if spec.model_variable(str(name)) is None:
+                issues.append(Issue("error", f"tests.entries.{i}.set: {name} is not a {mapping.domain} "
+                                    f"variable in SDTMIG {ig.version}" + suggest(name, spec.allowed_names()),
+                                    file=mapping.file, line=mapping.line("tests", "entries", i, "set", name),
+                                    value=str(name)))
     return issues
 
 

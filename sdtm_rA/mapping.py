@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConversionError, Issue
-from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA, Validator,
-                     error_texts, schema_issues, suggest)
+from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA, node_issues,
+                     schema_issues, suggest)
 from .yamlio import LineDict, line_of, load_yaml
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -126,39 +126,28 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
         known.update(deriv.args)
     for key in spec:
         if key not in known:
-            hint = suggest(key, known.keys())
-            extra = f" (derivation '{spec['derive']}' takes: {', '.join(deriv.args) or 'no arguments'})" \
+            extra = f"; derivation '{spec['derive']}' takes: {', '.join(deriv.args) or 'no arguments'}" \
                 if deriv else ""
-            issues.append(Issue("error", f"{name}: unknown key '{key}'{hint}{extra}", file=display,
+            issues.append(Issue("error", f"{name}: unknown key '{key}'{suggest(key, known)}; allowed keys: "
+                                f"{', '.join(RULE_KEYS)}{extra}", file=display,
                                 line=line_of(mapping.doc, path + [key])))
-    v = Validator({k: known[k] for k in spec if k in known})
-    if not v.validate({k: spec[k] for k in spec if k in known}):
-        for key, errs in v.errors.items():
-            for text in error_texts(errs):
-                issues.append(Issue("error", f"{name}.{key}: {text}", file=display,
-                                    line=line_of(mapping.doc, path + [key])))
+    issues += node_issues({k: spec[k] for k in spec if k in known}, {k: known[k] for k in spec if k in known},
+                          display, mapping.doc, path, prefix=f"{name}.")
     if deriv:
         for req in deriv.required:
             if req not in spec:
                 issues.append(Issue("error", f"{name}: derivation '{spec['derive']}' needs `{req}:`",
                                     file=display, line=line))
     for agg in ("first_date", "last_date"):
-        if agg in spec:
-            v = Validator(AGGREGATE_SCHEMA)
-            if not v.validate(dict(spec[agg])):
-                for key, errs in v.errors.items():
-                    for text in error_texts(errs):
-                        issues.append(Issue("error", f"{name}.{agg}.{key}: {text}", file=display,
-                                            line=line_of(mapping.doc, path + [agg, key]) or line))
-            else:
+        if isinstance(spec.get(agg), dict):
+            found = node_issues(spec[agg], AGGREGATE_SCHEMA, display, mapping.doc, path + [agg],
+                                prefix=f"{name}.{agg}.")
+            issues += found
+            if not found:
                 _check_formats(spec[agg], mapping, name, path + [agg], issues)
     if isinstance(spec.get("supp"), dict):
-        v = Validator(SUPP_SCHEMA)
-        if not v.validate(dict(spec["supp"])):
-            for key, errs in v.errors.items():
-                for text in error_texts(errs):
-                    issues.append(Issue("error", f"{name}.supp.{key}: {text}", file=display,
-                                        line=line_of(mapping.doc, path + ["supp", key]) or line))
+        issues += node_issues(spec["supp"], SUPP_SCHEMA, display, mapping.doc, path + ["supp"],
+                              prefix=f"{name}.supp.")
     if "date" in spec and "derive" not in spec:
         _check_formats(spec, mapping, name, path, issues)
     if "else" in spec:

@@ -43,6 +43,11 @@ def condition_problems(cond) -> list[str]:
     """Why a `where:` condition is not one the engine can evaluate with certainty: a nested list
     (`[[A]]` would compare against the text "['A']" and match nothing), an unknown operator (a typo
     such as `emtpy` would otherwise be ignored), `empty:` that is not a boolean."""
+    return [msg for _, msg in condition_paths(cond)]
+
+
+def condition_paths(cond) -> list[tuple[list, str]]:
+    """condition_problems, each with the keys leading to the offending part (for its line)."""
     if not isinstance(cond, dict):
         return []  # the `type: dict` rule says it
     allowed = ", ".join(OPERATORS)
@@ -50,18 +55,18 @@ def condition_problems(cond) -> list[str]:
     for key, test in cond.items():
         if isinstance(test, dict):
             if not test:
-                out.append(f"{key}: an empty operator mapping; allowed operators: {allowed}")
+                out.append(([key], f"{key}: an empty operator mapping; allowed operators: {allowed}"))
             for op, value in test.items():
                 if op not in OPERATORS:
-                    out.append(f"{key}: unknown operator '{op}'{suggest(op, OPERATORS)}; "
-                               f"allowed operators: {allowed}")
+                    out.append(([key, op], f"{key}: unknown operator '{op}'{suggest(op, OPERATORS)}; "
+                                f"allowed operators: {allowed}"))
                 elif op == "empty" and not isinstance(value, bool):
-                    out.append(f"{key}: `empty:` takes true or false, not {value!r}")
+                    out.append(([key, op], f"{key}: `empty:` takes true or false, not {value!r}"))
                 elif op != "empty" and not _values(value):
-                    out.append(f"{key}: `{op}:` takes a value or a list of values, not {value!r}")
+                    out.append(([key, op], f"{key}: `{op}:` takes a value or a list of values, not {value!r}"))
         elif not _values(test):
-            out.append(f"{key}: {test!r} is not a condition (a list or mapping inside a list); give a "
-                       f"value, a list of values, or one of the operators {allowed}")
+            out.append(([key], f"{key}: {test!r} is not a condition (a list or mapping inside a list); give "
+                        f"a value, a list of values, or one of the operators {allowed}"))
     return out
 
 
@@ -104,35 +109,56 @@ def schema_issues(doc, schema: dict, file: str, allow_unknown=False) -> list[Iss
     validator = Validator(schema, allow_unknown=allow_unknown)
     if not isinstance(doc, dict):
         return [Issue("error", "expected a mapping of keys at the top level", file=file, line=1)]
-    if validator.validate(doc):
+    return node_issues(doc, schema, file, doc, [], allow_unknown=allow_unknown, validator=validator)
+
+
+def node_issues(value: dict, schema: dict, file: str, doc, path: list, prefix: str = "",
+                allow_unknown=False, validator=None) -> list[Issue]:
+    """The problems of `value` (the node at `path` of `doc`) against `schema`, each at its own line;
+    an unknown key names the keys allowed there."""
+    validator = validator or Validator(schema, allow_unknown=allow_unknown)
+    if validator.validate(dict(value)):
         return []
     pairs: list = []
     _walk_errors(validator.errors, [], pairs)
     issues = []
-    for path, msg in pairs:
-        name = ".".join(str(p) for p in path)
+    for sub, msg in pairs:
+        name = prefix + ".".join(str(p) for p in sub)
+        where = sub
+        if sub and (_schema_at(schema, sub[:-1]) or {}).get(sub[-1], {}).get("check_with") == "condition":
+            node = value
+            for step in sub:
+                node = node[step]
+            where = sub + next((keys for keys, text in condition_paths(node) if text == msg), [])
         if msg == "unknown field":
-            parent_schema = _schema_at(schema, path[:-1])
-            hint = suggest(path[-1], parent_schema.keys()) if parent_schema else ""
-            msg = f"unknown key '{path[-1]}'{hint}"
+            parent = _schema_at(schema, sub[:-1])
+            msg = unknown_key(sub[-1], parent.keys() if parent else [])
         issues.append(Issue("error", f"{name}: {msg}" if name else msg, file=file,
-                            line=line_of(doc, path)))
+                            line=line_of(doc, path + where)))
     return issues
 
 
+def unknown_key(key, allowed) -> str:
+    allowed = list(allowed)
+    return f"unknown key '{key}'{suggest(key, allowed)}; allowed keys: {', '.join(map(str, allowed))}"
+
+
 def _schema_at(schema, path):
-    node = schema
+    """The {key: rule} schema of the mapping at `path`; None where its keys are free (names)."""
+    node = {"type": "dict", "schema": schema}
     for step in path:
-        if isinstance(step, int):
-            node = node.get("schema", {}) if isinstance(node, dict) else {}
-            continue
-        rule = node.get(step) if isinstance(node, dict) else None
-        if rule is None:
-            return None
-        node = rule.get("schema", {})
-        if node.get("type") == "dict" and "schema" in node:  # list of dicts
+        if node.get("type") == "list" and isinstance(step, int) and isinstance(node.get("schema"), dict):
             node = node["schema"]
-    return node if isinstance(node, dict) else None
+        elif isinstance(node.get("schema"), dict) and node.get("type") != "list":
+            node = node["schema"].get(step)
+        elif isinstance(node.get("valuesrules"), dict):
+            node = node["valuesrules"]
+        else:
+            return None
+        if not isinstance(node, dict):
+            return None
+    fields = node.get("schema")
+    return fields if isinstance(fields, dict) and node.get("type") != "list" else None
 
 
 def validate_document(doc, schema, file, what="document", allow_unknown=False):

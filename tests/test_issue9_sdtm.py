@@ -233,3 +233,183 @@ def test_a_rename_problem_names_the_line_of_its_key(tmp_path):
     assert errors_of(folder) == [
         "error: mappings/cm.yaml:9: source 'cm': rename: 'UNIS' is not a column of raw/b.csv (did you mean "
         "'UNITS'?); its columns: SUBJID, TRT, UNITS"]
+
+
+# ============================================================== §1 every key at every depth
+
+UNKNOWN = "zzunknwn"
+
+
+def _full_mapping() -> dict:
+    """A mapping that uses every place of MAPPING_SCHEMA that has keys of its own, every nested rule
+    (else, first_date, last_date, supp) and every derivation (as a SUPP variable)."""
+    from sdtm_rA.derivations import REGISTRY
+    melt = {"columns": ["A", "B"], "name": "TEST", "value": "RESULT"}
+    cond = {"TEST": {"not": ["X"]}}
+    doc = {
+        "domain": "LB", "description": "every depth",
+        "sources": {
+            "lab": {"file": "raw/lab.csv", "sep": ",", "encoding": "utf-8", "decimal": ".", "header_row": 1,
+                    "rename": {"A": "B"}, "melt": melt, "where": cond, "dedupe": "report",
+                    "twin_columns": {"suffix": " - Code", "keep": "decoded"}, "align": "strict"},
+            "more": {"files": [{"file": "raw/lab.csv", "melt": dict(melt)}], "key": ["SUBJID"]},
+        },
+        "tests": {"from": "lab.TEST", "codelist": "LBTESTCD", "results": {"NEG": "NEGATIVE"},
+                  "entries": [{"match": "CRP", "testcd": "CRP", "unit": "mg/L", "convert": {"mg/dL": 10}}]},
+        "keys": ["USUBJID"], "sort": ["USUBJID"],
+        "variables": {
+            "USUBJID": {"template": "{STUDYID}-{lab.SUBJID}"},
+            "LBDTC": {"date": "lab.D", "format": "yyyy-MM-dd", "where": dict(cond),
+                      "else": {"date": "lab.E", "format": "yyyy-MM-dd",
+                               "else": {"constant": "2021", "where": dict(cond)}}},
+            "LBENDTC": {"first_date": {"source": "more", "date": "D", "format": "yyyy-MM-dd",
+                                       "where": dict(cond)}},
+            "LBORRES": {"from": "lab.RESULT", "supp": {"qnam": "LBRAW", "label": "Raw result"}},
+        },
+    }
+    for i, (name, deriv) in enumerate(sorted(REGISTRY.items())):
+        rule = {"derive": name, "supp": True}
+        for arg, schema in deriv.args.items():
+            types = schema.get("type")
+            rule[arg] = {"dict": dict(cond), "list": ["LBDTC"]}.get(types, "LBDTC")
+        doc["variables"][f"DRV{i}"] = rule
+    return doc
+
+
+def _rule_places(doc):
+    """(path, allowed keys) of every rule of `doc`, with its nested rules and conditions."""
+    from sdtm_rA.schema import AGGREGATE_SCHEMA, RULE_KEYS, SUPP_SCHEMA
+    from sdtm_rA.derivations import REGISTRY
+
+    def walk(rule, path):
+        extra = (rule["derive"], list(REGISTRY[rule["derive"]].args)) if "derive" in rule else ()
+        yield path, list(RULE_KEYS), extra
+        for key, value in rule.items():
+            if key == "else":
+                yield from walk(value, path + ["else"])
+            elif key in ("first_date", "last_date"):
+                yield path + [key], list(AGGREGATE_SCHEMA), ()
+            elif key == "supp" and isinstance(value, dict):
+                yield path + [key], list(SUPP_SCHEMA), ()
+
+    for name, rule in doc["variables"].items():
+        yield from walk(rule, ["variables", name])
+
+
+def _schema_places(rule, path):
+    """Every place under `rule` whose keys the schema fixes: (path with '*' for a name and 0 for a
+    list item, its allowed keys); conditions as (path, None)."""
+    if rule.get("check_with") == "condition":
+        yield tuple(path), None
+    elif rule.get("type") == "list" and isinstance(rule.get("schema"), dict):
+        yield from _schema_places(rule["schema"], path + [0])
+    elif isinstance(rule.get("schema"), dict):
+        yield tuple(path), list(rule["schema"])
+        for key, sub in rule["schema"].items():
+            yield from _schema_places(sub, path + [key])
+    elif isinstance(rule.get("valuesrules"), dict):
+        yield from _schema_places(rule["valuesrules"], path + ["*"])
+
+
+def _resolve(node, path):
+    """The concrete path in `node` for a schema path ('*': the first name under which the rest exists)."""
+    if not path:
+        return []
+    step, rest = path[0], path[1:]
+    if step == "*":
+        for key in node:
+            found = _resolve(node[key], rest)
+            if found is not None:
+                return [key] + found
+        return None
+    if isinstance(step, int):
+        return None if not isinstance(node, list) or not node else [0] + (_resolve(node[0], rest) or [])
+    if not isinstance(node, dict) or step not in node:
+        return None
+    found = _resolve(node[step], rest)
+    return None if found is None else [step] + found
+
+
+def _at(doc, path):
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def _errors_with(tmp_path, doc, name) -> list[str]:
+    import yaml
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    folder = sk.make_study(tmp_path / name, mappings={"lb": text})
+    return text, errors_of(folder)
+
+
+def test_the_full_mapping_passes_every_mapping_check(tmp_path):
+    # the raw file is missing: the first error is reading it, so every mapping check passed
+    _, errors = _errors_with(tmp_path, _full_mapping(), "base")
+    assert errors and all("raw/lab.csv" in e and "not found" in e for e in errors), errors
+
+
+def _cases():
+    from sdtm_rA.schema import MAPPING_SCHEMA
+    doc = _full_mapping()
+    places = list(_schema_places({"type": "dict", "schema": MAPPING_SCHEMA}, []))
+    for schema_path, allowed in places:
+        path = _resolve(doc, list(schema_path))
+        assert path is not None, f"the full mapping does not use {schema_path}: add it"
+        yield ".".join(map(str, schema_path)) or "top", path, allowed, ()
+    for path, allowed, extra in _rule_places(doc):
+        yield ".".join(map(str, path)), path, allowed, extra
+    # conditions inside rules and derivation arguments
+    for name, rule in doc["variables"].items():
+        node, path = rule, ["variables", name]
+        while isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("where", "exposure_where") or (key in ("first_date", "last_date")):
+                    where = value if key != "first_date" and key != "last_date" else value.get("where")
+                    sub = path + ([key] if key in ("where", "exposure_where") else [key, "where"])
+                    if isinstance(where, dict):
+                        yield ".".join(map(str, sub)), sub, None, ()
+            node, path = node.get("else"), path + ["else"]
+
+
+CASES = list(_cases())
+
+
+@pytest.mark.parametrize("where, path, allowed, extra", CASES, ids=[c[0] for c in CASES])
+def test_an_unknown_key_at_every_depth_is_refused(tmp_path, where, path, allowed, extra):
+    import copy
+    doc = copy.deepcopy(_full_mapping())
+    node = _at(doc, path)
+    if allowed is None:     # a condition: an unknown operator
+        node["TEST"] = {UNKNOWN: "X"}
+    else:
+        node[UNKNOWN] = "X"
+    text, errors = _errors_with(tmp_path, doc, "case")
+    line = sk.line_of(text, f"{UNKNOWN}:")
+    if allowed is None:
+        hits = [e for e in errors if f"unknown operator '{UNKNOWN}'" in e]
+        assert len(hits) == 1, errors
+        assert hits[0].startswith(f"error: mappings/lb.yaml:{line}: "), (hits[0], line)
+        assert hits[0].endswith(f"TEST: unknown operator '{UNKNOWN}'; allowed operators: in, not, empty")
+        return
+    hits = [e for e in errors if f"unknown key '{UNKNOWN}'" in e]
+    assert len(hits) == 1, errors
+    assert hits[0].startswith(f"error: mappings/lb.yaml:{line}: "), (hits[0], line)
+    said = f"; allowed keys: {', '.join(allowed)}"
+    assert said in hits[0], hits[0]
+    if extra:   # a derivation's own arguments are allowed too, and named
+        assert hits[0].endswith(f"{said}; derivation '{extra[0]}' takes: {', '.join(extra[1]) or 'no arguments'}")
+
+
+def test_a_test_entry_sets_only_variables_of_the_domain(tmp_path):
+    tests = """
+from: lab.TEST
+codelist: LBTESTCD
+entries:
+  - {match: CRP, testcd: CRP, unit: mg/L, set: {LBCATT: CHEMISTRY}}
+"""
+    # LBCATT used to become a column of LB of its own
+    raw = "SPID;SUBJID;TEST;RESULT;UNIT\nL1;101;CRP;1;mg/L\n"
+    assert errors_of(_lab(tmp_path, raw, tests)) == [
+        "error: mappings/lb.yaml:8: tests.entries.0.set: LBCATT is not a LB variable in SDTMIG 3.4 "
+        "(did you mean 'LBCAT'?)"]
