@@ -13,7 +13,8 @@ import pandas as pd
 from . import conditions, dates
 from .errors import ConversionError, Issue, Issues, rows_text, shown
 from .mapping import Mapping, source_refs, target_refs
-from .sources import FILE, LINE, drop_twin_columns, melt_wide, read_table, report_duplicates
+from .sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns, melt, read_table,
+                      report_duplicates)
 from .yamlio import load_yaml
 
 def raw_lines(frame: pd.DataFrame, mask) -> str:
@@ -192,18 +193,16 @@ def read_sources(ctx: DomainContext) -> None:
                 continue
             if src.twin_columns:
                 df = drop_twin_columns(df, src.twin_columns["suffix"], src.twin_columns["keep"], display)
+            at = ["sources", alias] + (["files", i] if "files" in m.doc["sources"][alias] else [])
             if f.get("melt"):
-                missing = [c for c in f["melt"]["columns"] if c not in df.columns]
-                if missing:
-                    issues.append(Issue("error", f"source '{alias}' melt names columns not in "
-                                        f"{display}: {missing}" + _col_hint(missing[0], df.columns),
-                                        file=m.file, line=src.line))
+                try:
+                    df = melt(df, f["melt"], display)
+                except MeltError as exc:
+                    issues.append(_melt_issue(m, alias, at, exc))
                     continue
-                df = melt_wide(df, f["melt"]["columns"], f["melt"]["name"], f["melt"]["value"])
             if f.get("rename"):
-                at = ["sources", alias] + (["files", i] if "files" in m.doc["sources"][alias] else [])
                 found = [Issue("error", f"source '{alias}': rename: {shown(c)} is not a column of {display}"
-                               + _col_hint(c, df.columns) + f"; its columns: {_columns_text(df)}",
+                               + _col_hint(c, df.columns) + f"; its columns: {columns_text(df)}",
                                file=m.file, line=m.line(*at, "rename", c) or src.line, value=c)
                          for c in f["rename"] if c not in df.columns]
                 if found:
@@ -240,13 +239,11 @@ def read_sources(ctx: DomainContext) -> None:
             ctx.issues.extend(dup_issues.warnings)
             issues.extend(dup_issues.errors)
         if src.melt:
-            missing = [c for c in src.melt["columns"] if c not in df.columns]
-            if missing:
-                issues.append(Issue("error", f"source '{alias}' melt names columns not in the raw file: "
-                                    f"{missing}" + _col_hint(missing[0], df.columns), file=m.file,
-                                    line=src.line))
+            try:
+                df = melt(df, src.melt, _files_text(src))
+            except MeltError as exc:
+                issues.append(_melt_issue(m, alias, ["sources", alias], exc))
                 continue
-            df = melt_wide(df, src.melt["columns"], src.melt["name"], src.melt["value"])
         ctx.raw[alias] = df
     if issues:
         raise ConversionError(issues)
@@ -256,8 +253,13 @@ def read_sources(ctx: DomainContext) -> None:
     ctx._joined.add(m.primary)
 
 
-def _columns_text(df) -> str:
-    return ", ".join(str(c) for c in df.columns if c not in (FILE, LINE))
+def _melt_issue(m: Mapping, alias: str, at: list, exc: MeltError) -> Issue:
+    line = m.line(*at, "melt", exc.key) if exc.key else None
+    return Issue("error", f"source '{alias}' melt: {exc}", file=m.file, line=line or m.line(*at, "melt"))
+
+
+def _files_text(src) -> str:
+    return " + ".join(f["file"] for f in src.files)
 
 
 def _unread_rename_targets(m: Mapping, alias: str, renamed: list, parts: list) -> list[Issue]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConversionError, Issue
-from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, RULE_KEYS, SUPP_SCHEMA, node_issues,
-                     schema_issues, suggest)
+from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, MELT_FORMS, RULE_KEYS, SUPP_SCHEMA,
+                     node_issues, schema_issues, suggest)
 from .yamlio import LineDict, line_of, load_yaml
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -68,6 +68,11 @@ def load_mapping(path: Path, display: str) -> Mapping:
                                                                "header_row", "sheet", "rename")
                                         if k in spec}]
                                       if "file" in spec else [])
+        for at, melt in [(["sources", alias, "melt"], spec.get("melt"))] + [
+                (["sources", alias, "files", i, "melt"], f.get("melt"))
+                for i, f in enumerate(spec.get("files") or [])]:
+            if melt:
+                issues += melt_issues(melt, doc, at, display, alias)
         if not files and not spec.get("domain"):
             issues.append(Issue("error", f"source '{alias}' needs `file:`, `files:` or `domain:`",
                                 file=display, line=line_of(doc, ["sources", alias])))
@@ -87,6 +92,49 @@ def load_mapping(path: Path, display: str) -> Mapping:
     return Mapping(domain=doc["domain"], file=display, path=Path(path), doc=doc, sources=sources,
                    primary=primary, tests=doc.get("tests"), rules=rules, keys=doc.get("keys"),
                    sort=doc.get("sort"))
+
+
+MELT_GROUPS = ("test", "attr")
+
+
+def melt_issues(melt: dict, doc, at: list, display: str, alias: str) -> list[Issue]:
+    """A melt has one form, and a `pattern:` is a regular expression over column names that names the
+    test and the attribute of each column it matches (`(?P<test>...)` and `(?P<attr>...)`)."""
+    def error(message, *key):
+        return Issue("error", f"source '{alias}' melt: {message}", file=display, line=line_of(doc, at + list(key)))
+
+    forms = [k for k in MELT_FORMS if k in melt]
+    if len(forms) != 1:
+        given = f"several ({', '.join(forms)})" if forms else "none"
+        return [error(f"give exactly one of columns (one column per test, with `value:`), pattern "
+                      f"(several columns per test, by name) or groups (several columns per test, listed); "
+                      f"given: {given}")]
+    form = forms[0]
+    if form == "columns" and "value" not in melt:
+        return [error("`columns:` needs `value:` (the column that receives each melted value)")]
+    if form != "columns" and "value" in melt:
+        return [error(f"`value:` goes with `columns:` only; with `{form}:` each attribute is its own column",
+                      "value")]
+    if form != "pattern":
+        return []
+    try:
+        regex = re.compile(melt["pattern"])
+    except re.error as exc:
+        return [error(f"pattern {melt['pattern']!r} is not a regular expression: {exc}", "pattern")]
+    named = set(regex.groupindex)
+    problems = []
+    missing = [g for g in MELT_GROUPS if g not in named]
+    if missing:
+        problems.append(f"needs the named group{'s' if len(missing) > 1 else ''} "
+                        + ", ".join(f"(?P<{g}>...)" for g in missing))
+    extra = sorted(named - set(MELT_GROUPS))
+    if extra:
+        problems.append(f"unknown named group{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
+    if problems:
+        return [error(f"pattern {melt['pattern']!r} " + " and ".join(problems)
+                      + "; allowed named groups: test (the test a column belongs to), attr (which of its "
+                      "attributes it holds)", "pattern")]
+    return []
 
 
 def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: list, depth=0):

@@ -182,9 +182,15 @@ FILE_OPTIONS = {
     "rename": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": {"type": "string"}},
 }
 MELT = {"type": "dict", "schema": {
-    "columns": {"type": "list", "required": True, "schema": {"type": "string"}},
-    "name": {"type": "string", "required": True},
-    "value": {"type": "string", "required": True}}}
+    # one column per test: `columns` + `value`; several columns per test: `pattern` or `groups`
+    "columns": {"type": "list", "schema": {"type": "string"}},
+    "pattern": {"type": "string", "empty": False},
+    "groups": {"type": "dict", "minlength": 1, "keysrules": {"type": "string", "empty": False},
+               "valuesrules": {"type": "dict", "minlength": 1, "keysrules": {"type": "string", "empty": False},
+                               "valuesrules": {"type": "string", "empty": False}}},
+    "name": {"type": "string", "required": True, "empty": False},
+    "value": {"type": "string", "empty": False}}}
+MELT_FORMS = ("columns", "pattern", "groups")
 FILE_OPTIONS["melt"] = MELT
 
 SOURCE = {"type": "dict", "schema": {

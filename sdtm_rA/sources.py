@@ -241,11 +241,98 @@ def report_duplicates(df: pd.DataFrame, mode: str, display: str, issues: Issues)
     return df[~dup] if mode == "report" else df
 
 
-def melt_wide(df: pd.DataFrame, columns: list[str], name: str, value: str) -> pd.DataFrame:
-    """Wide form (one column per test) to one row per test; row order: by raw line, then column order."""
-    keep = [c for c in df.columns if c not in columns]
-    long = df.melt(id_vars=keep, value_vars=columns, var_name=name, value_name=value)
-    order = {c: i for i, c in enumerate(columns)}
-    long["__order__"] = long[name].map(order)
-    long = long.sort_values([LINE, "__order__"], kind="stable").drop(columns="__order__")
-    return long.reset_index(drop=True)
+class MeltError(ValueError):
+    """A melt that cannot be done with certainty; `key` is the melt's key at fault (for its line)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+def melt(df: pd.DataFrame, spec: dict, display: str) -> pd.DataFrame:
+    """A wide form to one row per test (row order: raw row, then test order), in the form `spec` has:
+    `columns` + `value` (one column per test) or `pattern` / `groups` (several columns per test, each
+    record carrying all of its test's attributes as columns). The columns not melted are carried onto
+    every record; a melted column name that is already one of them is an error (it would replace it)."""
+    if "columns" in spec:
+        missing = [c for c in spec["columns"] if c not in df.columns]
+        if missing:
+            raise MeltError(f"names columns not in {display}: {', '.join(map(shown, missing))}"
+                            f"{_hint(missing[0], df)}; its columns: {columns_text(df)}", "columns")
+        groups = {c: {spec["value"]: c} for c in spec["columns"]}
+    elif "pattern" in spec:
+        groups = _pattern_groups(df, spec["pattern"], display)
+    else:
+        groups = spec["groups"]
+        _check_groups(df, groups, display)
+    name = spec["name"]
+    used = {c for g in groups.values() for c in g.values()}
+    ids = [c for c in df.columns if c not in used]
+    attrs = list(dict.fromkeys(a for g in groups.values() for a in g))
+    if name in attrs:
+        raise MeltError(f"name {shown(name)} is also an attribute of the groups: the test and the attribute "
+                        "would be one column", "name")
+    clash = [c for c in [name, *attrs] if c in ids and c not in (FILE, LINE)] + \
+        [c for c in [name, *attrs] if c in (FILE, LINE)]
+    if clash:
+        raise MeltError(f"{shown(clash[0])} would replace the column of that name in {display}, which is "
+                        f"not melted; name the melted column otherwise (the columns kept on every record: "
+                        f"{columns_text(df[ids])})", "name" if clash[0] == name else None)
+    base = df[ids]
+    row = np.arange(len(df))
+    parts = []
+    for k, (test, group) in enumerate(groups.items()):
+        part = base.copy()
+        part[name] = str(test)
+        for a in attrs:
+            part[a] = df[group[a]].to_numpy() if a in group else ""
+        part["__row__"], part["__order__"] = row, k
+        parts.append(part)
+    long = pd.concat(parts, ignore_index=True).sort_values(["__row__", "__order__"], kind="stable")
+    return long.drop(columns=["__row__", "__order__"]).reset_index(drop=True)
+
+
+def _pattern_groups(df: pd.DataFrame, pattern: str, display: str) -> dict:
+    """{test: {attr: column}} of the columns whose whole name the pattern matches, in column order."""
+    regex = re.compile(pattern)
+    groups: dict = {}
+    for col in df.columns:
+        if col in (FILE, LINE):
+            continue
+        found = regex.fullmatch(str(col))
+        if found is None:
+            continue
+        test, attr = found.group("test"), found.group("attr")
+        if not test or not attr:
+            empty = "test" if not test else "attr"
+            raise MeltError(f"pattern {pattern!r} matches column {shown(col)} of {display} with an empty "
+                            f"{empty}: every column it matches must name a test and an attribute", "pattern")
+        groups.setdefault(test, {})[attr] = col
+    if not groups:
+        raise MeltError(f"pattern {pattern!r} matches no column of {display} (it must match whole column "
+                        f"names); its columns: {columns_text(df)}", "pattern")
+    return groups
+
+
+def _check_groups(df: pd.DataFrame, groups: dict, display: str) -> None:
+    """Every column a group names exists, and belongs to one group only (else which test it is would
+    be ambiguous)."""
+    owner: dict = {}
+    for test, group in groups.items():
+        for attr, col in group.items():
+            if col not in df.columns or col in (FILE, LINE):
+                raise MeltError(f"groups: {test}.{attr}: {shown(col)} is not a column of {display}"
+                                f"{_hint(col, df)}; its columns: {columns_text(df)}", "groups")
+            if owner.get(col, test) != test:
+                raise MeltError(f"groups: column {shown(col)} is in group {shown(owner[col])} and in group "
+                                f"{shown(test)}: which test its values belong to is ambiguous", "groups")
+            owner[col] = test
+
+
+def columns_text(df) -> str:
+    return ", ".join(str(c) for c in df.columns if c not in (FILE, LINE))
+
+
+def _hint(col, df) -> str:
+    from .schema import suggest
+    return suggest(col, [c for c in df.columns if c not in (FILE, LINE)])

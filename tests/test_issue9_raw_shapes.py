@@ -1,0 +1,211 @@
+"""Issue 9 §3: shapes of raw data that real exports have.
+
+Wide forms with several columns per test (melt by a name pattern or by declared groups), the order
+of operations within a source, constants per file, synonym tables read from the export's own
+codelist file, and unscheduled visit labels that carry their number. Every expected value is
+worked out by hand from the raw rows written here or from the sdtm.oak example files copied into
+tests/data/sdtm_oak/ (Apache License 2.0, see LICENSE-sdtm.oak.md there).
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import studykit as sk  # noqa: E402
+from studykit import col, records  # noqa: E402
+
+U = "TST01-"
+OAK = Path(__file__).resolve().parent / "data" / "sdtm_oak"
+
+
+def errors_of(folder) -> list[str]:
+    return [str(i) for i in sk.conversion_error(folder).issues]
+
+
+# ====================================================================== 1. melt with several columns per test
+
+LAB_WIDE = ("SUBJID,VISIT,GLUC_RES,GLUC_UNIT,GLUC_LO,GLUC_HI,CREAT_RES,CREAT_UNIT,CREAT_ND\n"
+            "101,DAY 1,5.1,mmol/L,3.9,5.8,80,umol/L,\n"            # line 2
+            "102,DAY 1,6.4,mmol/L,3.9,5.8,,,NOT COLLECTED\n")      # line 3
+
+LAB_TESTS = """
+from: lab.TEST
+codelist: LBTESTCD
+entries:
+  - {match: GLUC, testcd: GLUC}
+  - {match: CREAT, testcd: CREAT}
+"""
+
+LAB_RULES = {
+    "USUBJID": '{template: "{STUDYID}-{lab.SUBJID}"}',
+    "LBTESTCD": "{derive: test_code}",
+    "LBTEST": "{derive: test_name}",
+    "LBORRES": "{from: lab.RES}",
+    "LBORRESU": "{from: lab.UNIT}",
+    "LBORNRLO": "{from: lab.LO}",
+    "LBORNRHI": "{from: lab.HI}",
+    "LBREASND": "{from: lab.ND}",
+    "LBSEQ": "{derive: seq, order: []}",
+}
+
+
+def lab_study(tmp_path, source: str, raw: str = LAB_WIDE, **rules):
+    merged = {k: v for k, v in {**LAB_RULES, **rules}.items() if v is not None}
+    lb = sk.mapping("LB", {"lab": source}, merged, tests=LAB_TESTS)
+    return sk.make_study(tmp_path, mappings={"lb": lb}, raw={"raw/lab.csv": raw}), lb
+
+
+PATTERN = r'"(?P<test>[A-Z]+)_(?P<attr>RES|UNIT|LO|HI|ND)"'
+
+
+def test_melt_by_pattern_gives_one_record_per_test_with_all_its_attributes(tmp_path):
+    folder, _ = lab_study(tmp_path, "{file: raw/lab.csv, melt: {pattern: %s, name: TEST}}" % PATTERN)
+    out = sk.build(folder).datasets["LB"]
+    # line 2: GLUC (RES, UNIT, LO, HI; no ND column) then CREAT (RES, UNIT, ND; no LO/HI columns)
+    assert records(out, "USUBJID", "LBSEQ", "LBTESTCD", "LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI",
+                   "LBREASND") == [
+        (U + "101", 1, "GLUC", "5.1", "mmol/L", "3.9", "5.8", ""),
+        (U + "101", 2, "CREAT", "80", "umol/L", "", "", ""),
+        (U + "102", 1, "GLUC", "6.4", "mmol/L", "3.9", "5.8", ""),
+        (U + "102", 2, "CREAT", "", "", "", "", "NOT COLLECTED"),
+    ]
+
+
+def test_melt_by_declared_groups(tmp_path):
+    raw = "SUBJID,GLUCOSE,GLUCOSE UNIT,CREATININE\n101,5.1,mmol/L,80\n"
+    groups = "{GLUC: {RES: GLUCOSE, UNIT: GLUCOSE UNIT}, CREAT: {RES: CREATININE}}"
+    folder, _ = lab_study(tmp_path, "{file: raw/lab.csv, melt: {groups: %s, name: TEST}}" % groups, raw,
+                          LBORNRLO=None, LBORNRHI=None, LBREASND=None)
+    out = sk.build(folder).datasets["LB"]
+    assert records(out, "LBTESTCD", "LBORRES", "LBORRESU") == [("GLUC", "5.1", "mmol/L"), ("CREAT", "80", "")]
+
+
+VS_GROUPS = ("{SYSBP: {ORRES: SYS_BP}, DIABP: {ORRES: DIA_BP}, PULSE: {ORRES: PULSE}, RESP: {ORRES: RESPRT},"
+             " TEMP: {ORRES: TEMP, LOC: TEMPLOC}, OXYSAT: {ORRES: OXY_SAT, LOC: LOC, LAT: LAT}}")
+VS_TESTS = """
+from: vs.TEST
+codelist: VSTESTCD
+entries:
+  - {match: [SYSBP, DIABP, PULSE, RESP, TEMP, OXYSAT], testcd: SYSBP}
+"""
+
+
+def oak_vs_study(tmp_path, source: str, **rules):
+    """sdtm.oak's wide vital-signs form: 6 rows of PATNUM 375/376, one column per test, TEMP with its
+    location (TEMPLOC), OXY_SAT with location and laterality (LOC, LAT)."""
+    tests = "\n".join(["from: vs.TEST", "codelist: VSTESTCD", "entries:"]
+                      + [f"  - {{match: {t}, testcd: {t}}}" for t in ("SYSBP", "DIABP", "PULSE", "RESP",
+                                                                      "TEMP", "OXYSAT")])
+    base = {"USUBJID": '{template: "{STUDYID}-{vs.PATNUM}"}',
+            "VSTESTCD": "{derive: test_code}",
+            "VSTEST": "{derive: test_name}",
+            "VSORRES": "{from: vs.ORRES}",
+            "VSLOC": "{from: vs.LOC, codelist: LOC}",
+            "VSLAT": "{from: vs.LAT, codelist: LAT}",
+            "VSTPT": "{from: vs.TMPTC}",
+            "VSSEQ": "{derive: seq, order: []}"}
+    vs = sk.mapping("VS", {"vs": source}, {**base, **rules}, tests=tests)
+    folder = sk.make_study(tmp_path, mappings={"vs": vs})
+    shutil.copy(OAK / "vitals_raw_data.csv", folder / "raw" / "vitals.csv")
+    return folder, vs
+
+
+def test_oak_wide_vital_signs_form_melted_by_groups(tmp_path):
+    folder, _ = oak_vs_study(tmp_path, "{file: raw/vitals.csv, melt: {groups: %s, name: TEST}}" % VS_GROUPS)
+    out = sk.build(folder).datasets["VS"]
+    # 6 raw rows x 6 tests; row 4 (376 Screening, ASMNTDN=1: not done) gives 6 empty results
+    assert len(out) == 36
+    first = records(out, "USUBJID", "VSSEQ", "VSTESTCD", "VSORRES", "VSLOC", "VSLAT", "VSTPT")[:6]
+    assert first == [   # raw line 2: 375 VISIT1 Pre-dose
+        (U + "375", 1, "SYSBP", "158", "", "", "Pre-dose"),
+        (U + "375", 2, "DIABP", "92", "", "", "Pre-dose"),
+        (U + "375", 3, "PULSE", "63", "", "", "Pre-dose"),
+        (U + "375", 4, "RESP", "17", "", "", "Pre-dose"),
+        (U + "375", 5, "TEMP", "40.48", "SKIN", "", "Pre-dose"),
+        (U + "375", 6, "OXYSAT", "98", "FINGER", "RIGHT", "Pre-dose"),
+    ]
+    temps = [r for r in records(out, "USUBJID", "VSTESTCD", "VSORRES", "VSLOC") if r[1] == "TEMP"]
+    assert temps == [(U + "375", "TEMP", "40.48", "SKIN"), (U + "375", "TEMP", "36.75", "TYMPANIC MEMBRANE"),
+                     (U + "375", "TEMP", "29.45", "ORAL CAVITY"), (U + "376", "TEMP", "", ""),
+                     (U + "376", "TEMP", "38.25", "AXILLA"), (U + "376", "TEMP", "38.08", "TYMPANIC MEMBRANE")]
+
+
+def test_melt_pattern_checked_at_load(tmp_path):
+    folder, lb = lab_study(tmp_path, '{file: raw/lab.csv, melt: {pattern: "(?P<test>[A-Z]+)_(?P<kind>RES)",'
+                           ' name: TEST}}')
+    line = sk.line_of(lb, "melt:")
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{line}: source 'lab' melt: pattern '(?P<test>[A-Z]+)_(?P<kind>RES)' needs "
+        "the named group (?P<attr>...) and unknown named group kind; allowed named groups: test (the test a "
+        "column belongs to), attr (which of its attributes it holds)"]
+
+
+def test_melt_pattern_that_is_not_a_regex(tmp_path):
+    folder, lb = lab_study(tmp_path, '{file: raw/lab.csv, melt: {pattern: "(?P<test>[A-Z]+", name: TEST}}')
+    (msg,) = errors_of(folder)
+    assert msg.startswith(f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: pattern "
+                          "'(?P<test>[A-Z]+' is not a regular expression: missing ), unterminated subpattern")
+
+
+@pytest.mark.parametrize("melt, expected", [
+    ("{name: TEST}", "give exactly one of columns (one column per test, with `value:`), pattern (several "
+     "columns per test, by name) or groups (several columns per test, listed); given: none"),
+    ("{columns: [A], groups: {G: {R: A}}, name: TEST, value: V}",
+     "give exactly one of columns (one column per test, with `value:`), pattern (several columns per test, "
+     "by name) or groups (several columns per test, listed); given: several (columns, groups)"),
+    ("{columns: [GLUC_RES], name: TEST}", "`columns:` needs `value:` (the column that receives each melted value)"),
+    ("{groups: {G: {R: GLUC_RES}}, name: TEST, value: V}",
+     "`value:` goes with `columns:` only; with `groups:` each attribute is its own column"),
+])
+def test_melt_forms_refused_at_load(tmp_path, melt, expected):
+    folder, lb = lab_study(tmp_path, "{file: raw/lab.csv, melt: %s}" % melt)
+    assert errors_of(folder) == [f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: {expected}"]
+
+
+def test_melt_unknown_key_names_the_allowed_keys(tmp_path):
+    folder, lb = lab_study(tmp_path, "{file: raw/lab.csv, melt: {pattern: %s, name: TEST, attrs: [RES]}}" % PATTERN)
+    assert errors_of(folder) == [f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: sources.lab.melt.attrs: "
+                                 "unknown key 'attrs' (did you mean 'pattern'?); allowed keys: columns, pattern, "
+                                 "groups, name, value"]
+
+
+def test_melt_pattern_matching_no_column_lists_the_columns(tmp_path):
+    folder, lb = lab_study(tmp_path, '{file: raw/lab.csv, melt: {pattern: "(?P<test>[a-z]+)_(?P<attr>res)", '
+                           'name: TEST}}')
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: pattern "
+        "'(?P<test>[a-z]+)_(?P<attr>res)' matches no column of raw/lab.csv (it must match whole column "
+        "names); its columns: SUBJID, VISIT, GLUC_RES, GLUC_UNIT, GLUC_LO, GLUC_HI, CREAT_RES, CREAT_UNIT, "
+        "CREAT_ND"]
+
+
+def test_melt_group_naming_a_missing_column(tmp_path):
+    raw = "SUBJID,GLUCOSE,CREATININE\n101,5.1,80\n"
+    folder, lb = lab_study(tmp_path, "{file: raw/lab.csv, melt: {groups: {GLUC: {RES: GLUCOS}, CREAT: "
+                           "{RES: CREATININE}}, name: TEST}}", raw)
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: groups: GLUC.RES: 'GLUCOS' is "
+        "not a column of raw/lab.csv (did you mean 'GLUCOSE'?); its columns: SUBJID, GLUCOSE, CREATININE"]
+
+
+def test_melt_column_in_two_groups_is_ambiguous(tmp_path):
+    raw = "SUBJID,GLUCOSE,UNIT,CREATININE\n101,5.1,mmol/L,80\n"
+    folder, lb = lab_study(tmp_path, "{file: raw/lab.csv, melt: {groups: {GLUC: {RES: GLUCOSE, UNIT: UNIT}, "
+                           "CREAT: {RES: CREATININE, UNIT: UNIT}}, name: TEST}}", raw)
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: groups: column 'UNIT' is in "
+        "group 'GLUC' and in group 'CREAT': which test its values belong to is ambiguous"]
+
+
+def test_melt_attribute_named_like_a_kept_column(tmp_path):
+    raw = "SUBJID,VISIT,GLUC_RES,GLUC_VISIT\n101,DAY 1,5.1,X\n"
+    folder, lb = lab_study(tmp_path, '{file: raw/lab.csv, melt: {pattern: "(?P<test>GLUC)_(?P<attr>RES|VISIT)",'
+                           ' name: TEST}}', raw)
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: 'VISIT' would replace the column "
+        "of that name in raw/lab.csv, which is not melted; name the melted column otherwise (the columns kept "
+        "on every record: SUBJID, VISIT)"]
