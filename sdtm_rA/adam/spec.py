@@ -24,8 +24,8 @@ from ..errors import ConversionError, Issue
 from ..schema import schema_issues, suggest
 from ..specs import load_adamig
 from ..yamlio import line_of, load_each, load_yaml
-from .steps import (CONDITION, NAME_RE, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
-                    formula_roles, keep_map)
+from .steps import (CONDITION, NAME_RE, ORDER, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
+                    formula_roles, keep_map, order_columns)
 from .where import columns_of
 
 CLASSES = ("ADSL", "BDS", "OCCDS", "OTHER")
@@ -66,7 +66,7 @@ TOP_SCHEMA = {
 _KIND_RULES = {
     "var": {"type": "string"}, "new": {"type": "string", "regex": NAME_RE},
     "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"}, "source_var": {"type": "string"},
-    "vars": {"type": "list", "schema": {"type": "string"}},
+    "vars": {"type": "list", "schema": {"type": "string"}}, "order": ORDER,
     "source_vars": {"type": "list", "schema": {"type": "string"}},
     "keep": {"type": ["list", "dict"], "check_with": _check_keep}, "where": CONDITION, "source_where": CONDITION,
     "paramcd": {"type": "string", "regex": PARAMCD_RE},
@@ -250,6 +250,9 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 need(s, name, val, cols, mine)
             elif arg.kind == "vars":
                 for v in val:
+                    need(s, name, v, cols, mine)
+            elif arg.kind == "order":
+                for v in order_columns(val)[0]:
                     need(s, name, v, cols, mine)
             elif arg.kind == "where":
                 for v in columns_of(val):

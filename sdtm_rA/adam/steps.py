@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import bds, occurrence, ra_scores, subject
+from .subject import order_columns
 from .dates import derive_vars_dt, derive_vars_dtm, study_day
 from .where import as_condition_text, check_condition, evaluate
 
@@ -27,6 +29,9 @@ PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
 # Cerberus rules of the nested arguments: every key at every depth is checked before a run.
 SCALAR = {"type": ["string", "number", "boolean", "date"], "nullable": True}
 CONDITION = {"type": "dict", "check_with": check_condition}
+# a sort order: variables, each ascending or {desc: VARIABLE} (admiral's desc())
+ORDER = {"type": "list", "minlength": 1,
+         "schema": {"type": ["string", "dict"], "schema": {"desc": {"type": "string", "required": True}}}}
 
 
 def _records_of(**fields) -> dict:
@@ -49,6 +54,8 @@ class Arg:
 KINDS = {
     "var": "a variable of the dataset being derived, created by an earlier step",
     "vars": "a list of such variables",
+    "order": "a sort order: variables of the dataset being derived, each ascending, or `{desc: VARIABLE}` "
+             "descending (admiral's `desc()`); missing values sort last either way (dplyr's arrange)",
     "new": "the name of a variable this step creates (at most 8 characters)",
     "dataset": "an SDTM domain of the input folder or an ADaM dataset derived before this one",
     "source_var": "a variable of the step's `dataset`",
@@ -875,3 +882,42 @@ def locf(df, a, ctx):
     new["DTYPE"] = "LOCF"
     new = _set(new, a, df)
     return _append(df, new.sort_values(keys + ["AVISITN"], kind="mergesort"))
+
+
+# ----------------------------------------------------------------------------- admiral's generic derivations (issue 9 §4)
+
+def _key_sample(df: pd.DataFrame, cols: list[str], n: int = 3) -> str:
+    """A few key combinations as a user reads them: `USUBJID=S1, ADT=2021-01-05`."""
+    rows = df[cols].drop_duplicates().head(n)
+    text = {c: as_condition_text(rows[c]) for c in cols}
+    return "; ".join(", ".join(f"{c}={text[c].iloc[i] or '(missing)'}" for c in cols) for i in range(len(rows)))
+
+
+@step("obs_number", restrictable=True, new=Arg("new", default="ASEQ"), by=Arg("vars", default=[]),
+      order=Arg("order", True),
+      check=Arg("text", default="error", allowed=("error", "warning", "none"),
+                doc="records tied on by + order: an error (default: the number would follow the input "
+                    "order), a warning, or accepted (admiral's check_type; its default is none)"))
+def obs_number(df, a, ctx):
+    """The number of each record within its `by` group, 1, 2, ... in `order` (admiral
+    derive_var_obs_number: ASEQ). Why an error on ties by default: two records that tie on every
+    sort variable would be numbered by the order they happen to arrive in, so the same data could
+    give another ASEQ."""
+    by = list(a["by"] or [])
+    cols, asc = order_columns(a["order"])
+    direction = {**dict(zip(cols, asc)), **{b: True for b in by}}
+    keys = list(dict.fromkeys(by + cols))
+    ascending = [direction[k] for k in keys]
+    srt = df[keys].sort_values(keys, ascending=ascending, kind="mergesort", na_position="last")
+    ties = srt.duplicated(keys, keep=False)
+    if ties.any() and a["check"] != "none":
+        msg = (f"{int(ties.sum())} records are not unique with respect to {', '.join(keys)}, e.g. "
+               f"{_key_sample(srt[ties], keys)}: {a['new']} would follow the order the records arrive in")
+        if a["check"] == "error":
+            raise StepError(msg + "; add a variable to `order` (or check: warning)", ("order",))
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    if by:
+        n = srt.groupby(by, sort=False, dropna=False).cumcount() + 1
+    else:
+        n = pd.Series(np.arange(1, len(srt) + 1), index=srt.index)
+    return df.assign(**{a["new"]: n.reindex(df.index).astype("float64")})

@@ -26,10 +26,25 @@ __all__ = [
 ]
 
 
-def sort_warning_on_ties(df: pd.DataFrame, keys: list) -> pd.DataFrame:
-    """Stable sort by `keys` (missing last); warn, as admiral's uniqueness check does, when records
-    tie on all of them: the input order then decides, which the user should know."""
-    df = df.sort_values(keys, kind="mergesort", na_position="last")
+def order_columns(order) -> tuple[list[str], list[bool]]:
+    """A spec's sort order (`[ADT, {desc: AVAL}]`, admiral's `exprs(ADT, desc(AVAL))`) as the
+    columns and their directions (True: ascending)."""
+    cols, asc = [], []
+    for item in order or []:
+        if isinstance(item, Mapping):
+            cols.append(item["desc"])
+            asc.append(False)
+        else:
+            cols.append(item)
+            asc.append(True)
+    return cols, asc
+
+
+def sort_warning_on_ties(df: pd.DataFrame, keys: list, ascending=True) -> pd.DataFrame:
+    """Stable sort by `keys` (missing last, descending keys too: dplyr's arrange, which admiral sorts
+    with); warn, as admiral's uniqueness check does, when records tie on all of them: the input
+    order then decides, which the user should know."""
+    df = df.sort_values(keys, ascending=ascending, kind="mergesort", na_position="last")
     ties = df.duplicated(keys, keep=False)
     if ties.any():
         sample = df.loc[ties, keys].drop_duplicates().head(5).to_dict("records")
