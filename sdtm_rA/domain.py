@@ -194,12 +194,6 @@ def read_sources(ctx: DomainContext) -> None:
             if src.twin_columns:
                 df = drop_twin_columns(df, src.twin_columns["suffix"], src.twin_columns["keep"], display)
             at = ["sources", alias] + (["files", i] if "files" in m.doc["sources"][alias] else [])
-            if f.get("melt"):
-                try:
-                    df = melt(df, f["melt"], display)
-                except MeltError as exc:
-                    issues.append(_melt_issue(m, alias, at, exc))
-                    continue
             if f.get("rename"):
                 found = [Issue("error", f"source '{alias}': rename: {shown(c)} is not a column of {display}"
                                + _col_hint(c, df.columns) + f"; its columns: {columns_text(df)}",
@@ -209,6 +203,13 @@ def read_sources(ctx: DomainContext) -> None:
                     issues += found
                     continue
                 df = df.rename(columns=f["rename"])
+            if f.get("melt"):
+                try:
+                    df = melt(df, f["melt"], display)
+                except MeltError as exc:
+                    issues.append(_melt_issue(m, alias, at, exc, f.get("rename")))
+                    continue
+            if f.get("rename"):
                 renamed.append((at, f, df))
             parts.append(df)
         if not parts:
@@ -226,11 +227,16 @@ def read_sources(ctx: DomainContext) -> None:
                                 file=m.file, line=src.line))
             continue
         df = pd.concat(parts, ignore_index=True)
+        if src.melt:
+            try:
+                df = melt(df, src.melt, _files_text(src))
+            except MeltError as exc:
+                issues.append(_melt_issue(m, alias, ["sources", alias], exc, _renames(src)))
+                continue
         if src.where:
             missing = [c for c in src.where if c not in df.columns]
             if missing:
-                issues.append(Issue("error", f"source '{alias}' filter names columns not in the raw "
-                                    f"file: {missing}", file=m.file, line=src.line))
+                issues += [_where_issue(m, alias, src, c, df) for c in missing]
                 continue
             df = df[conditions.evaluate(src.where, lambda c: df[c], df.index)].reset_index(drop=True)
         if src.dedupe:
@@ -238,12 +244,6 @@ def read_sources(ctx: DomainContext) -> None:
             df = report_duplicates(df, src.dedupe, src.files[0]["file"], dup_issues).reset_index(drop=True)
             ctx.issues.extend(dup_issues.warnings)
             issues.extend(dup_issues.errors)
-        if src.melt:
-            try:
-                df = melt(df, src.melt, _files_text(src))
-            except MeltError as exc:
-                issues.append(_melt_issue(m, alias, ["sources", alias], exc))
-                continue
         ctx.raw[alias] = df
     if issues:
         raise ConversionError(issues)
@@ -253,9 +253,41 @@ def read_sources(ctx: DomainContext) -> None:
     ctx._joined.add(m.primary)
 
 
-def _melt_issue(m: Mapping, alias: str, at: list, exc: MeltError) -> Issue:
+def _melt_issue(m: Mapping, alias: str, at: list, exc: MeltError, renames: dict | None) -> Issue:
     line = m.line(*at, "melt", exc.key) if exc.key else None
-    return Issue("error", f"source '{alias}' melt: {exc}", file=m.file, line=line or m.line(*at, "melt"))
+    text = str(exc)
+    if exc.column in (renames or {}):
+        text += f" ({shown(exc.column)} is renamed to {shown(renames[exc.column])} by `rename:`, which comes first)"
+    return Issue("error", f"source '{alias}' melt: {text}", file=m.file, line=line or m.line(*at, "melt"))
+
+
+def _renames(src) -> dict:
+    return {k: v for f in src.files for k, v in (f.get("rename") or {}).items()}
+
+
+def _where_issue(m: Mapping, alias: str, src, column: str, df) -> Issue:
+    """A source filter naming a column the source does not have at that step: what became of it."""
+    melted = [f.get("melt") for f in src.files if f.get("melt")] + ([src.melt] if src.melt else [])
+    into = next((spec for spec in melted if column in (spec.get("columns") or [])
+                 or any(column in g.values() for g in (spec.get("groups") or {}).values())
+                 or ("pattern" in spec and re.fullmatch(spec["pattern"], column))), None)
+    if column in _renames(src):
+        why = f" (it is renamed to {shown(_renames(src)[column])} by `rename:`, which comes first)"
+    elif into:
+        why = f" (it is melted by `melt:`, which comes first, into {_melted_names(into)})"
+    else:
+        why = _col_hint(column, df.columns)
+    return Issue("error", f"source '{alias}' where: {shown(column)} is not a column of the source{why}; "
+                 f"the filter reads the columns after rename, constants and melt: {columns_text(df)}",
+                 file=m.file, line=m.line("sources", alias, "where", column) or src.line, value=column)
+
+
+def _melted_names(melted: dict) -> str:
+    if "value" in melted:
+        return f"{melted['name']} and {melted['value']}"
+    if "groups" in melted:
+        return ", ".join([melted["name"], *dict.fromkeys(a for g in melted["groups"].values() for a in g)])
+    return f"{melted['name']} and the attribute columns of the pattern"
 
 
 def _files_text(src) -> str:

@@ -230,8 +230,13 @@ def report_duplicates(df: pd.DataFrame, mode: str, display: str, issues: Issues)
     dup = df.duplicated(subset=data_cols, keep="first")
     if not dup.any():
         return df
+    said = set()
     for _, group in df[df.duplicated(subset=data_cols, keep=False)].groupby(data_cols, sort=False):
         lines = group[LINE].tolist()
+        rows = tuple(zip(group[FILE], lines))
+        if rows in said:    # a melted copy: the same raw rows, another test
+            continue
+        said.add(rows)
         msg = f"exact duplicate rows at {rows_text(lines)}"
         if mode == "error":
             issues.error(msg + " (declare `dedupe: report` to drop the copies)", file=display,
@@ -244,9 +249,9 @@ def report_duplicates(df: pd.DataFrame, mode: str, display: str, issues: Issues)
 class MeltError(ValueError):
     """A melt that cannot be done with certainty; `key` is the melt's key at fault (for its line)."""
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str, key: str | None = None, column: str | None = None):
         super().__init__(message)
-        self.key = key
+        self.key, self.column = key, column
 
 
 def melt(df: pd.DataFrame, spec: dict, display: str) -> pd.DataFrame:
@@ -258,7 +263,7 @@ def melt(df: pd.DataFrame, spec: dict, display: str) -> pd.DataFrame:
         missing = [c for c in spec["columns"] if c not in df.columns]
         if missing:
             raise MeltError(f"names columns not in {display}: {', '.join(map(shown, missing))}"
-                            f"{_hint(missing[0], df)}; its columns: {columns_text(df)}", "columns")
+                            f"{_hint(missing[0], df)}; its columns: {columns_text(df)}", "columns", missing[0])
         groups = {c: {spec["value"]: c} for c in spec["columns"]}
     elif "pattern" in spec:
         groups = _pattern_groups(df, spec["pattern"], display)
@@ -322,7 +327,7 @@ def _check_groups(df: pd.DataFrame, groups: dict, display: str) -> None:
         for attr, col in group.items():
             if col not in df.columns or col in (FILE, LINE):
                 raise MeltError(f"groups: {test}.{attr}: {shown(col)} is not a column of {display}"
-                                f"{_hint(col, df)}; its columns: {columns_text(df)}", "groups")
+                                f"{_hint(col, df)}; its columns: {columns_text(df)}", "groups", col)
             if owner.get(col, test) != test:
                 raise MeltError(f"groups: column {shown(col)} is in group {shown(owner[col])} and in group "
                                 f"{shown(test)}: which test its values belong to is ambiguous", "groups")

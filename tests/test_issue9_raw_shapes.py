@@ -209,3 +209,63 @@ def test_melt_attribute_named_like_a_kept_column(tmp_path):
         f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: 'VISIT' would replace the column "
         "of that name in raw/lab.csv, which is not melted; name the melted column otherwise (the columns kept "
         "on every record: SUBJID, VISIT)"]
+
+
+# ====================================================================== 2. order of operations within a source
+
+def test_where_on_a_melted_column_drops_empty_cells(tmp_path):
+    source = ("{file: raw/vitals.csv, melt: {groups: %s, name: TEST}, where: {ORRES: {empty: false}}}"
+              % VS_GROUPS)
+    folder, _ = oak_vs_study(tmp_path, source)
+    out = sk.build(folder).datasets["VS"]
+    # 36 melted records less the 6 of raw row 5 (376 Screening, not done: every result empty)
+    assert len(out) == 30
+    assert [r for r in records(out, "USUBJID", "VSSEQ") if r[0] == U + "376"][-1] == (U + "376", 12)
+    assert "" not in col(out, "VSORRES")
+
+
+def test_where_on_a_column_that_was_melted_says_so(tmp_path):
+    folder, lb = lab_study(tmp_path, "{file: raw/lab.csv, melt: {pattern: %s, name: TEST}, "
+                           "where: {GLUC_RES: {empty: false}}}" % PATTERN)
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'where:')}: source 'lab' where: 'GLUC_RES' is not a column of "
+        "the source (it is melted by `melt:`, which comes first, into TEST and the attribute columns of the "
+        "pattern); the filter reads the columns after rename, constants and melt: SUBJID, VISIT, TEST, RES, "
+        "UNIT, LO, HI, ND"]
+
+
+def test_rename_comes_before_melt(tmp_path):
+    raw = "SUBJID,GLUCOSE,CREATININE\n101,5.1,80\n"
+    source = ("{file: raw/lab.csv, rename: {GLUCOSE: GLUC_RES, CREATININE: CREAT_RES}, "
+              "melt: {pattern: %s, name: TEST}}" % PATTERN)
+    folder, _ = lab_study(tmp_path, source, raw, LBORRESU=None, LBORNRLO=None, LBORNRHI=None, LBREASND=None)
+    out = sk.build(folder).datasets["LB"]
+    assert records(out, "LBTESTCD", "LBORRES") == [("GLUC", "5.1"), ("CREAT", "80")]
+
+
+def test_melt_naming_a_renamed_column_says_rename_comes_first(tmp_path):
+    raw = "SUBJID,GLUCOSE,CREATININE\n101,5.1,80\n"
+    source = ("{file: raw/lab.csv, rename: {GLUCOSE: GLUC}, melt: {groups: {GLUC: {RES: GLUCOSE}, "
+              "CREAT: {RES: CREATININE}}, name: TEST}}")
+    folder, lb = lab_study(tmp_path, source, raw, LBORRESU=None, LBORNRLO=None, LBORNRHI=None, LBREASND=None)
+    assert errors_of(folder) == [
+        f"error: mappings/lb.yaml:{sk.line_of(lb, 'melt:')}: source 'lab' melt: groups: GLUC.RES: 'GLUCOSE' is "
+        "not a column of raw/lab.csv (did you mean 'GLUC'?); its columns: SUBJID, GLUC, CREATININE ('GLUCOSE' is renamed to 'GLUC' by "
+        "`rename:`, which comes first)"]
+
+
+def test_dedupe_comes_after_melt_and_reports_each_raw_copy_once(tmp_path):
+    from sdtm_rA.convert import convert
+    raw = ("SUBJID,VISIT,GLUC_RES,CREAT_RES\n"
+           "101,DAY 1,5.1,80\n"       # line 2
+           "101,DAY 1,5.1,80\n"       # line 3: copy of line 2
+           "102,DAY 1,6.0,\n")        # line 4: CREAT empty, dropped by the where
+    source = ("{file: raw/lab.csv, melt: {pattern: %s, name: TEST}, where: {RES: {empty: false}}, "
+              "dedupe: report}" % PATTERN)
+    folder, _ = lab_study(tmp_path, source, raw, LBORRESU=None, LBORNRLO=None, LBORNRHI=None, LBREASND=None)
+    result = convert(folder, tmp_path / "out", command=["test"])
+    dups = [str(w) for w in result.issues.warnings if "duplicate" in str(w)]
+    assert dups == ["warning: raw/lab.csv:2: exact duplicate rows at lines 2, 3: kept line 2, dropped the rest"]
+    out = sk.build(folder).datasets["LB"]
+    assert records(out, "USUBJID", "LBTESTCD", "LBORRES") == [
+        (U + "101", "GLUC", "5.1"), (U + "101", "CREAT", "80"), (U + "102", "GLUC", "6.0")]
