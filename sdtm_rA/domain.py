@@ -203,6 +203,15 @@ def read_sources(ctx: DomainContext) -> None:
                     issues += found
                     continue
                 df = df.rename(columns=f["rename"])
+            if f.get("constants"):
+                clash = [c for c in f["constants"] if c in df.columns]
+                if clash:
+                    issues += [Issue("error", f"source '{alias}': constants: {shown(c)} is a column of {display}: "
+                                     "a constant may not replace raw data; give the constant another name",
+                                     file=m.file, line=m.line(*at, "constants", c) or src.line, value=c)
+                               for c in clash]
+                    continue
+                df = df.assign(**f["constants"])
             if f.get("melt"):
                 try:
                     df = melt(df, f["melt"], display)

@@ -65,7 +65,7 @@ def load_mapping(path: Path, display: str) -> Mapping:
     sources = {}
     for alias, spec in doc["sources"].items():
         files = spec.get("files") or ([{k: spec[k] for k in ("file", "sep", "encoding", "decimal",
-                                                               "header_row", "sheet", "rename")
+                                                               "header_row", "sheet", "rename", "constants")
                                         if k in spec}]
                                       if "file" in spec else [])
         for at, melt in [(["sources", alias, "melt"], spec.get("melt"))] + [

@@ -180,6 +180,9 @@ FILE_OPTIONS = {
     "header_row": {"type": "integer", "min": 1},
     "sheet": {"type": ["string", "integer"]},
     "rename": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": {"type": "string"}},
+    # columns with one value for every row of the file (which form or visit a file is)
+    "constants": {"type": "dict", "minlength": 1, "keysrules": {"type": "string", "empty": False},
+                  "valuesrules": {"type": "string"}},
 }
 MELT = {"type": "dict", "schema": {
     # one column per test: `columns` + `value`; several columns per test: `pattern` or `groups`

@@ -269,3 +269,54 @@ def test_dedupe_comes_after_melt_and_reports_each_raw_copy_once(tmp_path):
     out = sk.build(folder).datasets["LB"]
     assert records(out, "USUBJID", "LBTESTCD", "LBORRES") == [
         (U + "101", "GLUC", "5.1"), (U + "101", "CREAT", "80"), (U + "102", "GLUC", "6.0")]
+
+
+# ====================================================================== 3. constants per file
+
+TWO_FORMS = {"raw/cm_a.csv": "SUBJID,TRT\n101,ASPIRIN\n102,IBUPROFEN\n",
+             "raw/cm_b.csv": "SUBJID,TRT\n101,PARACETAMOL\n"}
+
+
+def cm_two_forms(tmp_path, files: str, **rules):
+    cm = sk.cm_mapping("{files: %s}" % files, **rules)
+    return sk.make_study(tmp_path, mappings={"cm": cm}, raw=TWO_FORMS), cm
+
+
+def test_constants_of_each_file_are_columns_of_its_rows(tmp_path):
+    folder, _ = cm_two_forms(tmp_path, "[{file: raw/cm_a.csv, constants: {FORM: PRIOR MEDICATIONS}}, "
+                             "{file: raw/cm_b.csv, constants: {FORM: CONCOMITANT MEDICATIONS}}]",
+                             CMCAT="{from: cm.FORM}")
+    out = sk.build(folder).datasets["CM"]
+    assert records(out, "USUBJID", "CMTRT", "CMCAT") == [
+        (U + "101", "ASPIRIN", "PRIOR MEDICATIONS"), (U + "101", "PARACETAMOL", "CONCOMITANT MEDICATIONS"),
+        (U + "102", "IBUPROFEN", "PRIOR MEDICATIONS")]
+
+
+def test_constants_of_a_single_file_source(tmp_path):
+    out = sk.build(sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(
+        "{file: raw/cm_a.csv, constants: {FORM: PRIOR MEDICATIONS}}", CMCAT="{from: cm.FORM}")},
+        raw=TWO_FORMS)).datasets["CM"]
+    assert col(out, "CMCAT") == ["PRIOR MEDICATIONS", "PRIOR MEDICATIONS"]
+
+
+def test_a_constant_named_like_a_column_is_an_error(tmp_path):
+    folder, cm = cm_two_forms(tmp_path, "[{file: raw/cm_a.csv, constants: {TRT: X}}, {file: raw/cm_b.csv, "
+                              "constants: {TRT: Y}}]")
+    line = sk.line_of(cm, "cm_a.csv")
+    assert errors_of(folder) == [
+        f"error: mappings/cm.yaml:{line}: source 'cm': constants: 'TRT' is a column of raw/cm_a.csv: a constant "
+        "may not replace raw data; give the constant another name",
+        f"error: mappings/cm.yaml:{line}: source 'cm': constants: 'TRT' is a column of raw/cm_b.csv: a constant "
+        "may not replace raw data; give the constant another name"]
+
+
+def test_a_constant_must_be_text(tmp_path):
+    folder, cm = cm_two_forms(tmp_path, "[{file: raw/cm_a.csv, constants: {VISITNUM: 1}}, {file: raw/cm_b.csv}]")
+    assert errors_of(folder) == [f"error: mappings/cm.yaml:{sk.line_of(cm, 'cm_a.csv')}: "
+                                 "sources.cm.files.0.constants.VISITNUM: must be of string type"]
+
+
+def test_files_with_different_constants_under_align_strict(tmp_path):
+    folder, cm = cm_two_forms(tmp_path, "[{file: raw/cm_a.csv, constants: {FORM: A}}, {file: raw/cm_b.csv}]")
+    assert errors_of(folder) == [f"error: mappings/cm.yaml:{sk.line_of(cm, 'cm_a.csv')}: the files of source "
+                                 "'cm' have different columns: raw/cm_b.csv: ['FORM']"]
