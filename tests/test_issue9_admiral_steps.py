@@ -119,3 +119,44 @@ def test_obs_number_matches_pharmaverseadam_adlb_aseq():
     adlb = reference("adlb")
     out = run("obs_number", adlb, new="XSEQ", by=["STUDYID", "USUBJID"], order=["PARAMCD", "ADT", "AVISITN", "VISITNUM"])
     assert len(adlb) == 83652 and (out["XSEQ"] == adlb["ASEQ"]).all()
+
+
+# ----------------------------------------------------------------------------- desc() in extreme_flag / extreme_records
+
+LAB = pd.DataFrame({
+    "USUBJID": ["S1", "S1", "S1", "S1", "S2", "S2"],
+    "ADT": pd.to_datetime(["2021-01-01", "2021-01-01", "2021-01-08", "2021-01-15", "2021-01-01", "2021-01-01"]),
+    "AVAL": [5.0, 9.0, 7.0, np.nan, np.nan, 3.0],
+    "AVISITN": [0.0, 0.0, 1.0, 2.0, 0.0, 0.0],
+})
+
+
+def test_extreme_flag_with_a_descending_key():
+    # first record by ADT, then AVAL from the highest down: S1 on 2021-01-01 has 9 and 5 -> 9 (row 2);
+    # S2 on 2021-01-01 has missing and 3 -> 3 (row 6): a missing value sorts last in a descending key too
+    out = run("extreme_flag", LAB, new="WORSTFL", by=["USUBJID"], order=["ADT", {"desc": "AVAL"}])
+    assert out["WORSTFL"].tolist() == [None, "Y", None, None, None, "Y"]
+    # ascending AVAL (admiral's default) picks the lowest: 5 (row 1) and 3 (row 6)
+    out = run("extreme_flag", LAB, new="LOWFL", by=["USUBJID"], order=["ADT", "AVAL"])
+    assert out["LOWFL"].tolist() == ["Y", None, None, None, None, "Y"]
+    # mode last with desc: the last record of the descending order is the lowest value, missing last:
+    # S1: ADT 2021-01-15 (missing AVAL) is last; S2: on the same day the missing AVAL sorts last
+    out = run("extreme_flag", LAB, new="L", by=["USUBJID"], order=["ADT", {"desc": "AVAL"}], mode="last")
+    assert out["L"].tolist() == [None, None, None, "Y", "Y", None]
+
+
+def test_extreme_records_with_a_descending_key():
+    # the highest value per subject among the values present: S1 9 (row 2), S2 3 (row 6)
+    out = run("extreme_records", LAB, by=["USUBJID"], order=[{"desc": "AVAL"}, "ADT"], mode="first",
+              where={"AVAL": {"empty": False}}, set={"AVISITN": 99})
+    new = out.iloc[len(LAB):]
+    assert new["AVAL"].tolist() == [9.0, 3.0] and new["AVISITN"].tolist() == [99.0, 99.0]
+    assert new["USUBJID"].tolist() == ["S1", "S2"]
+
+
+def test_desc_in_an_extreme_flag_spec_is_checked(tmp_path):
+    text = OBS_SPEC.replace("{derive: obs_number, by: [USUBJID], order: [PARAMCD, {desc: AVAL}, LBSEQ]}",
+                            "{derive: extreme_flag, new: ASEQ, by: [USUBJID], order: [{desc: AVAL}, {desc: LBSQ}]}")
+    msg = errors_of(tmp_path, text)
+    assert "adsl.yaml:8: ADLB: step 2 (extreme_flag): order: LBSQ is not a variable of ADLB at this step " \
+           "(did you mean 'LBSEQ'?)" in msg

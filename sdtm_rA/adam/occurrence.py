@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .subject import _mask, sort_warning_on_ties
+from .subject import _mask, order_columns, sort_warning_on_ties
 
 __all__ = [
     "derive_trtemfl",
@@ -122,7 +122,8 @@ def derive_extreme_flag(
     Args:
         df: Input dataset.
         by: Grouping columns.
-        order: Sort columns (ascending, missing values last as dplyr ``arrange``).
+        order: Sort columns, ascending, or ``{"desc": col}`` descending (admiral ``desc()``);
+            missing values last either way, as dplyr ``arrange``.
             Records tied on ``by`` + ``order`` give a ``UserWarning`` (admiral's
             ``check_type="warning"``); the tie is broken by input order.
         new: Name of the flag variable.
@@ -137,7 +138,8 @@ def derive_extreme_flag(
     """
     if mode not in ("first", "last"):
         raise ValueError(f"mode must be 'first' or 'last', got {mode!r}")
-    by, order = list(by), list(order)
+    by = list(by)
+    order, ascending = order_columns(order)
     miss = [c for c in by + order if c not in df.columns]
     if miss:
         raise KeyError(f"columns not in dataset: {miss}")
@@ -145,7 +147,7 @@ def derive_extreme_flag(
     keep = np.ones(len(out), bool) if filter is None else _mask(out, filter, "filter").to_numpy()
     sub = out.loc[keep, by + order].reset_index(drop=True)
     sub.insert(0, "__pos__", np.flatnonzero(keep))
-    sub = sort_warning_on_ties(sub, by + order)
+    sub = sort_warning_on_ties(sub, by + order, [True] * len(by) + ascending)
     flag = np.zeros(len(out), bool)
     flag[sub.loc[~sub.duplicated(by, keep=mode), "__pos__"].to_numpy()] = True
     out[new] = _flag(flag, out.index)

@@ -404,10 +404,11 @@ def trtemfl(df, a, ctx):
                                      ignore_missing_start=a["ignore_missing_start"], new=a["new"])
 
 
-@step("extreme_flag", new=Arg("new", True), by=Arg("vars", True), order=Arg("vars", True),
+@step("extreme_flag", new=Arg("new", True), by=Arg("vars", True), order=Arg("order", True),
       mode=Arg("text", default="first", allowed=("first", "last")), where=Arg("where"))
 def extreme_flag(df, a, ctx):
-    """'Y' on the first/last record per group among those meeting `where` (AOCCFL, AOCCPFL, ANL01FL)."""
+    """'Y' on the first/last record per group among those meeting `where` (admiral
+    derive_var_extreme_flag: AOCCFL, AOCCPFL, ANL01FL; `order: [ADT, {desc: AVAL}]` for desc())."""
     mask = evaluate(a["where"], df) if a["where"] else None
     return occurrence.derive_extreme_flag(df, by=a["by"], order=a["order"], new=a["new"], mode=a["mode"],
                                           filter=mask)
@@ -831,7 +832,7 @@ def analysis_ratio(df, a, ctx):
     return bds.derive_analysis_ratio(df, numer=a["value"], denom=a["reference"], new=a["new"])
 
 
-@step("extreme_records", adds_records=True, by=Arg("vars", True), order=Arg("vars", True),
+@step("extreme_records", adds_records=True, by=Arg("vars", True), order=Arg("order", True),
       mode=Arg("text", default="last", allowed=("first", "last")),
       where=Arg("where", doc="only these records are candidates"),
       set=Arg("set", True, doc="e.g. {AVISIT: End of Treatment}"),
