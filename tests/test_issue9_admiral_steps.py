@@ -160,3 +160,92 @@ def test_desc_in_an_extreme_flag_spec_is_checked(tmp_path):
     msg = errors_of(tmp_path, text)
     assert "adsl.yaml:8: ADLB: step 2 (extreme_flag): order: LBSQ is not a variable of ADLB at this step " \
            "(did you mean 'LBSEQ'?)" in msg
+
+
+# ----------------------------------------------------------------------------- summary_records (derive_summary_records)
+
+ECG = pd.DataFrame({
+    "USUBJID": ["P1"] * 5 + ["P2"] * 3,
+    "PARAMCD": ["QTCF"] * 8,
+    "AVISIT": ["Baseline"] * 3 + ["Week 2"] * 2 + ["Baseline"] * 3,
+    "AVAL": [385.0, 399.0, 396.0, 384.0, np.nan, 399.0, 410.0, 392.0],
+    "EGSEQ": [1.0, 2.0, 3.0, 4.0, 5.0, 1.0, 2.0, 3.0],
+    "TRTA": ["", "", "", "Placebo", "Placebo", "", "", ""],
+})
+
+
+def test_summary_records_mean_and_others_by_hand():
+    out = run("summary_records", ECG, by=["USUBJID", "PARAMCD", "AVISIT"],
+              values={"AVAL": {"mean": "AVAL"}, "AMIN": {"min": "AVAL"}, "AMAX": {"max": "AVAL"},
+                      "AN": {"count": "AVAL"}, "AMED": {"median": "AVAL"}})
+    new = out.iloc[len(ECG):].reset_index(drop=True)
+    # P1 Baseline: 385, 399, 396 -> mean 1180/3, min 385, max 399, 3 values, median 396
+    # P1 Week 2: 384 and a missing value -> mean 384, 1 value; P2 Baseline: 399, 410, 392 -> 1201/3, median 399
+    assert new[["USUBJID", "AVISIT"]].values.tolist() == [["P1", "Baseline"], ["P1", "Week 2"], ["P2", "Baseline"]]
+    assert new["AVAL"].tolist() == pytest.approx([1180 / 3, 384.0, 1201 / 3], rel=1e-15)
+    assert new["AMIN"].tolist() == [385.0, 384.0, 392.0] and new["AMAX"].tolist() == [399.0, 384.0, 410.0]
+    assert new["AN"].tolist() == [3, 1, 3] and new["AMED"].tolist() == [396.0, 384.0, 399.0]
+    assert new["DTYPE"].tolist() == ["AVERAGE"] * 3 and out["DTYPE"].iloc[:len(ECG)].isna().all()
+    # variables not in `by` are missing on the new records (admiral's summarise)
+    assert new["EGSEQ"].isna().all() and new["TRTA"].isna().all()
+
+
+def test_summary_records_where_dtype_and_set():
+    out = run("summary_records", ECG, by=["USUBJID", "PARAMCD"], where={"AVISIT": "Baseline"},
+              values={"AVAL": {"max": "AVAL"}}, dtype="MAXIMUM", set={"AVISIT": "Baseline maximum"})
+    new = out.iloc[len(ECG):]
+    assert new["AVAL"].tolist() == [399.0, 410.0] and new["DTYPE"].tolist() == ["MAXIMUM"] * 2
+    assert new["AVISIT"].tolist() == ["Baseline maximum"] * 2
+    out = run("summary_records", ECG, by=["USUBJID"], values={"ASD": {"sd": "AVAL"}}, dtype=None)
+    # P1: 385, 399, 396, 384 -> mean 391, squares 36 + 64 + 25 + 49 = 174, / 3 -> sqrt(58); P2: 399, 410, 392
+    # -> mean 400.33.., sample sd sqrt((16/9 + 841/9 + 625/9) / 2) = sqrt(247/3)
+    assert out["ASD"].iloc[len(ECG):].tolist() == pytest.approx([58 ** 0.5, (247 / 3) ** 0.5], rel=1e-14)
+    assert "DTYPE" not in out.columns
+
+
+def test_summary_records_of_text_is_an_error():
+    with pytest.raises(StepError) as exc:
+        run("summary_records", ECG, by=["USUBJID"], values={"AVAL": {"mean": "TRTA"}})
+    assert str(exc.value) == "values: AVAL: mean needs numbers, but TRTA holds text"
+    assert exc.value.at == ("values", "AVAL")
+
+
+SUMMARY_SPEC = OBS_SPEC.replace(
+    "  - {derive: obs_number, by: [USUBJID], order: [PARAMCD, {desc: AVAL}, LBSEQ]}\n",
+    "  - {derive: summary_records, by: [USUBJID, PARAMCD], values: {AVAL: {mean: AVAL}}}\n"
+    "  - {derive: obs_number, by: [USUBJID], order: [PARAMCD, DTYPE, LBSEQ]}\n").replace(
+    "ASEQ: }", "ASEQ: , DTYPE: }")
+
+
+def test_summary_records_in_a_spec(tmp_path):
+    out = derive_one(tmp_path, SUMMARY_SPEC, name="adlb.yaml").datasets["ADLB"]
+    avg = out[out["DTYPE"] == "AVERAGE"]
+    # S1-1: 12, missing, 6, 0 -> 18 / 3 = 6; S1-2: 0, 3 -> 1.5; numbered before the observed records, whose
+    # DTYPE is missing (missing values sort last): ASEQ 1, the observed ones 2, 3, ...
+    assert avg["USUBJID"].tolist() == ["S1-1", "S1-2"] and avg["AVAL"].tolist() == [6.0, 1.5]
+    assert avg["ASEQ"].tolist() == [1.0, 1.0]
+    assert out.loc[out["DTYPE"] != "AVERAGE", "ASEQ"].tolist() == [2.0, 3.0, 4.0, 5.0, 2.0, 3.0]
+    (tmp_path / "a").mkdir()
+    msg = errors_of(tmp_path / "a", SUMMARY_SPEC.replace("{mean: AVAL}", "{avg: AVL}"))
+    assert ("adsl.yaml:8: steps[2] (summary_records): values.AVAL.avg: unallowed value 'avg'; allowed: 'mean', "
+            "'median', 'min', 'max', 'sum', 'sd', 'count'") in msg
+    (tmp_path / "b").mkdir()
+    msg = errors_of(tmp_path / "b", SUMMARY_SPEC.replace("{mean: AVAL}", "{mean: AVL}"))
+    assert "step 2 (summary_records): values: AVL is not a variable of ADLB at this step (did you mean 'AVAL'?)" in msg
+
+
+def test_summary_records_match_pharmaverseadam_advs_averages():
+    """admiral's ADVS template: derive_summary_records(by_vars = subject, PARAMCD, AVISITN, AVISIT, ADT,
+    filter_add = !is.na(AVAL), AVAL = mean(AVAL), DTYPE = "AVERAGE") over the observed records. All 20060
+    AVERAGE records of the reference are produced, none more, with the same AVAL (to 1e-14: the sum may
+    be taken in another order)."""
+    advs = reference("advs")
+    obs = advs[advs["DTYPE"].isna()].drop(columns="DTYPE")
+    out = run("summary_records", obs, by=["STUDYID", "USUBJID", "PARAMCD", "AVISITN", "AVISIT", "ADT"],
+              where={"AVAL": {"empty": False}}, values={"AVAL": {"mean": "AVAL"}})
+    new = out.iloc[len(obs):]
+    ref = advs[advs["DTYPE"] == "AVERAGE"]
+    keys = ["USUBJID", "PARAMCD", "AVISITN", "ADT"]
+    both = new[keys + ["AVAL"]].merge(ref[keys + ["AVAL"]], on=keys, how="outer", indicator=True)
+    assert len(new) == len(ref) == 20060 and (both["_merge"] == "both").all()
+    assert np.allclose(both["AVAL_x"], both["AVAL_y"], rtol=1e-14, atol=0)

@@ -25,7 +25,7 @@ from ..schema import schema_issues, suggest
 from ..specs import load_adamig
 from ..yamlio import line_of, load_each, load_yaml
 from .steps import (CONDITION, NAME_RE, ORDER, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
-                    formula_roles, keep_map, order_columns)
+                    formula_roles, keep_map, order_columns, summary_sources)
 from .where import columns_of
 
 CLASSES = ("ADSL", "BDS", "OCCDS", "OTHER")
@@ -75,6 +75,7 @@ _KIND_RULES = {
     "set": {"type": "dict", "keysrules": {"type": "string"}, "valuesrules": SCALAR},
     "text": {"type": "string"}, "number": {"type": "number"}, "integer": {"type": "integer"},
     "boolean": {"type": "boolean"}, "list": {"type": "list"}, "mapping": {"type": "dict"}, "any": {},
+    "summaries": {"type": "dict"},
 }
 
 
@@ -253,6 +254,9 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                     need(s, name, v, cols, mine)
             elif arg.kind == "order":
                 for v in order_columns(val)[0]:
+                    need(s, name, v, cols, mine)
+            elif arg.kind == "summaries":
+                for v in summary_sources(val):
                     need(s, name, v, cols, mine)
             elif arg.kind == "where":
                 for v in columns_of(val):

@@ -61,6 +61,7 @@ KINDS = {
     "source_var": "a variable of the step's `dataset`",
     "source_vars": "a list of variables of the step's `dataset`",
     "keep": "variables of the step's `dataset` to bring along: a list, or {NEW: SOURCE}",
+    "summaries": "{NEW: {function: VARIABLE}}: values computed over a group's records, e.g. {AVAL: {mean: AVAL}}",
     "where": "a condition on the dataset being derived (see where conditions)",
     "source_where": "a condition on the step's `dataset`",
     "paramcd": "a parameter code (at most 8 characters)",
@@ -922,3 +923,52 @@ def obs_number(df, a, ctx):
     else:
         n = pd.Series(np.arange(1, len(srt) + 1), index=srt.index)
     return df.assign(**{a["new"]: n.reindex(df.index).astype("float64")})
+
+
+#: Summary functions of `summary_records`: missing values are skipped; a group without any value gets
+#: a missing result (count: 0). sd is the sample standard deviation (n - 1), as R's sd().
+SUMMARIES = {"mean": "mean", "median": "median", "min": "min", "max": "max", "sum": "sum", "sd": "std",
+             "count": "count"}
+SUMMARY_RULE = {"type": "dict", "minlength": 1, "keysrules": {"type": "string", "regex": NAME_RE},
+                "valuesrules": {"type": "dict", "minlength": 1, "maxlength": 1,
+                                "keysrules": {"type": "string", "allowed": list(SUMMARIES)},
+                                "valuesrules": {"type": "string"}}}
+
+
+def summary_sources(values) -> list[str]:
+    """The variables a `summaries` argument reads."""
+    return [src for fn in (values or {}).values() if isinstance(fn, dict) for src in fn.values()]
+
+
+@step("summary_records", adds_records=True, by=Arg("vars", True, doc="admiral by_vars: one new record per group; "
+                                                                    "the new records carry these variables"),
+      where=Arg("where", doc="admiral filter_add: the records summarised"),
+      values=Arg("summaries", True, rule=SUMMARY_RULE,
+                 doc="admiral set_values_to's summaries, e.g. {AVAL: {mean: AVAL}}; functions: "
+                     + ", ".join(SUMMARIES)),
+      dtype=Arg("text", default="AVERAGE", doc="DTYPE of the new records; null: no DTYPE"),
+      set=Arg("set", doc="other values of the new records (admiral set_values_to), e.g. {AVISIT: Average}"),
+      outputs_of=lambda a: list(a.get("values") or {}) + (["DTYPE"] if a.get("dtype") else [])
+      + list((a.get("set") or {}).keys()))
+def summary_records(df, a, ctx):
+    """One new record per `by` group summarising the records meeting `where` (admiral
+    derive_summary_records: the mean of triplicate ECG or vital-sign measurements, DTYPE AVERAGE).
+    The new records have the `by` variables, the summaries, DTYPE and the `set` values; every other
+    variable is missing, so name in `by` what they must keep (admiral's summarise does the same)."""
+    by = list(a["by"])
+    src = df[evaluate(a["where"], df)] if a["where"] else df
+    grouped = src.groupby(by, dropna=False, sort=True)
+    new = grouped.size().reset_index()[by]
+    for out, spec in a["values"].items():
+        (fn, var), = spec.items()
+        col = src[var]
+        dates = pd.api.types.is_datetime64_any_dtype(col)
+        if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)) and \
+                not (dates and fn in ("min", "max", "count")):
+            what = "dates" if dates else "text"
+            raise StepError(f"values: {out}: {fn} needs numbers, but {var} holds {what}", ("values", out))
+        res = getattr(col.groupby([src[b] for b in by], dropna=False, sort=True), SUMMARIES[fn])()
+        new[out] = res.to_numpy() if fn == "count" or dates else res.to_numpy(dtype="float64")
+    if a["dtype"]:
+        new["DTYPE"] = a["dtype"]
+    return _append(df, _set(new, a, df))
