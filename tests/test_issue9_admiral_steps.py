@@ -249,3 +249,70 @@ def test_summary_records_match_pharmaverseadam_advs_averages():
     both = new[keys + ["AVAL"]].merge(ref[keys + ["AVAL"]], on=keys, how="outer", indicator=True)
     assert len(new) == len(ref) == 20060 and (both["_merge"] == "both").all()
     assert np.allclose(both["AVAL_x"], both["AVAL_y"], rtol=1e-14, atol=0)
+
+
+# ----------------------------------------------------------------------------- basetype_records (derive_basetype_records)
+
+EPOCHS = pd.DataFrame({
+    "USUBJID": ["P01"] * 6 + ["P02"] * 5,
+    "EPOCH": ["RUN-IN", "RUN-IN", "DOUBLE-BLIND", "DOUBLE-BLIND", "OPEN-LABEL", "OPEN-LABEL",
+              "RUN-IN", "DOUBLE-BLIND", "DOUBLE-BLIND", "OPEN-LABEL", "OPEN-LABEL"],
+    "ASEQ": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+})
+BASETYPES = [{"basetype": "RUN-IN", "where": {"EPOCH": ["RUN-IN", "STABILIZATION", "DOUBLE-BLIND", "OPEN-LABEL"]}},
+             {"basetype": "DOUBLE-BLIND", "where": {"EPOCH": ["DOUBLE-BLIND", "OPEN-LABEL"]}},
+             {"basetype": "OPEN-LABEL", "where": {"EPOCH": "OPEN-LABEL"}}]
+
+
+def test_basetype_records_copies_per_condition():
+    out = run("basetype_records", EPOCHS, basetypes=BASETYPES)
+    # admiral's example: RUN-IN takes all 11 records, DOUBLE-BLIND the 8 of the double-blind and open-label
+    # epochs, OPEN-LABEL the 4 open-label ones: 23 records
+    assert len(out) == 23
+    assert out["BASETYPE"].value_counts().to_dict() == {"RUN-IN": 11, "DOUBLE-BLIND": 8, "OPEN-LABEL": 4}
+    assert out.loc[out.BASETYPE == "OPEN-LABEL", "ASEQ"].tolist() == [5.0, 6.0, 4.0, 5.0]
+
+
+def test_basetype_records_keeps_the_others_and_every_record_without_where():
+    out = run("basetype_records", EPOCHS, basetypes=[{"basetype": "OPEN-LABEL", "where": {"EPOCH": "OPEN-LABEL"}}])
+    # the 7 records of other epochs are kept once with BASETYPE missing, the 4 open-label ones get it
+    assert len(out) == 11 and out["BASETYPE"].isna().sum() == 7
+    out = run("basetype_records", EPOCHS, basetypes=[{"basetype": "LAST"}, {"basetype": "WORST"}])
+    assert len(out) == 22 and out["BASETYPE"].tolist() == ["LAST"] * 11 + ["WORST"] * 11
+    with pytest.raises(StepError) as exc:
+        run("basetype_records", EPOCHS, basetypes=[{"basetype": "LAST"}, {"basetype": "LAST"}])
+    assert str(exc.value) == "basetypes: LAST given twice (each BASETYPE is one copy of the records)"
+
+
+def test_basetype_records_matches_pharmaverseadam_advs():
+    """admiral's ADVS template: one BASETYPE per position timepoint (ATPTN 815, 816, 817) and LAST for the
+    records without a timepoint. Given the reference's records without BASETYPE, every record (65032, keyed
+    by USUBJID and ASEQ) gets the reference's BASETYPE."""
+    advs = reference("advs")
+    basetypes = [{"basetype": "LAST: AFTER LYING DOWN FOR 5 MINUTES", "where": {"ATPTN": 815}},
+                 {"basetype": "LAST: AFTER STANDING FOR 1 MINUTE", "where": {"ATPTN": 816}},
+                 {"basetype": "LAST: AFTER STANDING FOR 3 MINUTES", "where": {"ATPTN": 817}},
+                 {"basetype": "LAST", "where": {"ATPTN": {"empty": True}}}]
+    out = run("basetype_records", advs.drop(columns="BASETYPE"), basetypes=basetypes)
+    both = out[["USUBJID", "ASEQ", "BASETYPE"]].merge(advs[["USUBJID", "ASEQ", "BASETYPE"]], on=["USUBJID", "ASEQ"],
+                                                      how="outer", indicator=True)
+    assert len(out) == len(advs) == 65032 and (both["_merge"] == "both").all()
+    assert (both["BASETYPE_x"] == both["BASETYPE_y"]).all()
+
+
+def test_basetype_records_spec_checks(tmp_path):
+    text = OBS_SPEC.replace(
+        "  - {derive: obs_number, by: [USUBJID], order: [PARAMCD, {desc: AVAL}, LBSEQ]}\n",
+        "  - {derive: basetype_records, basetypes: [{basetype: LAST}, {basetype: HIGH, where: {AVAL: {gt: 5}}}]}\n"
+        "  - {derive: obs_number, by: [USUBJID], order: [BASETYPE, LBSEQ]}\n").replace("ASEQ: }", "ASEQ: , BASETYPE: }")
+    out = derive_one(tmp_path, text, name="adlb.yaml").datasets["ADLB"]
+    # LAST: all 6 CRP records; HIGH: 12 (S1-1, LBSEQ 1) and 6 (S1-1, LBSEQ 3)
+    assert out["BASETYPE"].tolist() == ["HIGH", "HIGH", "LAST", "LAST", "LAST", "LAST", "LAST", "LAST"]
+    assert out["LBSEQ"].tolist() == [1.0, 3.0, 1.0, 2.0, 3.0, 4.0, 1.0, 2.0]
+    (tmp_path / "a").mkdir()
+    msg = errors_of(tmp_path / "a", text.replace("{basetype: LAST}", "{basetyp: LAST}"))
+    assert "adsl.yaml:8: steps[2] (basetype_records): basetypes.0.basetyp: unknown key 'basetyp'" in msg
+    (tmp_path / "b").mkdir()
+    msg = errors_of(tmp_path / "b", text.replace("{AVAL: {gt: 5}}", "{AVL: {gt: 5}}"))
+    assert "adsl.yaml:8: ADLB: step 2 (basetype_records): basetypes: AVL is not a variable of ADLB at this step " \
+           "(did you mean 'AVAL'?)" in msg

@@ -285,6 +285,10 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 else:
                     for v in [src["dtc"]] + columns_of(src.get("where") or {}):
                         need(s, "sources", v, known[src["dataset"]], f"a variable of {src['dataset']}")
+        if s.step.name == "basetype_records":        # conditions inside the list (the schema checked the shape)
+            for b in a.get("basetypes") or []:
+                for v in columns_of(b.get("where") or {}):
+                    need(s, "basetypes", v, cols, mine)
         if s.step.name == "parameter_computed" and a.get("formula") in FORMULAS:
             req, opt = formula_roles(a["formula"])
             roles = set(a.get("inputs") or {})

@@ -972,3 +972,26 @@ def summary_records(df, a, ctx):
     if a["dtype"]:
         new["DTYPE"] = a["dtype"]
     return _append(df, _set(new, a, df))
+
+
+@step("basetype_records", adds_records=True,
+      basetypes=Arg("list", True, doc="one copy of the records meeting `where` per entry (no `where`: every record)",
+                    rule={"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
+                        "basetype": {"type": "string", "required": True, "empty": False},
+                        "where": {**CONDITION, "nullable": True}}}}),
+      new=Arg("new", default="BASETYPE"))
+def basetype_records(df, a, ctx):
+    """The records meeting each entry's condition, copied once per entry with BASETYPE set to its
+    `basetype` (admiral derive_basetype_records: LAST and WORST baselines, or one per position of a
+    vital sign); records meeting none are kept once with BASETYPE missing. A record meeting several
+    conditions is copied for each."""
+    names = [b["basetype"] for b in a["basetypes"]]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise StepError(f"basetypes: {', '.join(dup)} given twice (each BASETYPE is one copy of the records)",
+                        ("basetypes",))
+    masks = [evaluate(b.get("where"), df) for b in a["basetypes"]]
+    anywhere = np.logical_or.reduce([m.to_numpy() for m in masks])
+    parts = [df[~anywhere].assign(**{a["new"]: None})]
+    parts += [df[m].assign(**{a["new"]: b["basetype"]}) for b, m in zip(a["basetypes"], masks)]
+    return pd.concat(parts, ignore_index=True)
