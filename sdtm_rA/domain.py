@@ -15,6 +15,7 @@ from .errors import ConversionError, Issue, Issues, rows_text, shown
 from .mapping import Mapping, source_refs, target_refs
 from .sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns, melt, read_table,
                       report_duplicates)
+from .schema import TABLE_FILE_DEFAULTS, table_file
 from .yamlio import load_yaml
 
 def raw_lines(frame: pd.DataFrame, mask) -> str:
@@ -66,6 +67,7 @@ class DomainContext:
         self.tests: pd.DataFrame | None = None
         self.supp: dict[str, dict] = {}
         self._joined: set[str] = set()
+        self._table_files: dict = {}     # codelist files read by `synonyms:`/`map:`, by file and options
         # Rows an `else:` fallback is computed for; problems elsewhere are not the user's concern.
         self.active: pd.Series | None = None
 
@@ -693,7 +695,10 @@ def _modifiers(ctx, variable, spec, out, path):
         mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), ctx.index)
         out = out.where(mask, float("nan") if pd.api.types.is_numeric_dtype(out) else "")
     if "map" in spec:
-        table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
+        if table_file(spec["map"]):
+            table = codelist_file_table(ctx, spec["map"], ctx.where(variable, *path, "map"), "map")
+        else:
+            table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
         out = out.map({v: table.get(v, v) for v in pd.unique(out.to_numpy())})  # once per distinct value
     if spec.get("case"):
         out = getattr(out.astype(str).str, spec["case"])()
@@ -725,6 +730,8 @@ def load_synonyms(ctx, variable, value, path) -> dict:
     """A study synonym table, inline or from a file relative to the mapping file (so a mapping folder
     carries its own terminology decisions). Every problem names the mapping line that points at it."""
     at = ctx.where(variable, *path, "synonyms")
+    if table_file(value):
+        return codelist_file_table(ctx, value, at, "synonyms")
     if isinstance(value, dict):
         return _synonym_table(value, "the synonym table", at)
     file = ctx.mapping.path.parent / value
@@ -751,6 +758,57 @@ def load_synonyms(ctx, variable, value, path) -> dict:
         raise ConversionError([Issue("error", f"synonym table {display} must map raw values to terms "
                                      "(a YAML mapping, optionally under `synonyms:`)", value=value, **at)])
     return _synonym_table(table, f"synonym table {display}", at)
+
+
+def codelist_file_table(ctx, spec: dict, at: dict, key: str) -> dict:
+    """{code: decode} of one item of the export's own codelist file (relative to the study folder),
+    read once per conversion of the domain. A code with two decodes (also differing only in case:
+    synonyms match case-insensitively), a row with a code and no decode or the reverse, an item
+    with no row and a column the file does not have are errors naming the file and lines."""
+    names = {k: spec.get(k, TABLE_FILE_DEFAULTS[k]) for k in TABLE_FILE_DEFAULTS}
+    display = spec["file"]
+    where = f" (`{key}:` of {ctx.mapping.file}:{at['line']})"
+    cache = ctx._table_files
+    frame_key = (display, spec.get("sep"), spec.get("encoding"), spec.get("sheet"))
+    if frame_key not in cache:
+        try:
+            cache[frame_key] = read_table(ctx.study.folder / display, display, sep=spec.get("sep"),
+                                          encoding=spec.get("encoding"), sheet=spec.get("sheet"))
+        except ConversionError as exc:
+            raise ConversionError([Issue(i.severity, i.message + where, file=i.file, line=i.line)
+                                   for i in exc.issues])
+    df = cache[frame_key]
+    missing = [(k, c) for k, c in names.items() if c not in df.columns]
+    if missing:
+        raise ConversionError([Issue("error", f"codelist file {display} has no column {shown(c)} (`{k}:`"
+                                     + ("" if k in spec else ", the default") + f"){_col_hint(c, df.columns)}; "
+                                     f"its columns: {columns_text(df)}", value=c, **at) for k, c in missing])
+    rows = df[df[names["item_column"]] == spec["item"]]
+    if rows.empty:
+        items = sorted(df[names["item_column"]].unique())
+        raise ConversionError([Issue("error", f"codelist file {display} has no row with {names['item_column']} "
+                                     f"{shown(spec['item'])}{_col_hint(spec['item'], items)}; its items: "
+                                     f"{', '.join(map(shown, items[:20]))}" + (f", … ({len(items)} items)"
+                                                                             if len(items) > 20 else ""),
+                                     value=spec["item"], **at)])
+    code, decode = rows[names["code"]], rows[names["decode"]]
+    problems = []
+    half = rows[(code == "") != (decode == "")]
+    for _, r in half.iterrows():
+        empty = "code" if r[names["code"]] == "" else "decode"
+        problems.append(Issue("error", f"item {shown(spec['item'])}: a row with an empty {empty} "
+                              f"({names['code']} {shown(r[names['code']])}, {names['decode']} "
+                              f"{shown(r[names['decode']])}){where}", file=display, line=int(r[LINE])))
+    pairs = rows[(code != "") & (decode != "")].drop_duplicates([names["code"], names["decode"]])
+    folded = pairs[names["code"]].str.strip().str.upper()
+    for _, group in pairs[folded.duplicated(keep=False)].groupby(folded[folded.duplicated(keep=False)], sort=False):
+        codes = ", ".join(f"{shown(c)} → {shown(d)}" for c, d in zip(group[names["code"]], group[names["decode"]]))
+        problems.append(Issue("error", f"item {shown(spec['item'])}: code {shown(group[names['code']].iloc[0])} "
+                              f"has several decodes ({codes}, {rows_text(group[LINE].tolist())}): which term "
+                              f"it means is ambiguous{where}", file=display, line=int(group[LINE].iloc[0])))
+    if problems:
+        raise ConversionError(problems)
+    return dict(zip(pairs[names["code"]], pairs[names["decode"]]))
 
 
 def _synonym_table(table: dict, origin: str, at: dict) -> dict:

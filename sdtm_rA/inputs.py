@@ -1,6 +1,7 @@
 """What a run reads, where it may read it from, and where it may not write.
 
-The path policy: a mapping's raw files (`file:`) and synonym tables (`synonyms: terms/x.yaml`) must
+The path policy: a mapping's raw files (`file:`), synonym tables (`synonyms: terms/x.yaml`) and
+codelist files (`synonyms: {file: raw/codelists.csv, ...}`) must
 lie inside the study folder or the mappings folder, as written (a link inside the study, such as a
 `raw/` that points to shared storage, is the user's own choice and is followed). A path outside them
 (`../x.csv`, `/data/x.csv`) is refused unless `study.yaml` lists that place under `external_inputs:`.
@@ -16,6 +17,7 @@ import os
 from pathlib import Path
 
 from .errors import ConversionError, Issue
+from .schema import table_file
 from .xpt import _sha256
 
 
@@ -34,11 +36,15 @@ def external_roots(study) -> list[Path]:
 
 
 def synonym_references(node, path=()):
-    """(path of keys, file name) of every `synonyms: <file>` in a mapping document, at any depth."""
+    """(path of keys, file name, relative to the study folder?) of every `synonyms: <file>` (relative to
+    the mapping file) and every `synonyms:`/`map: {file: ...}` codelist file (relative to the study
+    folder) in a mapping document, at any depth."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "synonyms" and isinstance(value, str):
-                yield (*path, key), value
+                yield (*path, key), value, False
+            elif key in ("synonyms", "map") and table_file(value) and isinstance(value["file"], str):
+                yield (*path, key, "file"), value["file"], True
             else:
                 yield from synonym_references(value, (*path, key))
     elif isinstance(node, list):
@@ -55,8 +61,8 @@ def mapping_inputs(study, mapping) -> list[tuple[Path, tuple, str]]:
             yaml_path = ("sources", alias, "files", i, "file") if "files" in mapping.doc["sources"][alias] \
                 else ("sources", alias, "file")
             found.append((study.folder / f["file"], yaml_path, f["file"]))
-    for yaml_path, name in synonym_references(mapping.doc):
-        found.append((Path(mapping.path).parent / name, yaml_path, name))
+    for yaml_path, name, in_study in synonym_references(mapping.doc):
+        found.append(((study.folder if in_study else Path(mapping.path).parent) / name, yaml_path, name))
     return found
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ConversionError, Issue
 from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, MELT_FORMS, RULE_KEYS, SUPP_SCHEMA,
-                     node_issues, schema_issues, suggest)
+                     TABLE_FILE_SCHEMA, node_issues, schema_issues, suggest, table_file)
 from .yamlio import LineDict, line_of, load_yaml
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -193,6 +193,10 @@ def check_rule(mapping: Mapping, name: str, spec, path: list, registry, issues: 
             issues += found
             if not found:
                 _check_formats(spec[agg], mapping, name, path + [agg], issues)
+    for key in ("synonyms", "map"):
+        if table_file(spec.get(key)):
+            issues += node_issues(spec[key], TABLE_FILE_SCHEMA, display, mapping.doc, path + [key],
+                                  prefix=f"{name}.{key}.")
     if isinstance(spec.get("supp"), dict):
         issues += node_issues(spec["supp"], SUPP_SCHEMA, display, mapping.doc, path + ["supp"],
                               prefix=f"{name}.supp.")

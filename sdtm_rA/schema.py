@@ -233,6 +233,23 @@ RULE_KEYS = {
     "where": COND,
     "else": {"type": "dict"},
 }
+# `synonyms:` / `map:` read from the export's own codelist file: one row per item, code and decode
+TABLE_FILE_SCHEMA = {"file": {"type": "string", "required": True, "empty": False},
+                     "item": {"type": "string", "required": True, "empty": False},
+                     "item_column": {"type": "string", "empty": False},
+                     "code": {"type": "string", "empty": False},
+                     "decode": {"type": "string", "empty": False},
+                     "sep": {"type": "string", "maxlength": 2},
+                     "encoding": {"type": "string"},
+                     "sheet": {"type": ["string", "integer"]}}
+TABLE_FILE_DEFAULTS = {"item_column": "ITEM", "code": "CODE", "decode": "DECODE"}
+
+
+def table_file(value) -> bool:
+    """A `synonyms:`/`map:` mapping that names a codelist file rather than listing the table."""
+    return isinstance(value, dict) and "file" in value
+
+
 ALGORITHMS = ("from", "constant", "template", "date", "first_date", "last_date", "derive")
 
 SUPP_SCHEMA = {"qnam": {"type": "string", "regex": r"[A-Z][A-Z0-9_]{0,7}"},

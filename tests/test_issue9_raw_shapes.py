@@ -320,3 +320,118 @@ def test_files_with_different_constants_under_align_strict(tmp_path):
     folder, cm = cm_two_forms(tmp_path, "[{file: raw/cm_a.csv, constants: {FORM: A}}, {file: raw/cm_b.csv}]")
     assert errors_of(folder) == [f"error: mappings/cm.yaml:{sk.line_of(cm, 'cm_a.csv')}: the files of source "
                                  "'cm' have different columns: raw/cm_b.csv: ['FORM']"]
+
+
+# ====================================================================== 4. synonym tables from the export's codelist file
+
+OAK_TABLE = "{file: raw/ct-01-cm.csv, item: %s, item_column: raw_codelist, code: collected_value, decode: term_value}"
+
+
+def oak_cm_study(tmp_path, route_table: str = OAK_TABLE % "ROUTE_CV1", **rules):
+    """sdtm.oak's Rave-style CM export (MD1) and the study's own codelist file ct-01-cm.csv, whose
+    rows map a collected value ('PO (Oral)') of a raw codelist (ROUTE_CV1) to a CT term (ORAL)."""
+    cm = sk.cm_mapping(**{"USUBJID": '{template: "{STUDYID}-{cm.PATNUM}"}', "CMTRT": "{from: cm.MDRAW}",
+                          "CMROUTE": "{from: cm.MDRTE, codelist: ROUTE, synonyms: %s}" % route_table,
+                          "CMDOSFRQ": "{from: cm.MDFRQ, codelist: FREQ, synonyms: %s}" % (OAK_TABLE % "FREQ_CV1"),
+                          **rules})
+    folder = sk.make_study(tmp_path, mappings={"cm": cm})
+    for name in ("cm_raw_data.csv", "ct-01-cm.csv"):
+        shutil.copy(OAK / name, folder / "raw" / ("cm.csv" if name.startswith("cm_") else name))
+    return folder, cm
+
+
+def test_synonyms_from_the_exports_codelist_file(tmp_path):
+    folder, _ = oak_cm_study(tmp_path)
+    out = sk.build(folder).datasets["CM"]
+    # by hand from cm_raw_data.csv (MDRTE, MDFRQ) and ct-01-cm.csv (collected_value -> term_value)
+    assert records(out, "USUBJID", "CMTRT", "CMROUTE", "CMDOSFRQ") == [
+        (U + "375", "BABY ASPIRIN", "ORAL", "QD"),
+        (U + "375", "CORTISPORIN", "ORAL", ""),
+        (U + "376", "ASPIRIN", "", ""),
+        (U + "377", "DIPHENHYDRAMINE HCL", "ORAL", "BID"),
+        (U + "377", "PARCETEMOL", "ORAL", "BID"),
+        (U + "377", "VOMIKIND", "ORAL", "PRN"),
+        (U + "377", "ZENFLOX OZ", "INTRAMUSCULAR", "PRN"),
+        (U + "378", "AMITRYPTYLINE", "INTRA-ARTERIAL", "QD"),
+        (U + "378", "BENADRYL", "ORAL", "BID"),
+        (U + "378", "DIPHENHYDRAMINE HYDROCHLORIDE", "UNKNOWN", "QD"),
+        (U + "378", "TETRACYCLINE", "TRANSDERMAL", "BID"),
+        (U + "379", "BENADRYL", "INTRA-ARTICULAR", ""),
+        (U + "379", "SOMINEX", "EPIDURAL", "PRN"),
+        (U + "379", "ZQUILL", "OPHTHALMIC", "Q2H"),
+    ]
+
+
+def test_codelist_file_is_hashed_into_run_json(tmp_path):
+    import json
+
+    from sdtm_rA.convert import convert
+    folder, _ = oak_cm_study(tmp_path)
+    convert(folder, tmp_path / "out", command=["test"])
+    inputs = json.loads((tmp_path / "out" / "run.json").read_text())["inputs"]
+    assert "study/raw/ct-01-cm.csv" in inputs and "study/raw/cm.csv" in inputs
+
+
+def test_codelist_file_item_that_is_not_there(tmp_path):
+    folder, cm = oak_cm_study(tmp_path, OAK_TABLE % "ROUTE_CV2")
+    assert errors_of(folder) == [
+        f"error: mappings/cm.yaml:{sk.line_of(cm, 'CMROUTE:')}: CM: CMROUTE: codelist file raw/ct-01-cm.csv has no row "
+        "with raw_codelist 'ROUTE_CV2' (did you mean 'ROUTE_CV1'?); its items: 'FREQ_CV1', 'FRM_CV1', 'NA', "
+        "'NY_CV1', 'ROUTE_CV1', 'UNIT_CV1', 'UNIT_CV5'"]
+
+
+def test_codelist_file_column_that_is_not_there(tmp_path):
+    folder, cm = oak_cm_study(tmp_path, "{file: raw/ct-01-cm.csv, item: ROUTE_CV1, code: collected_value, "
+                                        "decode: term_valu}")
+    line = sk.line_of(cm, "CMROUTE:")
+    cols = ("codelist_code, term_code, CodedData, term_value, collected_value, term_preferred_term, "
+            "term_synonyms, raw_codelist")
+    assert errors_of(folder) == [
+        f"error: mappings/cm.yaml:{line}: CM: CMROUTE: codelist file raw/ct-01-cm.csv has no column 'ITEM' "
+        f"(`item_column:`, the default); its columns: {cols}",
+        f"error: mappings/cm.yaml:{line}: CM: CMROUTE: codelist file raw/ct-01-cm.csv has no column 'term_valu' "
+        f"(`decode:`) (did you mean 'term_value'?); its columns: {cols}"]
+
+
+def test_codelist_file_code_with_two_decodes(tmp_path):
+    table = "ITEM,CODE,DECODE\nSEX,1,M\nSEX,2,F\nSEX,1,F\nRACE,1,ASIAN\nSEX,3,\n"
+    dm = sk.minimal_dm(SEX="{from: dm.SEX, codelist: SEX, synonyms: {file: raw/codelists.csv, item: SEX}}")
+    folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw={"raw/dm.csv": "SUBJID,SEX\n101,1\n",
+                                                               "raw/codelists.csv": table})
+    where = f" (`synonyms:` of mappings/dm.yaml:{sk.line_of(dm, 'SEX:')})"
+    assert errors_of(folder) == [
+        "error: raw/codelists.csv:6: item 'SEX': a row with an empty decode (CODE '3', DECODE '')" + where,
+        "error: raw/codelists.csv:2: item 'SEX': code '1' has several decodes ('1' → 'M', '1' → 'F', lines 2, 4): "
+        "which term it means is ambiguous" + where]
+
+
+def test_codelist_file_for_map(tmp_path):
+    table = "ITEM,CODE,DECODE\nREL,1,RELATED\nREL,2,NOT RELATED\n"
+    cm = sk.cm_mapping(CMINDC="{from: cm.REL, map: {file: raw/codelists.csv, item: REL}}")
+    folder = sk.make_study(tmp_path, mappings={"cm": cm}, raw={"raw/cm.csv": "SUBJID,TRT,REL\n101,A,2\n102,B,1\n",
+                                                               "raw/codelists.csv": table})
+    assert col(sk.build(folder).datasets["CM"], "CMINDC") == ["NOT RELATED", "RELATED"]
+
+
+def test_codelist_file_outside_the_study_needs_external_inputs(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "codelists.csv").write_text("ITEM,CODE,DECODE\nSEX,1,M\n")
+    dm = sk.minimal_dm(SEX="{from: dm.SEX, codelist: SEX, synonyms: {file: ../shared/codelists.csv, item: SEX}}")
+    folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw={"raw/dm.csv": "SUBJID,SEX\n101,1\n"})
+    assert errors_of(folder) == [
+        f"error: mappings/dm.yaml:{sk.line_of(dm, 'SEX:')}: '../shared/codelists.csv' is outside the study folder "
+        f"({shared / 'codelists.csv'}); list its folder under `external_inputs:` in study.yaml to read it from there"]
+    folder = sk.make_study(tmp_path, dict(external_inputs=["../shared"]), mappings={"dm": dm},
+                           raw={"raw/dm.csv": "SUBJID,SEX\n101,1\n"})
+    assert col(sk.build(folder).datasets["DM"], "SEX") == ["M"]
+
+
+def test_codelist_file_unknown_key(tmp_path):
+    dm = sk.minimal_dm(SEX="{from: dm.SEX, codelist: SEX, synonyms: {file: raw/codelists.csv, item: SEX, "
+                           "decoded: DECODE}}")
+    folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw={"raw/dm.csv": "SUBJID,SEX\n101,1\n",
+                                                               "raw/codelists.csv": "ITEM,CODE,DECODE\nSEX,1,M\n"})
+    assert errors_of(folder) == [
+        f"error: mappings/dm.yaml:{sk.line_of(dm, 'SEX:')}: SEX.synonyms.decoded: unknown key 'decoded' (did you "
+        "mean 'decode'?); allowed keys: file, item, item_column, code, decode, sep, encoding, sheet"]
