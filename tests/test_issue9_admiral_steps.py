@@ -316,3 +316,72 @@ def test_basetype_records_spec_checks(tmp_path):
     msg = errors_of(tmp_path / "b", text.replace("{AVAL: {gt: 5}}", "{AVL: {gt: 5}}"))
     assert "adsl.yaml:8: ADLB: step 2 (basetype_records): basetypes: AVL is not a variable of ADLB at this step " \
            "(did you mean 'AVAL'?)" in msg
+
+
+# ----------------------------------------------------------------------------- ontrtfl (derive_var_ontrtfl)
+
+def _visits(adt, **more) -> pd.DataFrame:
+    n = len(adt)
+    return pd.DataFrame({"ADT": pd.to_datetime(adt), "TRTSDT": [T("2020-01-01")] * n,
+                         "TRTEDT": [T("2020-03-01")] * n, **more})
+
+
+def test_ontrtfl_between_the_treatment_dates():
+    # admiral's first example: after TRTSDT and before TRTEDT -> Y, on TRTSDT -> Y, before -> missing;
+    # after TRTEDT -> missing; a missing ADT with TRTSDT known -> Y
+    df = _visits(["2020-02-24", "2020-01-01", "2019-12-31", "2020-03-02", None])
+    assert run("ontrtfl", df)["ONTRTFL"].tolist() == ["Y", "Y", None, None, "Y"]
+    # no upper bound: 2020-03-02 is on treatment
+    assert run("ontrtfl", df, ref_end_date=None)["ONTRTFL"].tolist() == ["Y", "Y", None, "Y", "Y"]
+
+
+def test_ontrtfl_end_window():
+    # admiral's second example, window 60 days: TRTEDT + 60 = 2020-04-30 (March 31 days + April 29)
+    df = _visits(["2020-07-01", "2020-04-30", "2020-03-15", "2020-05-01"])
+    assert run("ontrtfl", df, ref_end_window=60)["ONTRTFL"].tolist() == [None, "Y", "Y", None]
+
+
+def test_ontrtfl_pre_timepoint_and_time():
+    df = pd.DataFrame({"ADTM": pd.to_datetime(["2020-01-01 12:00", "2020-01-01 12:00", "2020-03-01 13:00",
+                                               "2020-01-01 08:00"]),
+                       "TRTSDTM": pd.to_datetime(["2020-01-01 12:00"] * 4),
+                       "TRTEDTM": pd.to_datetime(["2020-03-01 12:00"] * 4),
+                       "TPT": ["PRE", "POST", "", ""]})
+    args = dict(start_date="ADTM", ref_start_date="TRTSDTM", ref_end_date="TRTEDTM")
+    # on TRTSDTM: pre-dose -> missing, post-dose -> Y; 13:00 on the day of TRTEDTM: Y on dates, missing
+    # with the time; 08:00 before the first dose that day -> missing
+    out = run("ontrtfl", df, filter_pre_timepoint={"TPT": "PRE"}, **args)
+    assert out["ONTRTFL"].tolist() == [None, "Y", "Y", None]
+    out = run("ontrtfl", df, filter_pre_timepoint={"TPT": "PRE"}, ignore_time=False, **args)
+    assert out["ONTRTFL"].tolist() == [None, "Y", None, None]
+
+
+def test_ontrtfl_events_with_an_end_and_span_period():
+    df = pd.DataFrame({"ASTDT": pd.to_datetime(["2020-03-15", "2019-04-30", "2019-04-30", None, None, "2019-04-30"]),
+                       "AENDT": pd.to_datetime(["2020-12-01", "2020-03-15", None, "2019-12-01", None, "2019-05-01"]),
+                       "TRTSDT": [T("2020-01-01")] * 6, "TRTEDT": [T("2020-03-01")] * 6})
+    args = dict(start_date="ASTDT", end_date="AENDT", ref_end_window=60)
+    # without span_period: only the event starting on treatment (1) and the one without dates (5: no start,
+    # no end); 4 has no start but ended before TRTSDT -> missing
+    assert run("ontrtfl", df, **args)["ONTRTFL"].tolist() == ["Y", None, None, None, "Y", None]
+    # admiral's span_period example: events started before TRTSDT and ending after it (2) or ongoing (3) are
+    # on treatment; 6 ended before treatment
+    assert run("ontrtfl", df, span_period=True, **args)["ONTRTFL"].tolist() == ["Y", "Y", "Y", None, "Y", None]
+    with pytest.raises(StepError) as exc:
+        run("ontrtfl", df, start_date="ASTDT", span_period=True)
+    assert str(exc.value) == "span_period needs end_date (whether the event ends after ref_start_date)"
+
+
+@pytest.mark.parametrize("name", ["adlb", "advs"])
+def test_ontrtfl_matches_pharmaverseadam(name):
+    """admiral's ADLB and ADVS templates: derive_var_ontrtfl(start_date = ADT, ref_start_date = TRTSDT,
+    ref_end_date = TRTEDT, filter_pre_timepoint = AVISIT == "Baseline"): every collected record (DTYPE
+    missing: 59580 in ADLB, 41948 in ADVS) gets the reference's ONTRTFL. Without the pre-timepoint filter
+    12 ADLB and 4048 ADVS baseline records on the day of the first dose would be flagged."""
+    ref = reference(name)
+    ref = ref[ref["DTYPE"].isna()]
+    out = run("ontrtfl", ref.drop(columns="ONTRTFL"), filter_pre_timepoint={"AVISIT": "Baseline"})
+    assert len(ref) == {"adlb": 59580, "advs": 41948}[name]
+    assert (out["ONTRTFL"].fillna("") == ref["ONTRTFL"].fillna("")).all()
+    out = run("ontrtfl", ref.drop(columns="ONTRTFL"))
+    assert int((out["ONTRTFL"].fillna("") != ref["ONTRTFL"].fillna("")).sum()) == {"adlb": 12, "advs": 4048}[name]

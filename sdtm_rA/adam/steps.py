@@ -995,3 +995,43 @@ def basetype_records(df, a, ctx):
     parts = [df[~anywhere].assign(**{a["new"]: None})]
     parts += [df[m].assign(**{a["new"]: b["basetype"]}) for b, m in zip(a["basetypes"], masks)]
     return pd.concat(parts, ignore_index=True)
+
+
+@step("ontrtfl", new=Arg("new", default="ONTRTFL"), start_date=Arg("var", default="ADT"),
+      end_date=Arg("var", doc="the end of an event (AENDT); an event ending before ref_start_date is not on "
+                             "treatment"),
+      ref_start_date=Arg("var", default="TRTSDT"),
+      ref_end_date=Arg("var", default="TRTEDT", doc="null: no upper bound (admiral's default)"),
+      ref_end_window=Arg("integer", default=0, doc="days after ref_end_date still on treatment"),
+      ignore_time=Arg("boolean", default=True, doc="admiral's ignore_time_for_ref_end_date: the window is "
+                                                   "checked on dates"),
+      filter_pre_timepoint=Arg("where", doc="records on ref_start_date meeting this are before treatment "
+                                            "(e.g. a pre-dose timepoint)"),
+      span_period=Arg("boolean", default=False, doc="events started before ref_start_date and ongoing or ending "
+                                                    "after it are on treatment (needs end_date)"))
+def ontrtfl(df, a, ctx):
+    """On-treatment flag 'Y' (else missing) by admiral derive_var_ontrtfl's rules, in its order: a
+    record on ref_start_date, or without start_date when ref_start_date is known, is on treatment
+    unless `filter_pre_timepoint` holds; one after ref_start_date is when no ref_end_date is given,
+    or up to ref_end_date + ref_end_window days; an event ending before ref_start_date is not; with
+    `span_period`, an event spanning ref_start_date is. A comparison with a missing date leaves the
+    flag as the earlier rules set it (R's if_else with missing = the flag)."""
+    if a["ref_end_window"] < 0:
+        raise StepError(f"ref_end_window: {a['ref_end_window']} must be 0 or more days", ("ref_end_window",))
+    if a["span_period"] and not a["end_date"]:
+        raise StepError("span_period needs end_date (whether the event ends after ref_start_date)", ("span_period",))
+    st, rs = occurrence._dates(df, a["start_date"]), occurrence._dates(df, a["ref_start_date"])
+    flag = (st.isna() & rs.notna()) | (rs == st)
+    if a["filter_pre_timepoint"]:
+        flag &= ~evaluate(a["filter_pre_timepoint"], df)
+    end_ok = pd.Series(True, index=df.index)
+    if a["ref_end_date"]:
+        re = occurrence._dates(df, a["ref_end_date"]) + pd.Timedelta(days=int(a["ref_end_window"]))
+        end_ok = (st.dt.normalize() <= re.dt.normalize()) if a["ignore_time"] else (st <= re)
+    flag |= (rs < st) & end_ok
+    if a["end_date"]:
+        en = occurrence._dates(df, a["end_date"])
+        flag &= ~(en < rs)
+        if a["span_period"]:
+            flag |= end_ok & (en.isna() | (en >= rs))
+    return df.assign(**{a["new"]: _flag_values(flag, "Y", None)})
