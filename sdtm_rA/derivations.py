@@ -113,24 +113,54 @@ def study_day(ctx, variable, spec):
 
 
 def _visit_parts(ctx, variable, raw: pd.Series):
-    """Scheduled visit for each raw label, or the unscheduled ordinal n of 'UNSCHEDULED n'."""
+    """Scheduled visit for each raw label; the unscheduled ordinal n of 'UNSCHEDULED n'; and the
+    VISITNUM that a label matching `unscheduled: {numbered: ...}` carries ('UNSCHEDULED 3.1' → 3.1).
+    A label read both ways, or carrying a scheduled visit's number, is an error."""
     lookup = ctx.study.visit_lookup()
     unsched = ctx.study.unscheduled_regex()
-    sched, ordinal, bad = {}, {}, []
+    numbered_res = ctx.study.numbered_regexes()
+    scheduled = {v.visitnum: v.visit for v in ctx.study.visits}
+    sched, ordinal, numbered, bad, both, taken = {}, {}, {}, [], {}, {}
     for value in raw.unique():
         key = re.sub(r"\s+", " ", value.strip().upper())
         if key in lookup:
             sched[value] = lookup[key]
-        elif unsched.match(key):
-            ordinal[value] = int(unsched.match(key).group(1))
+            continue
+        found = unsched.match(key)
+        carried = next((m for m in (r.match(key) for r in numbered_res) if m), None)
+        if found and carried:
+            both[value] = (int(found.group(1)), carried.group(1))
+        elif found:
+            ordinal[value] = int(found.group(1))
+        elif carried:
+            num = float(carried.group(1))
+            if num in scheduled:
+                taken[value] = num
+            else:
+                numbered[value] = num
         elif value != "":
             bad.append(value)
     if bad:
         names = ", ".join(v.visit for v in ctx.study.visits)
         ctx.report_values(variable, raw[raw.isin(bad)],
                           lambda v: f"visit {shown(v)} is not in the schedule of study.yaml ({names}) and "
-                          f"does not match the unscheduled pattern '{ctx.study.unscheduled_pattern}'")
-    return sched, ordinal
+                          f"does not match the unscheduled {_patterns_text(ctx.study)}")
+    if both:
+        ctx.report_values(variable, raw[raw.isin(list(both))], lambda v: (
+            f"visit {shown(v)} matches both the unscheduled pattern '{ctx.study.unscheduled_pattern}' "
+            f"(n = {both[v][0]}) and a numbered one (VISITNUM {both[v][1]}): which one it is cannot be known; "
+            "make the patterns of `unscheduled:` in study.yaml exclusive"))
+    if taken:
+        ctx.report_values(variable, raw[raw.isin(list(taken))], lambda v: (
+            f"unscheduled visit {shown(v)} carries VISITNUM {taken[v]:g}, the number of the scheduled visit "
+            f"{scheduled[taken[v]]}: an unscheduled visit needs a number of its own (correct the label, or "
+            "list it as an alias of the scheduled visit in study.yaml)"))
+    return sched, ordinal, numbered
+
+
+def _patterns_text(study) -> str:
+    found = ([study.unscheduled_pattern] if study.unscheduled_pattern else []) + list(study.unscheduled_numbered)
+    return ("pattern " if len(found) == 1 else "patterns ") + " nor ".join(f"'{p}'" for p in found)
 
 
 @derivation("visitnum", args={"visit": _S, "date": _S}, required=("visit",), inputs=("date",))
@@ -140,8 +170,8 @@ def visitnum(ctx, variable, spec):
     `unscheduled: {step: 0.1}`: 7.1 for UNSCHEDULED 1 after visit 7). The numbering must stay
     below the next integer: more unscheduled visits than the step allows is an error."""
     raw = _text(ctx.column(spec["visit"], variable))
-    sched, ordinal = _visit_parts(ctx, variable, raw)
-    out = raw.map({k: v.visitnum for k, v in sched.items()}).astype(float)
+    sched, ordinal, numbered = _visit_parts(ctx, variable, raw)
+    out = raw.map({**{k: v.visitnum for k, v in sched.items()}, **numbered}).astype(float)
     is_uns = raw.isin(list(ordinal))
     if not is_uns.any():
         return out
@@ -181,14 +211,14 @@ def visit(ctx, variable, spec):
     named after its VISITNUM when `visitnum:` is given ('UNSCHEDULED 7.1'), so that VISIT and
     VISITNUM stay one-to-one across subjects, as validators require; else as collected."""
     raw = _text(ctx.column(spec["visit"], variable))
-    sched, ordinal = _visit_parts(ctx, variable, raw)
+    sched, ordinal, numbered = _visit_parts(ctx, variable, raw)
     table = {k: v.visit for k, v in sched.items()}
-    table.update({k: re.sub(r"\s+", " ", k.strip().upper()) for k in ordinal})
-    out = raw.map(table).fillna("").astype(str)
-    if spec.get("visitnum") and ordinal:
+    table.update({k: re.sub(r"\s+", " ", k.strip().upper()) for k in [*ordinal, *numbered]})
+    out = raw.map(table).astype(object).fillna("").astype(str)   # object: an empty table maps to floats
+    if spec.get("visitnum") and (ordinal or numbered):
         nums = ctx.values[spec["visitnum"]]
-        uns = raw.isin(list(ordinal)) & nums.notna()
-        label = re.sub(r"\s*\{n\}\s*", " ", ctx.study.unscheduled_pattern).strip().upper()
+        uns = raw.isin([*ordinal, *numbered]) & nums.notna()
+        label = re.sub(r"\s*\{n\}\s*", " ", ctx.study.unscheduled_pattern or "UNSCHEDULED {n}").strip().upper()
         out[uns] = label + " " + findings.number_texts(nums[uns])
     return out
 

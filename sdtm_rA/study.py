@@ -33,8 +33,9 @@ class Study:
     xpt_timestamp: str | None = None
     arms: list[dict] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
-    unscheduled_pattern: str = "UNSCHEDULED {n}"
+    unscheduled_pattern: str | None = "UNSCHEDULED {n}"    # None: only `numbered:` labels
     unscheduled_step: float = 0.1
+    unscheduled_numbered: tuple[str, ...] = ()     # labels that carry their VISITNUM ('UNS {visitnum}')
     epochs: list[dict] = field(default_factory=list)
     trial_summary: list[dict] = field(default_factory=list)
     doc: dict = field(default_factory=dict)
@@ -55,8 +56,19 @@ class Study:
         return table
 
     def unscheduled_regex(self) -> re.Pattern:
+        if self.unscheduled_pattern is None:
+            return re.compile(r"(?!)")      # matches nothing
         pattern = re.escape(_norm(self.unscheduled_pattern)).replace(re.escape("{N}"), r"(\d+)")
         return re.compile(f"^{pattern}$")
+
+    def numbered_regexes(self) -> list[re.Pattern]:
+        """`unscheduled: {numbered: ...}`: labels whose number is the VISITNUM ('UNSCHEDULED 3.1')."""
+        return [numbered_regex(p) for p in self.unscheduled_numbered]
+
+
+def numbered_regex(pattern: str) -> re.Pattern:
+    text = re.escape(_norm(pattern)).replace(re.escape("{VISITNUM}"), r"(\d+(?:\.\d+)?)")
+    return re.compile(f"^{text}$")
 
 
 def _norm(text: str) -> str:
@@ -89,6 +101,8 @@ STUDY_SCHEMA = {
         "aliases": {"type": "list", "schema": {"type": "string", "empty": False}},
     }}},
     "unscheduled": {"type": "dict", "schema": {"pattern": {"type": "string", "regex": r".*\{n\}.*"},
+                                               "numbered": {"type": ["string", "list"],
+                                                            "schema": {"type": "string"}},
                                                "step": {"type": "float", "allowed": [0.1, 0.01, 0.001]}}},
     "epochs": {"type": "list", "schema": {"type": "dict", "schema": {
         "epoch": {"type": "string", "required": True, "empty": False},
@@ -135,10 +149,22 @@ def load_study(folder: Path, mapping_dir: Path | None = None) -> Study:
                  sdtmig=std.get("sdtmig", "3.4"), ct_version=str(std["ct"]) if std.get("ct") else None,
                  xpt_timestamp=str(stamp) if stamp else None, arms=list(doc.get("arms", [])),
                  visits=visits,
-                 unscheduled_pattern=doc.get("unscheduled", {}).get("pattern", "UNSCHEDULED {n}"),
+                 unscheduled_pattern=_ordinal(doc),
                  unscheduled_step=float(doc.get("unscheduled", {}).get("step", 0.1)),
+                 unscheduled_numbered=_numbered(doc),
                  epochs=list(doc.get("epochs", [])), trial_summary=list(doc.get("trial_summary", [])),
                  doc=doc, path=path)
+
+
+def _ordinal(doc) -> str | None:
+    """`unscheduled: pattern:`; by default 'UNSCHEDULED {n}', unless only `numbered:` is declared."""
+    uns = doc.get("unscheduled") or {}
+    return uns.get("pattern", None if "numbered" in uns else "UNSCHEDULED {n}")
+
+
+def _numbered(doc) -> tuple[str, ...]:
+    value = (doc.get("unscheduled") or {}).get("numbered") or ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _value_issues(doc, visits: list[Visit]) -> list[Issue]:
@@ -211,6 +237,18 @@ def _value_issues(doc, visits: list[Visit]) -> list[Issue]:
         elif _norm(start["visit"]) not in lookup:
             error(f"epochs: {name}: start visit '{start['visit']}' is not in the schedule "
                   f"({', '.join(v.visit for v in visits)})", *where, "start")
+
+    ordinal = _norm(_ordinal(doc) or "")
+    for pattern in _numbered(doc):
+        shape = _norm(pattern).replace("{VISITNUM}", "{N}")
+        if re.findall(r"\{[^{}]*\}", pattern) != ["{visitnum}"]:
+            error(f"unscheduled.numbered: {pattern!r} needs the placeholder {{visitnum}} once (where the label "
+                  "carries the VISITNUM, e.g. 'UNSCHEDULED {visitnum}' for 'Unscheduled 3.1') and no other",
+                  "unscheduled", "numbered")
+        elif shape == ordinal:
+            error(f"unscheduled.numbered: {pattern!r} has the shape of `pattern: {ordinal.replace('{N}', '{n}')}`"
+                  f": a label such as {shape.replace('{N}', '3')!r} would be both the 3rd unscheduled visit and "
+                  "VISITNUM 3; keep one of them", "unscheduled", "numbered")
 
     armcds: dict[str, int] = {}
     for i, arm in enumerate(doc.get("arms", [])):

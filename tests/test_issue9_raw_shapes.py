@@ -435,3 +435,81 @@ def test_codelist_file_unknown_key(tmp_path):
     assert errors_of(folder) == [
         f"error: mappings/dm.yaml:{sk.line_of(dm, 'SEX:')}: SEX.synonyms.decoded: unknown key 'decoded' (did you "
         "mean 'decode'?); allowed keys: file, item, item_column, code, decode, sep, encoding, sheet"]
+
+
+# ====================================================================== 5. unscheduled labels that carry their number
+
+def visit_study(tmp_path, visits: str, unscheduled: dict, date_rule: str | None = None):
+    raw = "SUBJID,VISIT,DATE,GLUC\n" + visits
+    rules = {"USUBJID": '{template: "{STUDYID}-{lab.SUBJID}"}', "LBTESTCD": "{constant: GLUC}",
+             "LBTEST": "{constant: Glucose}", "LBORRES": "{from: lab.GLUC}",
+             "VISITNUM": "{derive: visitnum, visit: lab.VISIT%s}" % (", date: LBDTC" if date_rule else ""),
+             "VISIT": "{derive: visit, visit: lab.VISIT, visitnum: VISITNUM}",
+             "LBSEQ": "{derive: seq, order: [VISITNUM]}"}
+    if date_rule:
+        rules["LBDTC"] = date_rule
+    lb = sk.mapping("LB", {"lab": "{file: raw/lab.csv}"}, rules)
+    folder = sk.make_study(tmp_path, {"unscheduled": unscheduled}, mappings={"dm": sk.dm_mapping(), "lb": lb},
+                           raw={**sk.DM_RAW, "raw/lab.csv": raw})
+    return folder, lb
+
+
+def test_unscheduled_labels_carrying_their_visitnum(tmp_path):
+    folder, _ = visit_study(tmp_path, "101,DAY 1,,5.1\n"            # line 2
+                                      "101,Unscheduled 2.1,,5.3\n"  # line 3
+                                      "101,UNS  3.2,,5.0\n"         # line 4: blanks collapsed
+                                      "102,uns 1.5,,6.1\n",         # line 5: any case
+                            {"numbered": ["UNSCHEDULED {visitnum}", "UNS {visitnum}"]})
+    out = sk.build(folder).datasets["LB"]
+    # the schedule (studykit): SCREENING 1, DAY 1 2, WEEK 2 3; no date needed for a label with its number
+    assert records(out, "USUBJID", "VISITNUM", "VISIT") == [
+        (U + "101", 2, "DAY 1"), (U + "101", 2.1, "UNSCHEDULED 2.1"), (U + "101", 3.2, "UNSCHEDULED 3.2"),
+        (U + "102", 1.5, "UNSCHEDULED 1.5")]
+
+
+def test_numbered_and_ordinal_unscheduled_labels_together(tmp_path):
+    # 101's first dose is 2021-03-10 (day 1); 'UNPLANNED 1' on 2021-03-12 is day 3: after DAY 1 (2) -> 2.1
+    folder, _ = visit_study(tmp_path, "101,UNPLANNED 1,2021-03-12,5.1\n101,UNS 3.5,2021-03-30,5.3\n",
+                            {"pattern": "UNPLANNED {n}", "numbered": "UNS {visitnum}"},
+                            date_rule="{date: lab.DATE, format: yyyy-MM-dd}")
+    out = sk.build(folder).datasets["LB"]
+    assert records(out, "VISITNUM", "VISIT") == [(2.1, "UNPLANNED 2.1"), (3.5, "UNPLANNED 3.5")]
+
+
+def test_a_numbered_label_with_a_scheduled_visits_number_is_an_error(tmp_path):
+    folder, lb = visit_study(tmp_path, "101,DAY 1,,5.1\n101,UNS 2,,5.3\n102,UNS 2.0,,5.0\n",
+                             {"numbered": "UNS {visitnum}"})
+    line = sk.line_of(lb, "VISITNUM:")
+    msg = ("unscheduled visit '{}' carries VISITNUM 2, the number of the scheduled visit DAY 1: an unscheduled "
+           "visit needs a number of its own (correct the label, or list it as an alias of the scheduled visit "
+           "in study.yaml) (raw/lab.csv line {})")
+    errors = errors_of(folder)
+    assert f"error: mappings/lb.yaml:{line}: LB: VISITNUM: " + msg.format("UNS 2", 3) in errors
+    assert f"error: mappings/lb.yaml:{line}: LB: VISITNUM: " + msg.format("UNS 2.0", 4) in errors
+
+
+def test_numbered_pattern_shaped_like_the_ordinal_one_is_refused(tmp_path):
+    folder, _ = visit_study(tmp_path, "101,DAY 1,,5.1\n",
+                            {"pattern": "UNSCHEDULED {n}", "numbered": "Unscheduled {visitnum}"})
+    (msg,) = errors_of(folder)
+    assert msg.startswith("error: study.yaml:")
+    assert msg.endswith(": unscheduled.numbered: 'Unscheduled {visitnum}' has the shape of `pattern: "
+                        "UNSCHEDULED {n}`: a label such as 'UNSCHEDULED 3' would be both the 3rd unscheduled "
+                        "visit and VISITNUM 3; keep one of them")
+
+
+def test_numbered_pattern_without_its_placeholder_is_refused(tmp_path):
+    folder, _ = visit_study(tmp_path, "101,DAY 1,,5.1\n", {"numbered": "UNS {n}"})
+    (msg,) = errors_of(folder)
+    assert msg.startswith("error: study.yaml:")
+    assert msg.endswith(": unscheduled.numbered: 'UNS {n}' needs the placeholder {visitnum} once (where the label "
+                        "carries the VISITNUM, e.g. 'UNSCHEDULED {visitnum}' for 'Unscheduled 3.1') and no other")
+
+
+def test_label_matching_no_pattern_names_them_all(tmp_path):
+    folder, lb = visit_study(tmp_path, "101,EXTRA 4,,5.1\n", {"pattern": "UNPLANNED {n}",
+                                                              "numbered": ["UNS {visitnum}"]})
+    text = ("visit 'EXTRA 4' is not in the schedule of study.yaml (SCREENING, DAY 1, WEEK 2) and does not match "
+            "the unscheduled patterns 'UNPLANNED {n}' nor 'UNS {visitnum}' (raw/lab.csv line 2)")
+    assert errors_of(folder) == [f"error: mappings/lb.yaml:{sk.line_of(lb, 'VISITNUM:')}: LB: VISITNUM: {text}",
+                                 f"error: mappings/lb.yaml:{sk.line_of(lb, 'VISIT:')}: LB: VISIT: {text}"]
