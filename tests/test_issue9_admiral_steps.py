@@ -385,3 +385,83 @@ def test_ontrtfl_matches_pharmaverseadam(name):
     assert (out["ONTRTFL"].fillna("") == ref["ONTRTFL"].fillna("")).all()
     out = run("ontrtfl", ref.drop(columns="ONTRTFL"))
     assert int((out["ONTRTFL"].fillna("") != ref["ONTRTFL"].fillna("")).sum()) == {"adlb": 12, "advs": 4048}[name]
+
+
+# ----------------------------------------------------------------------------- crit_flag (derive_vars_crit_flag)
+
+BDS = pd.DataFrame({"PARAMCD": ["AST", "AST", "AST", "ALT", "ALT"], "AVAL": [42.0, 52.0, np.nan, 33.0, 51.0]})
+
+
+def test_crit_flag_y_and_missing():
+    # admiral's first example: AVAL > 50 -> CRIT1FL Y on 52 and 51, missing elsewhere; CRIT1 only on those
+    out = run("crit_flag", BDS, condition={"AVAL": {"gt": 50}}, description="Absolute value > 50")
+    assert out["CRIT1FL"].tolist() == [None, "Y", None, None, "Y"]
+    assert out["CRIT1"].tolist() == [None, "Absolute value > 50", None, None, "Absolute value > 50"]
+    assert "CRIT1FN" not in out.columns
+
+
+def test_crit_flag_values_yn_numeric_flag_and_number():
+    out = run("crit_flag", BDS, condition={"AVAL": {"gt": 50}}, description="AVAL > 50", values_yn=True,
+              crit_nr=2, create_numeric_flag=True)
+    # admiral's values_yn example: N where the condition is false (42, 33), missing where it cannot be
+    # evaluated (AVAL missing); CRIT2 on every record, CRIT2FN 1/0/missing
+    assert out["CRIT2FL"].tolist() == ["N", "Y", None, "N", "Y"]
+    assert out["CRIT2"].tolist() == ["AVAL > 50"] * 5
+    assert out["CRIT2FN"].tolist()[:2] == [0.0, 1.0] and out["CRIT2FN"].isna().tolist() == [False, False, True,
+                                                                                             False, False]
+
+
+def test_crit_flag_missing_values_and_empty_tests():
+    df = pd.DataFrame({"AVAL": [60.0, np.nan, np.nan, 10.0], "AVALC": ["", "", "POS", "NEG"]})
+    cond = {"any": [{"AVAL": {"gt": 50}}, {"AVALC": "POS"}]}
+    out = run("crit_flag", df, condition=cond, description="high or positive", values_yn=True)
+    # 1: holds -> Y; 2: both missing -> missing; 3: holds through AVALC -> Y; 4: both present, false -> N
+    assert out["CRIT1FL"].tolist() == ["Y", None, "Y", "N"]
+    # an `empty:` test is defined for a missing value: 'no AVAL' is N where AVAL is present, never missing
+    out = run("crit_flag", df, condition={"AVAL": {"empty": True}}, description="no value", values_yn=True)
+    assert out["CRIT1FL"].tolist() == ["N", "Y", "Y", "N"]
+
+
+@pytest.mark.parametrize("y, threshold", [(1, -5), (2, -10)])
+def test_crit_flag_matches_pharmaverseadam_advs_metabolic(y, threshold):
+    """admiral's metabolic ADVS: CRIT1/CRIT2 'Achievement of >= 5% (10%) weight reduction from baseline'
+    = PCHG <= -5 (-10) with values_yn, on the post-baseline WEIGHT records: all 760 records match."""
+    ref = reference("advs_metabolic")
+    desc = f"Achievement of >= {-threshold}% weight reduction from baseline"
+    out = run("crit_flag", ref.drop(columns=[f"CRIT{y}", f"CRIT{y}FL"]), crit_nr=y,
+              condition={"PCHG": {"le": threshold}}, description=desc, values_yn=True,
+              where={"PARAMCD": "WEIGHT", "AVISITN": {"gt": 0}})
+    assert len(ref) == 760
+    for var in (f"CRIT{y}", f"CRIT{y}FL"):
+        assert (out[var].fillna("") == ref[var].fillna("")).all(), var
+
+
+def test_crit_flag_matches_pharmaverseadam_adis_vaccine():
+    """admiralvaccine's ADIS: CRIT1 'Titer >= ISLLOQ' with values_yn and CRIT1FN, on records with a result."""
+    ref = reference("adis_vaccine")
+    out = run("crit_flag", ref.drop(columns=["CRIT1", "CRIT1FL", "CRIT1FN"]), condition={"AVAL": {"ge": {"var": "ISLLOQ"}}},
+              description="Titer >= ISLLOQ", values_yn=True, create_numeric_flag=True, where={"AVAL": {"empty": False}})
+    assert len(ref) == 64
+    for var in ("CRIT1", "CRIT1FL"):
+        assert (out[var].fillna("") == ref[var].fillna("")).all(), var
+    assert ((out["CRIT1FN"] == ref["CRIT1FN"]) | (out["CRIT1FN"].isna() & ref["CRIT1FN"].isna())).all()
+
+
+CRIT_SPEC = OBS_SPEC.replace(
+    "  - {derive: obs_number, by: [USUBJID], order: [PARAMCD, {desc: AVAL}, LBSEQ]}\n",
+    "  - {derive: obs_number, by: [USUBJID], order: [LBSEQ]}\n"
+    "  - {derive: crit_flag, crit_nr: 3, condition: {AVAL: {gt: 5}}, description: CRP > 5 mg/L, values_yn: true,\n"
+    "     create_numeric_flag: true}\n").replace("ASEQ: }", "ASEQ: , CRIT3: , CRIT3FL: , CRIT3FN: }")
+
+
+def test_crit_flag_in_a_spec(tmp_path):
+    out = derive_one(tmp_path, CRIT_SPEC, name="adlb.yaml").datasets["ADLB"]
+    # CRP 12, missing, 6, 0 | 0, 3 -> Y, missing, Y, N | N, N
+    assert out["CRIT3FL"].tolist() == ["Y", "", "Y", "N", "N", "N"]
+    assert out["CRIT3FN"].isna().tolist() == [False, True, False, False, False, False]
+    (tmp_path / "a").mkdir()
+    msg = errors_of(tmp_path / "a", CRIT_SPEC.replace("crit_nr: 3", "crit_nr: 3, values_YN: true"))
+    assert "adsl.yaml:9: steps[3] (crit_flag): values_YN: unknown key 'values_YN'" in msg
+    (tmp_path / "b").mkdir()
+    msg = errors_of(tmp_path / "b", CRIT_SPEC.replace("CRIT3FN: }", "CRIT1FN: }"))
+    assert "variables: CRIT1FN is not created by any step (did you mean 'CRIT3FN'?)" in msg

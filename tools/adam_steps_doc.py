@@ -25,7 +25,8 @@ SECTIONS = [
                         "parameter_acr", "parameter_eular"]),
     ("BDS timing, baseline and change", ["analysis_visit", "baseline_flag", "base", "change", "percent_change",
                                          "range_indicator", "shift", "activity_category"]),
-    ("Generic derivations (admiral's names in each description)", ["obs_number", "summary_records", "basetype_records", "ontrtfl"]),
+    ("Generic derivations (admiral's names in each description)", ["obs_number", "summary_records", "basetype_records", "ontrtfl",
+                                                                  "crit_flag"]),
 ]
 
 

@@ -1035,3 +1035,55 @@ def ontrtfl(df, a, ctx):
         if a["span_period"]:
             flag |= end_ok & (en.isna() | (en >= rs))
     return df.assign(**{a["new"]: _flag_values(flag, "Y", None)})
+
+
+def _crit_outputs(a) -> list[str]:
+    y = a.get("crit_nr") or 1
+    return [f"CRIT{y}", f"CRIT{y}FL"] + ([f"CRIT{y}FN"] if a.get("create_numeric_flag") else [])
+
+
+def _unevaluable(cond, df: pd.DataFrame) -> pd.Series:
+    """Records where the condition reads a missing value other than through `empty:` (R: NA)."""
+    out = pd.Series(False, index=df.index)
+    if not isinstance(cond, dict):
+        return out
+    for key, test in cond.items():
+        if key == "any":
+            for sub in test:
+                out |= _unevaluable(sub, df)
+            continue
+        if isinstance(test, dict) and set(test) == {"empty"}:
+            continue
+        out |= _blank(df[key])
+        if isinstance(test, dict):
+            for ref in test.values():
+                if isinstance(ref, dict) and "var" in ref:
+                    out |= _blank(df[ref["var"]])
+    return out
+
+
+@step("crit_flag", restrictable=True, crit_nr=Arg("integer", default=1, doc="the y of CRITy, CRITyFL, CRITyFN"),
+      condition=Arg("where", True), description=Arg("text", True, doc="the text of CRITy"),
+      values_yn=Arg("boolean", default=False, doc="N where the condition does not hold (else missing)"),
+      create_numeric_flag=Arg("boolean", default=False, doc="CRITyFN: 1 for Y, 0 for N"),
+      outputs_of=_crit_outputs)
+def crit_flag(df, a, ctx):
+    """CRITy, CRITyFL and CRITyFN from a condition (admiral derive_vars_crit_flag): CRITyFL is Y where the
+    condition holds; with `values_yn`, N where it does not and missing where it cannot be told: the
+    condition reads a missing value (R's NA; `empty:` tests are not counted), so PCHG <= -5 on a
+    record without PCHG is missing, not N. CRITy is the description on the Y records, or on every
+    record with `values_yn`."""
+    if a["crit_nr"] < 1:
+        raise StepError(f"crit_nr: {a['crit_nr']} must be 1 or more", ("crit_nr",))
+    crit, fl, fn = (_crit_outputs({**a, "create_numeric_flag": True}))
+    hit = evaluate(a["condition"], df)
+    if a["values_yn"]:
+        res = _flag_values(hit, "Y", "N").where(hit | ~_unevaluable(a["condition"], df), None)
+        text = pd.Series(a["description"], index=df.index, dtype=object)
+    else:
+        res = _flag_values(hit, "Y", None)
+        text = _flag_values(hit, a["description"], None)
+    out = df.assign(**{crit: text, fl: res})
+    if a["create_numeric_flag"]:
+        out[fn] = res.map({"Y": 1.0, "N": 0.0}).astype("float64")
+    return out
