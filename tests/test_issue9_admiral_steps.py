@@ -465,3 +465,29 @@ def test_crit_flag_in_a_spec(tmp_path):
     (tmp_path / "b").mkdir()
     msg = errors_of(tmp_path / "b", CRIT_SPEC.replace("CRIT3FN: }", "CRIT1FN: }"))
     assert "variables: CRIT1FN is not created by any step (did you mean 'CRIT3FN'?)" in msg
+
+
+# ----------------------------------------------------------------------------- the reference shows nested shapes
+
+def test_steps_reference_shows_the_nested_shape_generated_from_the_schema():
+    """tools/adam_steps_doc.py prints each nested argument's shape from its Cerberus rule (Arg.rule), so a
+    new key or type shows in docs/adam-steps.md without anyone writing it into a note."""
+    import importlib.util
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("adam_steps_doc", repo / "tools" / "adam_steps_doc.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    shapes = {name: tool.shape(STEPS[step].args[name].rule) for step, name in
+              [("groups", "groups"), ("analysis_visit", "windows"), ("basetype_records", "basetypes"),
+               ("summary_records", "values"), ("activity_category", "indexes")]}
+    assert shapes == {
+        "groups": "[{label: text, ge?: number | null, lt?: number | null}, ...]",
+        "windows": "[{avisit: text, avisitn: number, target: number, lo: number | null, hi: number | null}, ...]",
+        "basetypes": "[{basetype: text, where?: condition | null}, ...]",
+        "values": "{VARIABLE: {mean | median | min | max | sum | sd | count: text}}",
+        "indexes": "{PARAMCD: CDAI | DAS28 | SDAI}",
+    }
+    doc = (repo / "docs" / "adam-steps.md").read_text(encoding="utf-8")
+    assert ("| `groups` | list | yes |  |  | `[{label: text, ge?: number \\| null, lt?: number \\| null}, ...]`: "
+            "a value belongs to the first group with ge <= value < lt |") in doc

@@ -270,7 +270,7 @@ def recode(df, a, ctx):
 
 
 @step("groups", restrictable=True, new=Arg("new", True), source=Arg("var", True),
-      groups=Arg("list", True, doc="[{label, ge, lt}]", rule=_records_of(label=("string", True, False),
+      groups=Arg("list", True, doc="a value belongs to the first group with ge <= value < lt", rule=_records_of(label=("string", True, False),
                                                                         ge=("number", False, True),
                                                                         lt=("number", False, True))))
 def groups(df, a, ctx):
@@ -369,7 +369,7 @@ def duration(df, a, ctx):
 
 
 @step("last_date", new=Arg("new", True),
-      sources=Arg("list", True, doc="[{dataset, dtc, where}]",
+      sources=Arg("list", True, doc="the latest complete --DTC date among these records",
                   rule={"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
                       "dataset": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
                       "dtc": {"type": "string", "required": True}, "where": {**CONDITION, "nullable": True}}}}),
@@ -685,7 +685,7 @@ def parameter_eular(df, a, ctx):
 
 # ----------------------------------------------------------------------------- BDS timing and baseline
 
-@step("analysis_visit", windows=Arg("list", True, doc="[{avisit, avisitn, target, lo, hi}] (lo/hi null: open)",
+@step("analysis_visit", windows=Arg("list", True, doc="study-day windows lo..hi (null: open)",
                                     rule=_records_of(avisit=("string", True, False), avisitn=("number", True, False),
                                                      target=("number", True, False), lo=("number", True, True),
                                                      hi=("number", True, True))),
@@ -766,7 +766,7 @@ def shift(df, a, ctx):
 
 
 @step("activity_category", new=Arg("new", default="AVALCAT1"), value=Arg("var", default="AVAL"),
-      indexes=Arg("mapping", True, doc="{PARAMCD: SDAI|CDAI|DAS28}",
+      indexes=Arg("mapping", True, doc="the index whose cut-offs apply to each PARAMCD",
                   rule={"type": "dict", "minlength": 1, "keysrules": {"type": "string", "regex": PARAMCD_RE},
                         "valuesrules": {"type": "string", "allowed": sorted(ra_scores.CUTOFFS)}}))
 def activity_category(df, a, ctx):
@@ -849,7 +849,7 @@ def extreme_records(df, a, ctx):
     return _append(df, _set(df[picked].copy(), a, df))
 
 
-@step("locf", adds_records=True, visits=Arg("list", True, doc="[{avisit, avisitn}]: the expected analysis visits",
+@step("locf", adds_records=True, visits=Arg("list", True, doc="the expected analysis visits",
                                             rule=_records_of(avisit=("string", True, False),
                                                              avisitn=("number", True, False))),
       by=Arg("vars", default=["USUBJID", "PARAMCD"]), value=Arg("var", default="AVAL"),
@@ -944,8 +944,7 @@ def summary_sources(values) -> list[str]:
                                                                     "the new records carry these variables"),
       where=Arg("where", doc="admiral filter_add: the records summarised"),
       values=Arg("summaries", True, rule=SUMMARY_RULE,
-                 doc="admiral set_values_to's summaries, e.g. {AVAL: {mean: AVAL}}; functions: "
-                     + ", ".join(SUMMARIES)),
+                 doc="admiral set_values_to's summaries, e.g. {AVAL: {mean: AVAL}}"),
       dtype=Arg("text", default="AVERAGE", doc="DTYPE of the new records; null: no DTYPE"),
       set=Arg("set", doc="other values of the new records (admiral set_values_to), e.g. {AVISIT: Average}"),
       outputs_of=lambda a: list(a.get("values") or {}) + (["DTYPE"] if a.get("dtype") else [])
