@@ -64,7 +64,7 @@ class _Main(click.Group):
 
 
 def _fail(exc: ConversionError, what: str, out) -> None:
-    from .convert import ValidationRefusal
+    from .validation.gate import ValidationRefusal
     for issue in exc.issues:
         _echo_err(str(issue))
     if isinstance(exc, OutputBusy):
@@ -211,9 +211,8 @@ def run(study, out, spec, quiet, allow_invalid):
     unless --allow-invalid) publishes nothing and exits 1.
     """
     from .adam.derive import bundled_adam_specs, derive as run_derive
-    from .convert import (ADAM_OUTPUTS, checked_mappings, conversion_sources, convert as run_convert,
-                          open_study, write_run_json)
-    from .inputs import check_output
+    from .convert import ADAM_OUTPUTS, checked_mappings, conversion_sources, convert as run_convert, open_study
+    from .inputs import check_output, conversion_inputs
     from .publish import OutputFolder, write_failure
 
     t0 = time.perf_counter()
@@ -230,7 +229,8 @@ def run(study, out, spec, quiet, allow_invalid):
                 click.echo(f"no ADaM specs in {Path(study) / 'adam'}: ADaM skipped (give --spec)")
         elif spec is None:
             spec = bundled_adam_specs()
-        sources = conversion_sources(the_study, mappings) + ([("ADaM specs folder", Path(spec))] if spec else [])
+        sources = conversion_sources(the_study, conversion_inputs(the_study, mappings))
+        sources += [("ADaM specs folder", Path(spec))] if spec else []
         check_output(out, sources)          # before OUT is touched
         with dest:
             conv = run_convert(the_study, out, progress=progress, command=command, validate=True,
@@ -244,7 +244,7 @@ def run(study, out, spec, quiet, allow_invalid):
             else:
                 for name in ADAM_OUTPUTS:
                     dest.remove(name)
-            write_run_json(dest, conv.run)
+            dest.stage_json("run.json", conv.run)
             dest.commit()
     except OSError as exc:
         _fail(write_failure(Path(out), exc, dest), "run", out)

@@ -6,7 +6,6 @@ earlier outputs as they were.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from . import __version__, xpt
 from .build import build_domain, check_mapping, prepare_domain
 from .domain import raw_files
 from .sources import SLOW_SUFFIXES, Prefetch
-from .errors import ConversionError, Issue, Issues, shown
+from .errors import ConversionError, Issue, Issues
 from .inputs import InputSnapshot, check_input_paths, check_output, conversion_inputs, external_roots
 from .publish import OutputFolder, write_failure
 from .signals import checkpoint
@@ -212,11 +211,12 @@ def open_study(study_folder: str | Path | None) -> Study:
     return load_study(Path(study_folder))
 
 
-def conversion_sources(study: Study, mappings: list) -> list[tuple[str, Path]]:
-    """The folders and files a conversion reads (an output folder may hold none of them)."""
+def conversion_sources(study: Study, files: dict[str, Path]) -> list[tuple[str, Path]]:
+    """The folders and files a conversion reads (`files`: those of inputs.conversion_inputs); an
+    output folder may hold none of them."""
     return [("study folder", study.folder), ("mappings folder", study.mapping_dir),
             *(("external input", p) for p in external_roots(study)),
-            *(("input file", p) for p in conversion_inputs(study, mappings).values())]
+            *(("input file", p) for p in files.values())]
 
 
 def checked_mappings(study: Study) -> list:
@@ -249,10 +249,11 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
     own = output is None
     if mappings is None:
         mappings = checked_mappings(study)
+    files = conversion_inputs(study, mappings)
     if own:   # before OUT is touched: an output folder holding an input is refused
-        check_output(out, conversion_sources(study, mappings))
+        check_output(out, conversion_sources(study, files))
         output = OutputFolder(out, command, notify)
-    snapshot = InputSnapshot(conversion_inputs(study, mappings))
+    snapshot = InputSnapshot(files)
     writer = xpt.BackgroundWriter()
     problems: list[Issue] = []
     try:
@@ -283,7 +284,7 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
                          validate, allow_invalid, progress)
         if own:
             result.removed = [name for name in ADAM_OUTPUTS if output.remove(name)]
-            write_run_json(output, result.run)
+            output.stage_json("run.json", result.run)
             output.commit()
     except (OSError, xpt.XptError) as exc:
         raise write_failure(out, exc, output)
@@ -292,46 +293,6 @@ def convert(study_folder: str | Path | None, out: str | Path, *, progress=None,
         if own:
             output.close()
     return result
-
-
-def write_run_json(output: OutputFolder, run: dict) -> None:
-    """run.json, staged for publication with the outputs it describes."""
-    path = output.stage_file("run.json")
-    path.write_text(json.dumps(run, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-
-
-class ValidationRefusal(ConversionError):
-    """The validator found error-level findings in what a run would publish."""
-
-    def __init__(self, issues, errors: int, what: str):
-        super().__init__(issues)
-        self.errors, self.what = errors, what
-
-
-def validation_refusal(res, what: str, folder: str) -> ConversionError:
-    """The validator's error-level findings as the reason a run publishes nothing: per rule and
-    dataset, the count and the first records (row, USUBJID, variable, value)."""
-    f = res.findings
-    errors = f[f["severity"] == "error"]
-    issues = []
-    for (rule, dataset), grp in errors.groupby(["rule", "dataset"], sort=True):
-        examples = []
-        for rec in grp.head(3).to_dict("records"):
-            parts = [f"row {rec['row']}" if rec.get("row") else ""]
-            for key in ("usubjid", "variable"):
-                if rec.get(key):
-                    parts.append(f"{rec[key]}")
-            if rec.get("value") not in (None, ""):
-                parts.append(f"value {shown(rec['value'])}")
-            examples.append(" ".join(p for p in parts if p))
-        first = grp.iloc[0]
-        listed = "; ".join(e for e in examples if e)
-        issues.append(Issue("error", f"{rule}: {first['message']} ({len(grp):,} record(s)"
-                                     f"{'; ' + listed if listed else ''})", file=folder, domain=dataset))
-    issues.append(Issue("error", f"the validator finds {len(errors):,} error(s) in the {what} this run "
-                                 "would publish, so nothing was published; fix the inputs, or publish "
-                                 "anyway with --allow-invalid"))
-    return ValidationRefusal(issues, len(errors), what)
 
 
 def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, standard, validate: bool,
@@ -343,6 +304,7 @@ def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, 
             output.remove(name)
         return
     t0 = time.perf_counter()
+    from .validation.gate import validate_before_publishing
     res, result.validation_error = validate_before_publishing(
         output, "sdtm", out, VALIDATION_REPORTS, result.run, allow_invalid, "SDTM datasets", standard=standard)
     if res is None:
@@ -351,36 +313,6 @@ def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, 
     result.validation = res
     result.validation_reports = [out / name for name in reversed(VALIDATION_REPORTS)]  # HTML first
     progress(f"  validated {len(res.study.datasets)} datasets in {time.perf_counter() - t0:.1f}s")
-
-
-def validate_before_publishing(output: OutputFolder, name: str, out: Path, reports, record: dict,
-                               allow_invalid: bool, what: str, standard=None):
-    """Validate the staged folder OUT/name and stage its reports; the counts go to `record`
-    (run.json). Error-level findings refuse the run (ConversionError) unless `allow_invalid`. A
-    validator that cannot run refuses the run too, unless `allow_invalid`: then (None, why) is
-    returned, its reports of an earlier run removed; else (result, "")."""
-    try:
-        from .validation import validate_folder
-        from .validation.report import summarise_counts, write_report
-        res = validate_folder(output.staged(name), standard=standard)
-        res.study.folder = out / name            # as the reports name it, once published
-    except Exception as exc:  # noqa: BLE001 - reported; unvalidated data are published only on request
-        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        if not allow_invalid:
-            raise ConversionError([Issue("error", f"the validator could not run on the {what} ({why}), so "
-                                         "nothing was published: unchecked data are not published "
-                                         "unless --allow-invalid says so", file=str(out / name))])
-        for report in reports:
-            output.remove(report)
-        record["validation"] = {"error": why, "published_unvalidated": True}
-        return None, why
-    counts = summarise_counts(res)
-    record["validation"] = {**counts, "published_with_errors": bool(counts["error"]) and allow_invalid}
-    if counts["error"] and not allow_invalid:
-        raise validation_refusal(res, what, str(out / name))
-    for report in reports:
-        write_report(res, output.stage_file(report))
-    return res, ""
 
 
 def _run_record(study: Study, result: ConversionResult, command, created, snapshot: InputSnapshot) -> dict:

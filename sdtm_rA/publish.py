@@ -429,6 +429,12 @@ class OutputFolder:
         self._entries[name] = {"name": name, "staged": str(path)}
         return path
 
+    def stage_json(self, name: str, data: dict) -> Path:
+        """A JSON file (run.json) staged for publication with the outputs it describes."""
+        path = self.stage_file(name)
+        path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        return path
+
     def staged(self, name: str) -> Path | None:
         entry = self._entries.get(name)
         return Path(entry["staged"]) if entry and entry["staged"] else None

@@ -412,7 +412,6 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
     OutputFolder, as `run` passes), everything is staged there and published by the caller.
     `notify(text)` is told what was done about an earlier run that was interrupted in OUT.
     """
-    from ..convert import write_run_json
     from ..inputs import check_output
     from ..publish import OutputFolder, write_failure
     from ..signals import checkpoint
@@ -469,7 +468,7 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
         if own:
             run = _published_run_json(out / "run.json")
             run["adam"] = result.record
-            write_run_json(output, run)
+            output.stage_json("run.json", run)
             output.commit()
     except (OSError, xpt.XptError) as exc:
         raise write_failure(out, exc, output)
@@ -487,7 +486,7 @@ def _reports(result: DeriveResult, output, out: Path, reports: bool, allow_inval
         for name in (*ADAM_REPORTS, SUMMARY):
             output.remove(name)
         return
-    from ..convert import validate_before_publishing
+    from ..validation.gate import validate_before_publishing
     res, result.validation_error = validate_before_publishing(
         output, "adam", out, ADAM_REPORTS, result.record, allow_invalid, "ADaM datasets")
     if res is None:
