@@ -7,7 +7,8 @@ import pandas as pd
 from . import dates, findings
 from .conform import CONTROL, check_ascii, conform, control_message, transliterate, untransliterable
 from .derivations import REGISTRY
-from .domain import DomainContext, check_references, evaluate_rule, evaluation_order, read_sources
+from .domain import (DomainContext, RuleFailed, check_references, evaluate_rule, evaluation_order,
+                     read_sources)
 from .errors import ConversionError, Issue, Issues, shown
 from .findings import number_texts
 from .mapping import Mapping, check_rule
@@ -212,6 +213,8 @@ def build_domain(mapping: Mapping, study, ig, ct, built: dict, issues: Issues,
         try:
             ctx.values[rule.variable] = evaluate_rule(ctx, rule.variable, rule.spec,
                                                       ("variables", rule.variable))
+        except RuleFailed:
+            failed.add(rule.variable)
         except KeyError as exc:
             failed.add(rule.variable)
             why = _why_absent(exc.args[0], lines, failed, mapping)

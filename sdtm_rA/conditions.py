@@ -4,6 +4,7 @@
     where: {VISIT: [DAY 1, WEEK 4]}           one of
     where: {EXDOSE: {not: ["0", ""]}}          none of
     where: {AEONGO: {empty: false}}            (not) empty
+    where: "ae.AESTDTC >= RFXSTDTC and AEONGO = 'Y'"   an expression (sdtm_rA.expression)
 Several keys must all hold. Values compare as trimmed text, case-sensitively. Nothing else is a
 condition: `schema.condition_problems` refuses other operators and nested lists before anything runs.
 """
@@ -11,15 +12,22 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .expression import DATE, Expression
+
 OPERATORS = ("in", "not", "empty")
 
 
-def condition_columns(cond: dict) -> list[str]:
-    return list(cond.keys())
+def _target_types(name: str):
+    return DATE if "." not in name and name.endswith("DTC") else None
 
 
-def evaluate(cond: dict, resolve, index) -> pd.Series:
-    """`resolve(name)` returns the text Series a key refers to; the result is a boolean mask."""
+def evaluate(cond: dict | str, resolve, index, targets: bool = False) -> pd.Series:
+    """`resolve(name)` returns the text Series a key refers to; the result is a boolean mask. A text
+    condition is an expression; with `targets`, its names without a source alias are target
+    variables, and the --DTC ones hold dates."""
+    if isinstance(cond, str):
+        declared = _target_types if targets else None
+        return pd.Series(Expression(cond).mask(resolve, declared, len(index)), index=index)
     mask = pd.Series(True, index=index)
     for name, test in cond.items():
         values = _as_text(resolve(name))

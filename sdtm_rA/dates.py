@@ -724,6 +724,23 @@ def _bounds(dtc: _Dtc) -> tuple[int, int]:
     return lo - shift, hi - shift
 
 
+def dtc_bounds(text: str) -> tuple[int, int, bool, int, int | None] | None:
+    """What an ISO 8601 value stands for, as the expression language compares it: the earliest
+    instant and the instant just after the latest one (microseconds since 1970, local time as written), whether
+    it has no hyphenated gap, its precision (1 year .. 6 second, 7 with a fraction) and its zone
+    offset in minutes (None without one). None when invalid; precision 0 when even the year is
+    unknown."""
+    dtc = _parse_or_none(text)
+    if dtc is None:
+        return None
+    if dtc.precision == 0:
+        return 0, 0, False, 0, dtc.tz_minutes
+    lo, hi = _bounds(dtc)
+    shift = (dtc.tz_minutes or 0) * 60_000_000 - _EPOCH_ORDINAL * _US_PER_DAY
+    precision = 7 if dtc.precision == 6 and dtc.fraction else dtc.precision
+    return lo + shift, hi + shift, not dtc.gap, precision, dtc.tz_minutes
+
+
 class _Span(NamedTuple):
     lo: int
     hi: int

@@ -500,8 +500,12 @@ def standard_range(ctx, variable, spec):
     from .domain import to_number
     raw = ctx.values[spec["of"]]
     x = to_number(ctx, variable, raw)
-    with np.errstate(over="ignore", under="ignore"):   # out_of_range says so, per value
-        out = x * factors
+    out = pd.Series(findings.converted(ctx, x.to_numpy(dtype=float), factors.to_numpy(dtype=float)),
+                    index=x.index)
+    lost = out.isna() & x.notna() & (factors < 0)
+    if lost.any():
+        ctx.report_values(variable, raw[lost], lambda v: f"{shown(v)} has no value in the standard unit "
+                          "by its conversion formula")
     beyond = findings.out_of_range(x.to_numpy(dtype=float), out.to_numpy(dtype=float))
     if beyond.any():
         ctx.report_values(variable, raw[beyond], lambda v: f"{shown(v)} is out of the range of numbers "

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from . import conditions, dates
+from .expression import BOOL, DATE, NUMBER, TEXT, Expression, ExpressionError, as_text
 from .errors import ConversionError, Issue, Issues, rows_text, shown
-from .mapping import Mapping, source_refs, target_refs
+from .mapping import Mapping, expressions_of, source_refs, target_refs
 from .sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns, melt, read_table,
                       report_duplicates)
 from .schema import TABLE_FILE_DEFAULTS, table_file
@@ -245,11 +246,16 @@ def read_sources(ctx: DomainContext) -> None:
                 issues.append(_melt_issue(m, alias, ["sources", alias], exc, _renames(src)))
                 continue
         if src.where:
-            missing = [c for c in src.where if c not in df.columns]
+            missing = [c for c in condition_names(src.where) if c not in df.columns]
             if missing:
                 issues += [_where_issue(m, alias, src, c, df) for c in missing]
                 continue
-            df = df[conditions.evaluate(src.where, lambda c: df[c], df.index)].reset_index(drop=True)
+            try:
+                df = df[conditions.evaluate(src.where, lambda c: df[c], df.index)].reset_index(drop=True)
+            except ExpressionError as exc:
+                issues.append(_condition_issue(exc, df, src.where, f"source '{alias}' where",
+                                               file=m.file, line=m.line("sources", alias, "where")))
+                continue
         if src.dedupe:
             dup_issues = Issues()
             df = report_duplicates(df, src.dedupe, src.files[0]["file"], dup_issues).reset_index(drop=True)
@@ -274,6 +280,21 @@ def _melt_issue(m: Mapping, alias: str, at: list, exc: MeltError, renames: dict 
 
 def _renames(src) -> dict:
     return {k: v for f in src.files for k, v in (f.get("rename") or {}).items()}
+
+
+def condition_names(cond) -> list[str]:
+    """The columns a condition reads: a map's keys, an expression's names."""
+    if isinstance(cond, str):
+        try:
+            return Expression(cond).names
+        except ExpressionError:
+            return []     # the schema check reports it
+    return list(cond or {})
+
+
+def _condition_issue(exc: ExpressionError, frame: pd.DataFrame, text: str, what: str, **at) -> Issue:
+    lines = f" ({raw_lines(frame, exc.rows)})" if exc.rows is not None and np.asarray(exc.rows).any() else ""
+    return Issue("error", f"{what}: {exc.located(text)}{lines}", **at)
 
 
 def _where_issue(m: Mapping, alias: str, src, column: str, df) -> Issue:
@@ -357,7 +378,7 @@ def check_references(ctx: DomainContext) -> list[Issue]:
             if agg in rule.spec:
                 a = rule.spec[agg]
                 refs += [(a.get("source"), a.get(k)) for k in ("date", "time") if a.get(k)]
-                refs += [(a.get("source"), c) for c in (a.get("where") or {})]
+                refs += [(a.get("source"), c) for c in condition_names(a.get("where"))]
         for alias, col in refs:
             if alias not in m.sources:
                 # A dotted constant-looking text (e.g. a unit '10^6.kg') is not a reference.
@@ -373,12 +394,54 @@ def check_references(ctx: DomainContext) -> list[Issue]:
                                     f"'{alias}' ({', '.join(f['file'] for f in src.files)})"
                                     + _col_hint(col, ctx.raw[alias].columns), file=m.file,
                                     line=rule.line, value=col))
+    for rule in m.rules:
+        issues += _expression_issues(ctx, rule.variable, rule.spec, ["variables", rule.variable])
     if m.tests:
         alias, _, col = m.tests["from"].partition(".")
         if alias not in ctx.raw or col not in ctx.raw[alias].columns:
             issues.append(Issue("error", f"tests.from: '{m.tests['from']}' is not a column of a source",
                                 file=m.file, line=m.line("tests", "from")))
     return issues
+
+
+def _expression_issues(ctx: DomainContext, variable: str, spec, path: list) -> list[Issue]:
+    """Each expression of a rule checked before anything runs: its bare names are variables of this
+    mapping, and the types fit (raw columns are text; target variables have their IG type)."""
+    if not isinstance(spec, dict):
+        return []
+    m = ctx.mapping
+    targets = {r.variable for r in m.rules} | {"STUDYID", "DOMAIN"}
+    out = []
+    for key, text in expressions_of(spec):
+        try:
+            expr = Expression(text)
+        except ExpressionError:
+            continue    # the schema check reports it
+        unknown = [n for n in expr.names if "." not in n and n not in targets]
+        if unknown:
+            pos = expr.name_positions()[unknown[0]]
+            why = ExpressionError(f"'{unknown[0]}' is not a variable of this mapping{_hint(unknown[0], targets)}"
+                                  f"; a raw column is written alias.COLUMN", pos, text)
+            out.append(Issue("error", f"{variable}.{key}: {why.located()}", file=m.file,
+                             line=m.line(*path, key) or m.line(*path)))
+            continue
+        try:
+            expr.check(lambda n: _declared_type(ctx, n))
+        except ExpressionError as exc:
+            out.append(Issue("error", f"{variable}.{key}: {exc.located(text)}", file=m.file,
+                             line=m.line(*path, key) or m.line(*path)))
+    if isinstance(spec.get("else"), dict):
+        out += _expression_issues(ctx, f"{variable}.else", spec["else"], path + ["else"])
+    return out
+
+
+def _declared_type(ctx: DomainContext, name: str) -> str:
+    if "." in name:
+        return TEXT
+    if name.endswith("DTC"):
+        return DATE
+    var = ctx.spec.model_variable(name) if ctx.spec is not None else None
+    return NUMBER if var is not None and var.type == "Num" else TEXT
 
 
 def _hint(word, choices):
@@ -420,7 +483,7 @@ def evaluate_rule(ctx: DomainContext, variable: str, spec: dict, path=()) -> pd.
     # Rows outside `where:` are never looked at, so their raw values cannot raise errors.
     mask = None
     if spec.get("where"):
-        mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), idx)
+        mask = rule_condition(ctx, variable, spec["where"], path)
     if "derive" in spec:
         deriv = ctx.registry[spec["derive"]]
         out = deriv.func(ctx, variable, spec)
@@ -433,7 +496,9 @@ def evaluate_rule(ctx: DomainContext, variable: str, spec: dict, path=()) -> pd.
     elif "constant" in spec:
         out = pd.Series(_constant_text(spec["constant"]), index=idx, dtype=object)
     elif "template" in spec:
-        out = _template(ctx, variable, spec["template"], mask)
+        out = _template(ctx, variable, spec["template"], path, mask)
+    elif "compute" in spec:
+        out = _compute(ctx, variable, spec["compute"], path, mask)
     elif "date" in spec:
         out = _date(ctx, variable, spec, path, mask)
     elif "first_date" in spec or "last_date" in spec:
@@ -466,14 +531,82 @@ def _constant_text(v):
     return v
 
 
-def _template(ctx, variable, template, mask=None):
+class RuleFailed(Exception):
+    """A rule's expression failed; the problem is already among the domain's issues."""
+
+
+def rule_expression(ctx, variable: str, text: str, path, key: str, rows=None):
+    """`text` evaluated over the domain's records (or `rows`, a boolean mask of them): an
+    ExpressionError becomes an error at the line of `key`, naming the raw lines of the offending
+    values, and the rule fails."""
+    expr = Expression(text)
+    index = ctx.index if rows is None else ctx.index[np.asarray(rows, dtype=bool)]
+
+    def column(name):
+        s = ctx.column(name, variable)
+        return s if rows is None else s[np.asarray(rows, dtype=bool)]
+    try:
+        return expr, expr.evaluate(column, target_types, len(index))
+    except ExpressionError as exc:
+        where = ""
+        if exc.rows is not None and np.asarray(exc.rows).any():
+            full = np.zeros(len(ctx.index), dtype=bool)
+            if rows is None:
+                full[:] = exc.rows
+            else:
+                full[np.flatnonzero(np.asarray(rows, dtype=bool))[exc.rows]] = True
+            where = f" ({ctx.raw_lines(pd.Series(full, index=ctx.index))})"
+        ctx.issues.error(f"{variable}.{key}: {exc.located(text)}{where}", **ctx.where(variable, *path, key))
+        raise RuleFailed(variable) from None
+
+
+def target_types(name: str):
+    """Names without a source alias are target variables; the --DTC ones hold ISO 8601 dates."""
+    return DATE if "." not in name and name.endswith("DTC") else None
+
+
+def rule_condition(ctx, variable: str, cond, path) -> pd.Series:
+    if not isinstance(cond, str):
+        return conditions.evaluate(cond, lambda c: ctx.column(c, variable), ctx.index)
+    _, value = rule_expression(ctx, variable, cond, path, "where")
+    if value.type != BOOL:
+        ctx.issues.error(f"{variable}.where: {cond!r} is not a condition (compare a value: X = 'Y')",
+                         **ctx.where(variable, *path, "where"))
+        raise RuleFailed(variable)
+    return pd.Series(value.data.fillna(False).to_numpy(dtype=bool), index=ctx.index)
+
+
+def _compute(ctx, variable, text, path, mask=None) -> pd.Series:
+    """`compute:` an expression's value per record: numbers for a numeric variable (text numbers as
+    SDTM writes them otherwise), dates as ISO 8601 text."""
+    _, value = rule_expression(ctx, variable, text, path, "compute", rows=mask)
+    if value.type == BOOL:
+        ctx.issues.error(f"{variable}.compute: {text!r} is a condition, not a value (write "
+                         f"case when ... then 'Y' end)", **ctx.where(variable, *path, "compute"))
+        raise RuleFailed(variable)
+    numeric = _is_numeric_target(ctx, variable) and value.type == NUMBER
+    part = pd.Series(value.data if numeric else as_text(value), dtype=float if numeric else object)
+    out = pd.Series(np.nan if numeric else "", index=ctx.index, dtype=float if numeric else object)
+    if mask is None:
+        out[:] = part.to_numpy()
+    else:
+        out[np.asarray(mask, dtype=bool)] = part.to_numpy()
+    return out
+
+
+def _template(ctx, variable, template, path, mask=None):
     idx = ctx.index
     pieces = re.split(r"(\{[^{}]+\})", template)
     out = pd.Series("", index=idx, dtype=object)
     any_missing = pd.Series(False, index=idx)
     for piece in pieces:
         if piece.startswith("{") and piece.endswith("}"):
-            s = ctx.column(piece[1:-1], variable).fillna("").astype(str)
+            name = piece[1:-1]
+            if re.fullmatch(r"\w+(\.\w+)?", name):
+                s = ctx.column(name, variable).fillna("").astype(str)
+            else:
+                s = pd.Series(as_text(rule_expression(ctx, variable, name, path, "template")[1]), index=idx,
+                              dtype=object)
             any_missing |= s == ""
             out = out + s
         elif piece:
@@ -654,7 +787,12 @@ def _aggregate_date(ctx, variable, spec, path):
     src = ctx.mapping.sources[a["source"]]
     raw = ctx.raw[a["source"]]
     if a.get("where"):
-        raw = raw[conditions.evaluate(a["where"], lambda c: raw[c], raw.index)]
+        try:
+            raw = raw[conditions.evaluate(a["where"], lambda c: raw[c], raw.index)]
+        except ExpressionError as exc:
+            ctx.issues.items.append(_condition_issue(exc, raw, a["where"], f"{variable}.{kind}.where",
+                                               **ctx.where(variable, *path, kind, "where")))
+            raise RuleFailed(variable) from None
     sub_ctx = _SubContext(ctx, raw)
     iso = parse_dates(sub_ctx, variable, raw[a["date"]], raw[a["time"]] if a.get("time") else None,
                       _formats(a["format"]), _formats(a.get("time_format")), a.get("unknown"),
@@ -692,7 +830,7 @@ class _SubContext:
 
 def _modifiers(ctx, variable, spec, out, path):
     if spec.get("where"):
-        mask = conditions.evaluate(spec["where"], lambda c: ctx.column(c, variable), ctx.index)
+        mask = rule_condition(ctx, variable, spec["where"], path)
         out = out.where(mask, float("nan") if pd.api.types.is_numeric_dtype(out) else "")
     if "map" in spec:
         if table_file(spec["map"]):

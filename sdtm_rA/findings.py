@@ -181,10 +181,49 @@ def _table_issues(m, node: dict, path: tuple) -> list[Issue]:
                                 "number (quote yes/no/true/false/null to mean the text)", file=m.file,
                                 line=m.line(*path, "results", key) or m.line(*path)))
     for unit, factor in (node.get("convert") or {}).items():
-        if isinstance(factor, bool) or not math.isfinite(factor) or factor <= 0:
+        if isinstance(factor, str):
+            problem = formula_problem(factor)
+            if problem:
+                issues.append(Issue("error", f"tests: convert: {unit}: {problem}", file=m.file,
+                                    line=m.line(*path, "convert", unit) or m.line(*path)))
+        elif isinstance(factor, bool) or not math.isfinite(factor) or factor <= 0:
             issues.append(Issue("error", f"tests: convert: {unit}: {factor!r} is not a positive finite factor",
                                 file=m.file, line=m.line(*path, "convert", unit) or m.line(*path)))
     return issues
+
+
+def formula_problem(text: str) -> str:
+    """Why a `convert:` formula is not a number computed from `value` (the result in the collected
+    unit); '' when it is one."""
+    from .expression import NUMBER, Expression, ExpressionError
+    try:
+        expr = Expression(text)
+        others = [n for n in expr.names if n != "value"]
+        if others:
+            return (f"a conversion formula reads only `value` (the result in the collected unit), not "
+                    f"{', '.join(others)}: {text!r}")
+        if "value" not in expr.names:
+            return f"a conversion formula computes from `value` (the result in the collected unit): {text!r}"
+        kind = expr.check(lambda n: NUMBER)
+    except ExpressionError as exc:
+        return exc.located()
+    return "" if kind == NUMBER else f"a conversion formula gives a number, and {text!r} does not"
+
+
+def converted(ctx, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """`x` in the standard unit: a conversion code is a positive factor, or -(k + 1) for the k-th
+    `convert:` formula of the domain (conversion_factors); NaN stays NaN."""
+    x = np.asarray(x, dtype=float)
+    codes = np.asarray(codes, dtype=float)
+    with np.errstate(over="ignore", under="ignore"):   # out_of_range says so, per value
+        y = x * np.where(codes > 0, codes, np.nan)
+    formulas = getattr(ctx, "conversion_formulas", [])
+    for code in np.unique(codes[codes < 0]).tolist():
+        from .expression import Expression
+        rows = codes == code
+        expr = Expression(formulas[int(-code) - 1])
+        y[rows] = expr.values(lambda name: pd.Series(x[rows]), n=int(rows.sum())).to_numpy(dtype=float)
+    return y
 
 
 def entry_of(ctx):
@@ -231,8 +270,9 @@ def number_texts(values: pd.Series) -> pd.Series:
 
 def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
     """Per row, the factor from the collected unit to the test's standard unit, decided once per
-    distinct (test, unit) pair. NaN: no conversion (reported here), or no collected unit for a test
-    with a standard unit (reported where a number meets it: a text result needs no unit)."""
+    distinct (test, unit) pair; a `convert:` formula is coded -(k + 1) (see `converted`). NaN: no
+    conversion (reported here), or no collected unit for a test with a standard unit (reported where
+    a number meets it: a text result needs no unit)."""
     entries = entry_of(ctx).to_numpy(dtype=np.int64)
     u_codes, u_uniq = pd.factorize(units.fillna("").astype(str))
     codes, pairs = pd.factorize(entries * max(len(u_uniq), 1) + u_codes)
@@ -247,6 +287,11 @@ def conversion_factors(ctx, variable, units: pd.Series) -> pd.Series:
             per_pair[k] = 1.0
             continue
         factor = entry["convert"].get(u, entry["convert"].get(u_std))
+        if isinstance(factor, str):
+            formulas = ctx.__dict__.setdefault("conversion_formulas", [])
+            if factor not in formulas:
+                formulas.append(factor)
+            factor = -(formulas.index(factor) + 1)
         if factor is None:
             ctx.issues.error(f"{entry['testcd']}: no conversion from {shown(u)} to the standard unit "
                              f"'{std}' (add it under `convert:` of the test) ({ctx.raw_lines(codes == k)})",
@@ -330,16 +375,17 @@ def standard_result(ctx, variable, result: pd.Series, units: pd.Series) -> pd.Se
     prefix, number, number_why = _censored_or_number(texts)
     numeric = todo & (number_why[t_k] != "is not a number")
     x = number[t_k[numeric]]
-    with np.errstate(over="ignore", under="ignore"):   # out_of_range says so, per value
-        y = x * f_k[numeric]
+    y = converted(ctx, x, f_k[numeric])
     units = np.array([e["unit"] for e in tests], dtype=object)[e_k[numeric]]
     decimals = np.array([e["decimals"] for e in tests], dtype=object)[e_k[numeric]].tolist()
     reason = number_why[t_k[numeric]]
     for j in np.flatnonzero((reason == "") & unitless_k[numeric]):
         reason[j] = UNITLESS.format(unit=units[j])
+    for j in np.flatnonzero((reason == "") & np.isnan(y) & ~np.isnan(x)):
+        reason[j] = f"has no value in {units[j]} by its conversion formula"
     for j in np.flatnonzero((reason == "") & out_of_range(x, y)):
-        reason[j] = (f"is out of the range of numbers once converted to {units[j]} "
-                     f"(× {format_number(f_k[numeric][j])})")
+        how = f"× {format_number(f_k[numeric][j])}" if f_k[numeric][j] > 0 else "by its formula"
+        reason[j] = f"is out of the range of numbers once converted to {units[j]} ({how})"
     scaled = np.full(len(y), "", dtype=object)
     ys = y.tolist()
     for j in np.flatnonzero(reason == "").tolist():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConversionError, Issue
+from .expression import Expression, ExpressionError
 from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, MELT_FORMS, RULE_KEYS, SUPP_SCHEMA,
                      TABLE_FILE_SCHEMA, node_issues, schema_issues, suggest, table_file)
 from .yamlio import LineDict, line_of, load_yaml
@@ -248,11 +249,8 @@ def source_refs(spec: dict) -> list[tuple[str, str]]:
         val = spec.get(key)
         for item in (val if isinstance(val, list) else [val]):
             add(item)
-    if "template" in spec:
-        for ph in PLACEHOLDER.findall(spec["template"]):
-            add(ph)
-    for key, val in (spec.get("where") or {}).items():
-        add(key)
+    for name in expression_names(spec):
+        add(name)
     for arg in ("visit", "source_column", "result_column"):
         if isinstance(spec.get(arg), str):
             add(spec[arg])
@@ -263,14 +261,33 @@ def source_refs(spec: dict) -> list[tuple[str, str]]:
 
 def target_refs(spec: dict, registry) -> set[str]:
     """Target variables a rule needs computed first (template placeholders, derivation inputs)."""
-    deps = set()
-    if "template" in spec:
-        deps |= {p for p in PLACEHOLDER.findall(spec["template"]) if "." not in p}
-    for key in (spec.get("where") or {}):
-        if "." not in key:
-            deps.add(key)
+    deps = {name for name in expression_names(spec) if "." not in name}
     if "derive" in spec and spec["derive"] in registry:
         deps |= set(registry[spec["derive"]].requires(spec))
     if isinstance(spec.get("else"), dict):
         deps |= target_refs(spec["else"], registry)
     return deps
+
+
+def expressions_of(spec: dict) -> list[tuple[str, str]]:
+    """(key, expression text) of every expression a rule holds itself: a text `where:`, `compute:`
+    and each {part} of a `template:` (its `else:` is a rule of its own)."""
+    out = []
+    if isinstance(spec.get("where"), str):
+        out.append(("where", spec["where"]))
+    if isinstance(spec.get("compute"), str):
+        out.append(("compute", spec["compute"]))
+    if isinstance(spec.get("template"), str):
+        out += [("template", part) for part in PLACEHOLDER.findall(spec["template"])]
+    return out
+
+
+def expression_names(spec: dict) -> list[str]:
+    """The names a rule's conditions and expressions read (map conditions: their keys)."""
+    names = [k for k in spec.get("where") or {}] if isinstance(spec.get("where"), dict) else []
+    for _, text in expressions_of(spec):
+        try:
+            names += Expression(text).names
+        except ExpressionError:
+            pass   # the schema check reports it with its line
+    return names

@@ -94,8 +94,22 @@ class Validator(cerberus.Validator):
         super().__init__(*args, **kwargs)
 
     def _check_with_condition(self, field, value):
+        if isinstance(value, str):
+            self._check_with_expression(field, value)
         for problem in condition_problems(value):
             self._error(field, problem)
+
+    def _check_with_template(self, field, value):
+        import re
+        for part in re.findall(r"\{([^{}]+)\}", value):
+            self._check_with_expression(field, part)
+
+    def _check_with_expression(self, field, value):
+        from .expression import Expression, ExpressionError
+        try:
+            Expression(value)
+        except ExpressionError as exc:
+            self._error(field, exc.located())
 
 
 def error_texts(errors) -> list[str]:
@@ -169,7 +183,7 @@ def validate_document(doc, schema, file, what="document", allow_unknown=False):
 
 # ---------------------------------------------------------------------------------------------
 # Mapping files
-COND = {"type": "dict", "keysrules": {"type": "string"}, "check_with": "condition",
+COND = {"type": ["dict", "string"], "keysrules": {"type": "string"}, "check_with": "condition",
         "valuesrules": {"type": ["string", "number", "boolean", "list", "dict"], "nullable": True}}
 
 FILE_OPTIONS = {
@@ -214,11 +228,12 @@ SOURCE = {"type": "dict", "schema": {
 RULE_KEYS = {
     "from": {"type": ["string", "list"]},
     "constant": {"type": ["string", "number", "boolean"], "nullable": True},
-    "template": {"type": "string"},
+    "template": {"type": "string", "check_with": "template"},
     "date": {"type": ["string", "list"]},
     "first_date": {"type": "dict"},
     "last_date": {"type": "dict"},
     "derive": {"type": "string"},
+    "compute": {"type": "string", "check_with": "expression"},
     "format": {"type": ["string", "list"]},
     "time_format": {"type": ["string", "list"]},
     "unknown": {"type": "list", "schema": {"type": "string"}},
@@ -250,7 +265,7 @@ def table_file(value) -> bool:
     return isinstance(value, dict) and "file" in value
 
 
-ALGORITHMS = ("from", "constant", "template", "date", "first_date", "last_date", "derive")
+ALGORITHMS = ("from", "constant", "template", "compute", "date", "first_date", "last_date", "derive")
 
 SUPP_SCHEMA = {"qnam": {"type": "string", "regex": r"[A-Z][A-Z0-9_]{0,7}"},
                "label": {"type": "string", "maxlength": 40},
@@ -273,7 +288,7 @@ TEST_ENTRY = {"type": "dict", "schema": {
     "test": {"type": "string", "maxlength": 40},
     "unit": {"type": "string"},
     "units": {"type": "dict"},
-    "convert": {"type": "dict", "valuesrules": {"type": "number"}},
+    "convert": {"type": "dict", "valuesrules": {"type": ["number", "string"]}},
     "decimals": {"type": "integer", "min": 0, "max": 10},
     "set": {"type": "dict"},
     "numeric": {"type": "boolean"},

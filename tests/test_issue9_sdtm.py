@@ -271,6 +271,7 @@ def _full_mapping() -> dict:
         rule = {"derive": name, "supp": True}
         for arg, schema in deriv.args.items():
             types = schema.get("type")
+            types = "dict" if isinstance(types, list) and "dict" in types else types   # a condition map
             rule[arg] = {"dict": dict(cond), "list": ["LBDTC"]}.get(types, "LBDTC")
         doc["variables"][f"DRV{i}"] = rule
     return doc

@@ -1,0 +1,217 @@
+"""The expression language in SDTM mappings (issue 9 §2): `compute:`, text `where:` (rule, source,
+first_date), expressions inside `template:` parts, `convert:` formulas, and their errors at the
+mapping's line before anything runs. Expected values are worked out by hand in the comments."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import studykit as sk  # noqa: E402
+from studykit import by, records  # noqa: E402
+
+U = "TST01-"
+
+
+def _cm(tmp_path, raw: str, source: str = "{file: raw/cm.csv}", **rules):
+    folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping(source, **rules)}, raw={"raw/cm.csv": raw})
+    return folder
+
+
+def build_cm(tmp_path, raw, source="{file: raw/cm.csv}", **rules):
+    return sk.build(_cm(tmp_path, raw, source, **rules)).datasets["CM"]
+
+
+def error_of(tmp_path, raw, source="{file: raw/cm.csv}", **rules) -> str:
+    return sk.error_text(sk.conversion_error(_cm(tmp_path, raw, source, **rules)))
+
+
+# ------------------------------------------------------------------ compute and template
+
+def test_compute_splits_a_combined_patient_number(tmp_path):
+    raw = "PATNUM,TRT\n701-1015,Aspirin\n702-22,Ibuprofen\n"
+    cm = build_cm(tmp_path, raw, USUBJID='{template: "{STUDYID}-{scan(cm.PATNUM, 2, \'-\')}"}',
+                  CMSPID="{compute: \"scan(cm.PATNUM, 1, '-')\"}",
+                  CMGRPID="{compute: \"extract(cm.PATNUM, '-(\\\\d+)$')\"}")
+    assert records(cm, "USUBJID", "CMSPID", "CMGRPID") == [(U + "1015", "701", "1015"), (U + "22", "702", "22")]
+
+
+def test_compute_joins_check_boxes_skipping_empty_ones(tmp_path):
+    raw = ("SUBJID,TRT,IND1,IND2,IND3\n"
+           "101,A,Pain,,Fever\n"
+           "101,B,, ,\n"
+           "101,C,,Swelling,\n")
+    cm = build_cm(tmp_path, raw, CMINDC="{compute: \"catx(', ', cm.IND1, cm.IND2, cm.IND3)\"}")
+    assert by(cm, "CMTRT", "CMINDC") == {"A": "Pain, Fever", "B": "", "C": "Swelling"}
+
+
+def test_compute_arithmetic_into_a_numeric_variable(tmp_path):
+    raw = "SUBJID,TRT,DOSE_G\n101,A,0.5\n101,B,\n101,C,1.25\n"
+    cm = build_cm(tmp_path, raw, CMDOSE='{compute: "cm.DOSE_G * 1000"}', CMDOSU="{constant: mg}")
+    doses = by(cm, "CMTRT", "CMDOSE")
+    assert doses["A"] == 500 and doses["C"] == 1250      # 0.5 g, 1.25 g in mg
+    assert sk.is_missing(doses["B"])                       # missing stays missing
+
+
+def test_compute_a_date_gives_iso_text_at_its_precision(tmp_path):
+    raw = "SUBJID,TRT,START\n101,A,2021-03-04\n101,B,2021-03\n"
+    cm = build_cm(tmp_path, raw, CMSTDTC="{date: cm.START, format: [yyyy-MM-dd, yyyy-MM]}",
+                  CMENDTC='{compute: "CMSTDTC + 6"}')
+    # a full date + 6 days; a partial date has no day to add to: missing
+    assert by(cm, "CMTRT", "CMENDTC") == {"A": "2021-03-10", "B": ""}
+
+
+def test_case_when_gives_a_category(tmp_path):
+    raw = "SUBJID,TRT,DOSE\n101,A,5\n101,B,50\n101,C,\n"
+    cm = build_cm(tmp_path, raw, CMCAT="{compute: \"case when cm.DOSE is missing then 'UNKNOWN' "
+                                       "when cm.DOSE < 10 then 'LOW' else 'HIGH' end\"}")
+    assert by(cm, "CMTRT", "CMCAT") == {"A": "LOW", "B": "HIGH", "C": "UNKNOWN"}
+
+
+# ------------------------------------------------------------------ where
+
+def test_text_where_on_target_dates_with_a_partial_date(tmp_path):
+    raw = "SUBJID,TRT,START\n101,A,2021-02-01\n101,B,2021-03\n101,C,2021-03-15\n101,D,2021-02\n"
+    cm = build_cm(tmp_path, raw, CMSTDTC="{date: cm.START, format: [yyyy-MM-dd, yyyy-MM]}",
+                  CMCAT="{constant: PRIOR, where: \"CMSTDTC < '2021-03-10'\"}")
+    # A: 1 Feb is before 10 March; B: March 2021 may be before or after: unknown, not kept;
+    # C: after; D: every day of February is before 10 March.
+    assert by(cm, "CMTRT", "CMCAT") == {"A": "PRIOR", "B": "", "C": "", "D": "PRIOR"}
+
+
+def test_text_where_with_or_and_not(tmp_path):
+    raw = "SUBJID,TRT,ROUTE,ONGO\n101,A,ORAL,Y\n101,B,IV,N\n101,C,ORAL,N\n101,D,IV,Y\n"
+    cm = build_cm(tmp_path, raw, CMENRF="{constant: ONGOING, where: \"cm.ONGO = 'Y' and not "
+                                       "(cm.ROUTE = 'IV' or cm.TRT = 'Z')\"}")
+    assert by(cm, "CMTRT", "CMENRF") == {"A": "ONGOING", "B": "", "C": "", "D": ""}
+
+
+def test_source_where_as_an_expression(tmp_path):
+    raw = "SUBJID,TRT,STATUS,DOSE\n101,A,,5\n101,B,DELETED,5\n101,C,,0\n101,D,,abc\n"
+    # B is deleted, C has no dose; D's 'abc' is not a number: is_number() excludes it before
+    # number() would read it (and, unlike SQL, evaluates its right side only where the left holds)
+    cm = build_cm(tmp_path, raw, "{file: raw/cm.csv, where: \"STATUS <> 'DELETED' and is_number(DOSE) "
+                                 "and number(DOSE) > 0\"}")
+    assert sorted(cm["CMTRT"]) == ["A"]
+
+
+def test_source_where_naming_a_missing_column(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    text = error_of(tmp_path, raw, "{file: raw/cm.csv, where: \"STATUS <> 'X'\"}")
+    assert "where: 'STATUS' is not a column of the source" in text
+
+
+def test_first_date_where_as_an_expression(tmp_path):
+    dm = sk.dm_mapping(RFXSTDTC="{first_date: {source: ex, date: EXSTDAT, format: yyyy-MM-dd, "
+                                "where: \"number(EXDOSE) > 0\"}}")
+    raw = dict(sk.DM_RAW)
+    raw["raw/ex.csv"] = ("SUBJID,EXSTDAT,EXSTTIM,EXDOSE\n"
+                         "101,2021-03-08,,0\n"        # a zero dose is not exposure
+                         "101,2021-03-10,09:30,5\n"
+                         "102,2021-03-12,,5\n"
+                         "103,2021-03-15,08:00,5\n")
+    folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw=raw)
+    got = by(sk.build(folder).datasets["DM"], "SUBJID", "RFXSTDTC")
+    assert got == {"101": "2021-03-10", "102": "2021-03-12", "103": "2021-03-15"}
+
+
+# ------------------------------------------------------------------ errors at the mapping line
+
+def test_unknown_function_is_refused_at_its_line(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    folder = _cm(tmp_path, raw, CMCAT='{compute: "uper(cm.TRT)"}')
+    text = sk.error_text(sk.conversion_error(folder))
+    line = sk.line_of((folder / "mappings" / "cm.yaml").read_text(), "CMCAT")
+    assert f"mappings/cm.yaml:{line}" in text
+    assert "unknown function 'uper' (did you mean 'upper'?)" in text
+
+
+def test_syntax_error_names_the_character(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    text = error_of(tmp_path, raw, CMCAT="{constant: X, where: \"cm.TRT = 'A' and\"}")
+    assert "CMCAT.where: expected a value, a name or '(', found the end of the expression" in text
+    assert "at character 17" in text
+
+
+def test_ordering_two_raw_texts_is_refused_before_running(tmp_path):
+    raw = "SUBJID,TRT,A,B\n101,X,10,9\n"
+    text = error_of(tmp_path, raw, CMCAT="{constant: X, where: \"cm.A > cm.B\"}")
+    assert "'>' between two texts would compare them letter by letter ('10' < '9'); write number(cm.A)" in text
+
+
+def test_a_bare_name_that_is_not_a_variable(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    text = error_of(tmp_path, raw, CMCAT='{compute: "upper(TRT)"}')
+    assert "'TRT' is not a variable of this mapping" in text
+    assert "a raw column is written alias.COLUMN" in text
+
+
+def test_text_that_is_not_a_number_names_value_and_raw_line(tmp_path):
+    raw = "SUBJID,TRT,DOSE\n101,A,5\n101,B,five\n"
+    text = error_of(tmp_path, raw, CMDOSE='{compute: "cm.DOSE * 2"}')
+    assert "CMDOSE.compute: cm.DOSE holds text that is not a number: 'five'" in text
+    assert "raw/cm.csv line 3" in text
+
+
+def test_a_where_that_is_not_a_condition(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    text = error_of(tmp_path, raw, CMCAT="{constant: X, where: \"upper(cm.TRT)\"}")
+    assert "CMCAT.where: 'upper(cm.TRT)' is not a condition" in text
+
+
+def test_a_compute_that_is_a_condition(tmp_path):
+    raw = "SUBJID,TRT\n101,A\n"
+    text = error_of(tmp_path, raw, CMCAT="{compute: \"cm.TRT = 'A'\"}")
+    assert "CMCAT.compute: \"cm.TRT = 'A'\" is a condition, not a value" in text
+
+
+def test_old_condition_maps_keep_working(tmp_path):
+    raw = "SUBJID,TRT,ONGO\n101,A,Y\n101,B,N\n"
+    cm = build_cm(tmp_path, raw, CMENRF="{constant: ONGOING, where: {cm.ONGO: Y}}")
+    assert by(cm, "CMTRT", "CMENRF") == {"A": "ONGOING", "B": ""}
+
+
+# ------------------------------------------------------------------ unit conversion formulas
+
+VS_RULES = {
+    "USUBJID": '{template: "{STUDYID}-{vs.SUBJID}"}',
+    "VSSPID": "{from: vs.SPID}",
+    "VSTESTCD": "{derive: test_code}",
+    "VSTEST": "{derive: test_name}",
+    "VSORRES": "{from: vs.RESULT}",
+    "VSORRESU": "{from: vs.UNIT}",
+    "VSSTRESC": "{derive: standard_result, result: VSORRES, unit: VSORRESU}",
+    "VSSTRESN": "{derive: standard_numeric, of: VSSTRESC}",
+    "VSSTRESU": "{derive: standard_unit, result: VSSTRESC}",
+    "VSSEQ": "{derive: seq, order: [VSTESTCD, VSSPID]}",
+}
+
+
+def _vs(tmp_path, raw, convert):
+    tests = ("\nfrom: vs.TEST\ncodelist: VSTESTCD\nentries:\n"
+             f"  - {{match: Temperature, testcd: TEMP, unit: C, convert: {convert}, decimals: 1}}\n")
+    return sk.make_study(tmp_path, mappings={"vs": sk.mapping("VS", {"vs": "{file: raw/vs.csv}"}, VS_RULES,
+                                                               tests=tests)}, raw={"raw/vs.csv": raw})
+
+
+def test_conversion_formula_with_an_offset(tmp_path):
+    raw = "SPID,SUBJID,TEST,RESULT,UNIT\nV1,101,Temperature,98.6,F\nV2,101,Temperature,100.4,F\n" \
+          "V3,101,Temperature,36.6,C\nV4,101,Temperature,<95,F\n"
+    vs = sk.build(_vs(tmp_path, raw, '{F: "(value - 32) * 5 / 9"}')).datasets["VS"]
+    # (98.6 - 32) × 5/9 = 37; (100.4 - 32) × 5/9 = 38; 36.6 C stays; <95 F: (95 - 32) × 5/9 = 35
+    assert by(vs, "VSSPID", "VSSTRESC") == {"V1": "37", "V2": "38", "V3": "36.6", "V4": "<35"}
+    assert by(vs, "VSSPID", "VSSTRESN")["V1"] == pytest.approx(37)
+
+
+def test_conversion_formula_reading_another_name_is_refused(tmp_path):
+    raw = "SPID,SUBJID,TEST,RESULT,UNIT\nV1,101,Temperature,98.6,F\n"
+    text = sk.error_text(sk.conversion_error(_vs(tmp_path, raw, '{F: "(x - 32) * 5 / 9"}')))
+    assert "convert: F: a conversion formula reads only `value` (the result in the collected unit), not x" in text
+
+
+def test_conversion_formula_without_a_value_for_a_result(tmp_path):
+    raw = "SPID,SUBJID,TEST,RESULT,UNIT\nV1,101,Temperature,-4,F\n"
+    text = sk.error_text(sk.conversion_error(_vs(tmp_path, raw, '{F: "sqrt(value)"}')))
+    assert "TEMP: result '-4' has no value in C by its conversion formula (raw/vs.csv line 2)" in text
