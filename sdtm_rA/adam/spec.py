@@ -25,8 +25,8 @@ from ..schema import schema_issues, suggest
 from ..specs import load_adamig
 from ..yamlio import line_of, load_each, load_yaml
 from .steps import (CONDITION, NAME_RE, ORDER, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
-                    formula_roles, keep_map, order_columns, summary_sources)
-from .where import columns_of
+                    formula_parameters, formula_roles, keep_map, order_columns, summary_sources)
+from .where import check_expression, columns_of
 
 CLASSES = ("ADSL", "BDS", "OCCDS", "OTHER")
 FORMATS = ("DATE9.", "DATETIME20.", "TIME8.")
@@ -76,6 +76,7 @@ _KIND_RULES = {
     "text": {"type": "string"}, "number": {"type": "number"}, "integer": {"type": "integer"},
     "boolean": {"type": "boolean"}, "list": {"type": "list"}, "mapping": {"type": "dict"}, "any": {},
     "summaries": {"type": "dict"},
+    "expression": {"type": "string", "check_with": check_expression},
 }
 
 
@@ -258,7 +259,7 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             elif arg.kind == "summaries":
                 for v in summary_sources(val):
                     need(s, name, v, cols, mine)
-            elif arg.kind == "where":
+            elif arg.kind in ("where", "expression"):
                 for v in columns_of(val):
                     need(s, name, v, cols, mine)
             elif src_name and arg.kind == "source_var":
@@ -289,6 +290,11 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             for b in a.get("basetypes") or []:
                 for v in columns_of(b.get("where") or {}):
                     need(s, "basetypes", v, cols, mine)
+        if s.step.name == "parameter_computed" and a.get("formula") not in FORMULAS:
+            for p in formula_parameters(a.get("formula")):
+                if "*" not in params and p not in params:
+                    err(s, f"formula: parameter {p} is not created by an earlier step{suggest(p, params)}",
+                        "formula")
         if s.step.name == "parameter_computed" and a.get("formula") in FORMULAS:
             req, opt = formula_roles(a["formula"])
             roles = set(a.get("inputs") or {})

@@ -21,14 +21,15 @@ import pandas as pd
 from . import bds, occurrence, ra_scores, subject
 from .subject import order_columns
 from .dates import derive_vars_dt, derive_vars_dtm, study_day
-from .where import as_condition_text, check_condition, evaluate
+from ..expression import BOOL, DATE, NUMBER, Expression, ExpressionError, as_text
+from .where import as_condition_text, check_condition, declared, evaluate
 
 NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
 PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
 
 # Cerberus rules of the nested arguments: every key at every depth is checked before a run.
 SCALAR = {"type": ["string", "number", "boolean", "date"], "nullable": True}
-CONDITION = {"type": "dict", "check_with": check_condition}
+CONDITION = {"type": ["dict", "string"], "check_with": check_condition}
 # a sort order: variables, each ascending or {desc: VARIABLE} (admiral's desc())
 ORDER = {"type": "list", "minlength": 1,
          "schema": {"type": ["string", "dict"], "schema": {"desc": {"type": "string", "required": True}}}}
@@ -69,6 +70,7 @@ KINDS = {
     "set": "{VARIABLE: value} on the new records: a value of the variable's type, null for missing",
     "text": "a text", "number": "a number", "integer": "a whole number", "boolean": "true or false",
     "list": "a list", "mapping": "a mapping", "any": "any value",
+    "expression": "an expression over variables of the dataset being derived (docs/expressions.md)",
 }
 
 
@@ -230,6 +232,27 @@ def flag(df, a, ctx):
     for v in a["unknown_if_missing"] or []:
         res = res.where(df[v].notna() & (df[v].astype(str).str.strip() != ""), None)
     return df.assign(**{a["new"]: res})
+
+
+@step("compute", restrictable=True, new=Arg("new", True), value=Arg("expression", True))
+def compute(df, a, ctx):
+    """`new` set to an expression over each record's variables (the `mutate()` of admiral's
+    templates): a formula, text functions for AVISIT, a date offset, a CASE category. A number stays a
+    number, a date becomes a date (missing unless the day is known), text stays text; a condition
+    is refused (use `flag`, or case when ... then 'Y' end)."""
+    v = Expression(a["value"]).evaluate(lambda name: df[name], declared, len(df))
+    if v.type == BOOL:
+        raise StepError(f"value: {a['value']!r} is a condition, not a value (use the flag step, or "
+                        f"case when ... then 'Y' end)", ("value",))
+    if v.type == NUMBER:
+        out = pd.Series(v.data, index=df.index, dtype=float)
+    elif v.type == DATE:
+        stamps = v.data.lo.astype("datetime64[us]")
+        stamps[v.data.prec < 3] = np.datetime64("NaT")
+        out = pd.Series(stamps.astype("datetime64[ns]"), index=df.index)
+    else:
+        out = pd.Series(as_text(v), index=df.index, dtype=object)
+    return df.assign(**{a["new"]: out})
 
 
 @step("constant", restrictable=True, new=Arg("new", True), value=Arg("any", True, rule=SCALAR))
@@ -576,6 +599,40 @@ FORMULAS: dict[str, Callable] = {
 }
 
 
+def formula_parameters(formula) -> list[str]:
+    """The parameters an expression formula reads (`AVAL.SYSBP` → SYSBP), in order."""
+    if not isinstance(formula, str) or formula in FORMULAS:
+        return []
+    try:
+        names = Expression(formula).names
+    except ExpressionError:
+        return []
+    return list(dict.fromkeys(n.split(".", 1)[1] for n in names if n.startswith("AVAL.")))
+
+
+def check_formula(field, value, error) -> None:
+    """A computed parameter's formula: a named one, or an expression whose names are `AVAL.PARAMCD`
+    (admiral's derive_param_computed: `AVAL.SYSBP`, the AVAL of SYSBP in the same group)."""
+    if not isinstance(value, str) or value in FORMULAS:
+        return
+    try:
+        expr = Expression(value)
+        other = [n for n in expr.names if not n.startswith("AVAL.")]
+        if other:
+            error(field, f"{other[0]}: a formula reads the parameters' values as AVAL.PARAMCD "
+                         f"(e.g. (AVAL.SYSBP + 2 * AVAL.DIABP) / 3), or is one of {', '.join(FORMULAS)}")
+            return
+        if not expr.names:
+            error(field, f"{value!r} is neither a named formula ({', '.join(FORMULAS)}) nor an expression "
+                         f"reading AVAL.PARAMCD")
+            return
+        kind = expr.check(lambda n: NUMBER)
+        if kind != NUMBER:
+            error(field, f"a formula gives a number, and {value!r} does not")
+    except ExpressionError as exc:
+        error(field, exc.located())
+
+
 def formula_roles(name: str) -> tuple[list[str], list[str]]:
     """(required roles, optional roles) of a formula."""
     sig = inspect.signature(FORMULAS[name])
@@ -592,18 +649,42 @@ def _carry(df, sel, by, carry, new):
     return new.merge(agg, on=by, how="left")
 
 
-@step("parameter_computed", adds_records=True, formula=Arg("text", True, allowed=tuple(FORMULAS)),
-      inputs=Arg("params", True), by=Arg("vars", default=["USUBJID", "AVISITN"]), where=Arg("where"),
+@step("parameter_computed", adds_records=True,
+      formula=Arg("text", True, rule={"type": "string", "check_with": check_formula},
+                  doc=f"a named formula ({', '.join(FORMULAS)}) with its `inputs`, or an expression over "
+                      "AVAL.PARAMCD (admiral's derive_param_computed): (AVAL.SYSBP + 2 * AVAL.DIABP) / 3"),
+      inputs=Arg("params", doc="{role: PARAMCD} of a named formula"), by=Arg("vars", default=["USUBJID", "AVISITN"]), where=Arg("where"),
       carry=Arg("vars", doc="variables copied from the inputs (the latest value)"),
       outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP"), **_PARAM)
 def parameter_computed(df, a, ctx):
     """A parameter computed from other parameters of the same `by` group, created only where every
-    required input has a value (SDAI, CDAI, DAS28-ESR/CRP, a ratio such as Treg/Th17)."""
-    inputs = a["inputs"]
+    required input has a value (SDAI, CDAI, DAS28-ESR/CRP, a ratio such as Treg/Th17), by a named
+    formula or an expression (admiral's derive_param_computed: MAP, BMI, BSA...)."""
+    if a["formula"] in FORMULAS:
+        if not a["inputs"]:
+            raise StepError(f"formula {a['formula']} needs `inputs:`", ("formula",))
+        roles = dict(a["inputs"])
+        named = FORMULAS[a["formula"]]
+
+        def func(v):
+            return named(**{r: v[p] for r, p in roles.items()})
+    else:
+        if a["inputs"]:
+            raise StepError("an expression formula names its parameters itself (AVAL.PARAMCD); "
+                            "remove `inputs:`", ("inputs",))
+        roles = {p: p for p in formula_parameters(a["formula"])}
+        expr = Expression(a["formula"])
+
+        def func(v):
+            n = len(next(iter(v.values())))
+            return expr.values(lambda name: v[name.split(".", 1)[1]].reset_index(drop=True), n=n).to_numpy()
     sel = df[evaluate(a["where"], df)] if a["where"] else df
-    sel = sel[sel["PARAMCD"].isin(list(inputs.values()))]
-    func = FORMULAS[a["formula"]]
-    roles = dict(inputs)
+    sel = sel[sel["PARAMCD"].isin(list(roles.values()))]
+    absent = [p for p in dict.fromkeys(roles.values()) if p not in set(sel["PARAMCD"])]
+    if absent:     # a misspelt code would otherwise give no record, silently
+        raise StepError(f"formula: no record of parameter {', '.join(absent)}"
+                        f"{' among the records meeting `where`' if a['where'] else ''}; parameters here: "
+                        f"{', '.join(sorted(set(df['PARAMCD'].dropna().astype(str)))) or 'none'}", ("formula",))
     keys = a["by"] + _subject_keys(df)
     keys = list(dict.fromkeys(keys))
     set_values = {"PARAM": a["param"]}
@@ -612,7 +693,7 @@ def parameter_computed(df, a, ctx):
     try:
         out = bds.derive_param_computed(sel, by=keys, parameters=list(dict.fromkeys(roles.values())),
                                         new_paramcd=a["paramcd"],
-                                        func=lambda v: func(**{r: v[p] for r, p in roles.items()}),
+                                        func=func,
                                         set_values=set_values)
     except ValueError as exc:
         raise StepError(f"{exc} (restrict the inputs with `where`, e.g. {{ANL01FL: Y}})") from exc

@@ -7,7 +7,8 @@ rules need: numeric and date comparisons against a number or another variable, a
     where: {ADT: {le: {var: TRTSDT}}}              against another variable of the same record
     where: {PARAMCD: [SDAI, CDAI], ABLFL: {not: Y}}
     where: {any: [{AESER: Y}, {AESEV: SEVERE}]}    one of several conditions
-Several keys must all hold. A comparison with a missing value is False (as in SAS and R).
+    where: "ADT >= TRTSDT and ADT <= TRTEDT + 30"  an expression (sdtm_rA.expression)
+Several keys must all hold. A comparison with a missing value is False (as in R).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..conditions import evaluate as _text_evaluate
+from ..expression import DATE, Expression, ExpressionError
 from ..schema import suggest
 
 COMPARISONS = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
@@ -78,15 +80,39 @@ def _operator_problems(at: str, op, value) -> list[str]:
     return [] if _values(value) else [f"{at}: `{op}:` takes a value or a list of values, not {value!r}"]
 
 
+def declared(name: str):
+    """ADaM columns have their dtype's type; --DTC text holds ISO 8601 dates."""
+    return DATE if name.endswith("DTC") else None
+
+
 def check_condition(field, value, error) -> None:
-    """Cerberus `check_with` of every ADaM condition: the problems at the condition's line."""
+    """Cerberus `check_with` of every ADaM condition: the problems at the condition's line. An
+    expression is parsed and checked (functions, arguments, literals) before anything runs; the
+    types of its variables are known when the data is."""
+    if isinstance(value, str):
+        try:
+            Expression(value).check(declared)
+        except ExpressionError as exc:
+            error(field, exc.located())
+        return
     for problem in condition_problems(value):
         error(field, problem)
+
+
+def check_expression(field, value, error) -> None:
+    """Cerberus `check_with` of an expression argument (a `compute` value)."""
+    if isinstance(value, str):
+        check_condition(field, value, error)
 
 
 def columns_of(cond) -> list[str]:
     """Every variable a condition reads (keys and `{var: X}` references), for the checks before a run."""
     out: list[str] = []
+    if isinstance(cond, str):
+        try:
+            return Expression(cond).names
+        except ExpressionError:
+            return out       # the schema check reports it
     if not isinstance(cond, dict):
         return out
     for key, test in cond.items():
@@ -157,6 +183,8 @@ def evaluate(cond, df: pd.DataFrame) -> pd.Series:
     """Boolean mask of the records of `df` meeting `cond` (None: every record)."""
     if not cond:
         return pd.Series(True, index=df.index)
+    if isinstance(cond, str):
+        return pd.Series(Expression(cond).mask(lambda name: df[name], declared, len(df)), index=df.index)
     mask = pd.Series(True, index=df.index)
     text_part = {}
     for key, test in cond.items():

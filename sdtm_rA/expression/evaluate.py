@@ -309,6 +309,8 @@ class Evaluator:
         raise self.error(f"cannot compare {TYPE_WORDS[a.type]} with {TYPE_WORDS[b.type]}", node)
 
     def arithmetic(self, op: str, a: Value, b: Value, node: Binary) -> Value:
+        if ANY in (a.type, b.type) and op in ("+", "-"):
+            return Value(ANY, None)          # a date or a number: known with the data
         if DATE in (a.type, b.type) and op in ("+", "-"):
             return self.date_arithmetic(op, a, b, node)
         x, y = self.number(a, node.left), self.number(b, node.right)

@@ -22,6 +22,9 @@ class ExpressionError(ValueError):
         super().__init__(message)
         self.message, self.pos, self.text, self.rows = message, pos, text, rows
 
+    def __str__(self) -> str:
+        return self.located()
+
     def located(self, text: str | None = None) -> str:
         """The message with the expression and a pointer to the offending part."""
         text = self.text if text is None else text

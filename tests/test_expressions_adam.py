@@ -1,0 +1,143 @@
+"""The expression language in ADaM specs (issue 9 §2): text `where:` on every step, the `compute`
+step, and expression formulas of `parameter_computed` (admiral's derive_param_computed), with
+errors at the spec's line before anything runs. Expected values are worked out by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdtm_rA.adam.steps import STEPS, run_step
+from test_adam_spec import derive_one, errors_of
+
+T = pd.Timestamp
+
+DM = pd.DataFrame({"STUDYID": ["S1"] * 4, "USUBJID": ["S1-1", "S1-2", "S1-3", "S1-4"],
+                   "AGE": [30.0, 65.0, np.nan, 70.0], "ARMCD": ["D", "D", "", "D"], "SITEID": ["701", "702", "", "9"],
+                   "SUBJID": ["701-1015", "702-0002", "", "9-1"],
+                   "RFSTDTC": ["2021-01-10", "2021-01-05T08:00", "", "2021-02"],
+                   "DTHDTC": ["2021-02-01", "", "", "2021-03-20"]})
+SDTM = {"DM": DM}
+
+
+def adsl(steps: str, variables: str) -> str:
+    return ("dataset: ADSL\nlabel: Subject-Level\nclass: ADSL\nkeys: [USUBJID]\nsteps:\n"
+            "  - {derive: records, dataset: DM, keep: [STUDYID, USUBJID, AGE, ARMCD, SITEID, SUBJID, RFSTDTC, "
+            "DTHDTC]}\n" + steps + "variables: {STUDYID: , USUBJID: , AGE: , " + variables + "}\n")
+
+
+def derived(tmp_path, steps, variables):
+    return derive_one(tmp_path, adsl(steps, variables), SDTM).datasets["ADSL"].set_index("USUBJID")
+
+
+def test_records_where_as_an_expression(tmp_path):
+    text = adsl("", "").replace("dataset: DM, keep", "dataset: DM, where: \"ARMCD <> '' and AGE >= 60\", keep")
+    got = derive_one(tmp_path, text, SDTM).datasets["ADSL"]
+    assert sorted(got["USUBJID"]) == ["S1-2", "S1-4"]           # S1-1 is 30; S1-3 has no arm
+
+
+def test_compute_a_category_with_case(tmp_path):
+    got = derived(tmp_path, "  - {derive: compute, new: AGEGR1, value: \"case when AGE < 65 then '<65' "
+                            "when AGE >= 65 then '>=65' end\"}\n", "AGEGR1: {label: Age group}")
+    # a missing age meets neither condition (unknown): missing, never the last group
+    assert got["AGEGR1"].to_dict() == {"S1-1": "<65", "S1-2": ">=65", "S1-3": "", "S1-4": ">=65"}
+
+
+def test_compute_text_functions(tmp_path):
+    got = derived(tmp_path, "  - {derive: compute, new: SUBJN, value: \"number(scan(SUBJID, -1, '-'))\", "
+                            "where: \"SUBJID is not missing\"}\n"
+                            "  - {derive: compute, new: SITEGR1, value: \"catx('-', 'SITE', SITEID)\"}\n",
+                  "SUBJN: {label: Subject number}, SITEGR1: {label: Site group}")
+    assert got["SUBJN"].to_dict() == {"S1-1": 1015, "S1-2": 2, "S1-3": pytest.approx(np.nan, nan_ok=True),
+                                      "S1-4": 1}
+    assert got["SITEGR1"].to_dict() == {"S1-1": "SITE-701", "S1-2": "SITE-702", "S1-3": "SITE", "S1-4": "SITE-9"}
+
+
+def test_compute_dates_from_iso_text(tmp_path):
+    got = derived(tmp_path, "  - {derive: compute, new: RFSTDT, value: \"date(RFSTDTC)\"}\n"
+                            "  - {derive: compute, new: DTHADY, value: \"date(DTHDTC) - RFSTDT + 1\"}\n"
+                            "  - {derive: flag, new: DTH30FL, where: \"date(DTHDTC) <= RFSTDT + 30\", else: null}\n",
+                  "RFSTDT: {label: Start date}, DTHADY: {label: Death day}, DTH30FL: {label: Death in 30 days}")
+    # S1-2's datetime keeps its day; S1-4's '2021-02' is not a full date: no date
+    assert got["RFSTDT"].tolist()[:2] == [T("2021-01-10"), T("2021-01-05")]
+    assert got["RFSTDT"].isna().tolist() == [False, False, True, True]
+    # 2021-02-01 - 2021-01-10 = 22 days, + 1 = day 23
+    assert got["DTHADY"]["S1-1"] == 23 and np.isnan(got["DTHADY"]["S1-2"])
+    # 23 days <= 30: Y; S1-4's start is not a full date: unknown, so not flagged
+    assert got["DTH30FL"].tolist() == ["Y", "", "", ""]
+
+
+def test_compute_a_condition_is_refused(tmp_path):
+    msg = errors_of(tmp_path, adsl("  - {derive: compute, new: OLD, value: \"AGE > 60\"}\n", "OLD: {label: Old}"),
+                    SDTM)
+    assert "adsl.yaml:7" in msg and "value: 'AGE > 60' is a condition, not a value" in msg
+
+
+def test_expression_errors_are_found_before_running(tmp_path):
+    msg = errors_of(tmp_path, adsl("  - {derive: compute, new: X, value: \"uper(SITEID)\"}\n"
+                                   "  - {derive: flag, new: Y, where: \"AGE >> 3\"}\n",
+                                   "X: {label: x}, Y: {label: y}"), SDTM)
+    assert "adsl.yaml:7" in msg and "unknown function 'uper' (did you mean 'upper'?)" in msg
+    assert "adsl.yaml:8" in msg and "expected a value, a name or '(', found '>'" in msg
+
+
+def test_expression_names_are_checked_before_running(tmp_path):
+    msg = errors_of(tmp_path, adsl("  - {derive: compute, new: Z, value: \"upper(SITE)\"}\n", "Z: {label: z}"),
+                    SDTM)
+    assert "adsl.yaml:7" in msg and "SITE is not a variable of ADSL at this step (did you mean 'SITEID'?)" in msg
+
+
+# ----------------------------------------------------------------------------- derive_param_computed
+
+VS = pd.DataFrame({
+    "STUDYID": ["S1"] * 7, "USUBJID": ["S1-1"] * 4 + ["S1-2"] * 3,
+    "PARAMCD": ["SYSBP", "DIABP", "SYSBP", "DIABP", "SYSBP", "DIABP", "SYSBP"],
+    "AVAL": [120.0, 80.0, 130.0, np.nan, 110.0, 70.0, 140.0],
+    "AVISITN": [1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0]})
+
+
+def test_parameter_computed_with_an_expression_formula():
+    args = {"paramcd": "MAP", "param": "Mean Arterial Pressure (mmHg)",
+            "formula": "(AVAL.SYSBP + 2 * AVAL.DIABP) / 3"}
+    out = run_step(STEPS["parameter_computed"], VS.copy(), args, None)
+    new = out[out["PARAMCD"] == "MAP"].sort_values(["USUBJID", "AVISITN"])
+    # S1-1 visit 1: (120 + 160) / 3 = 93.333; visit 2: DIABP missing → no record;
+    # S1-2 visit 1: (110 + 140) / 3 = 83.333; visit 2: no DIABP → no record
+    assert new[["USUBJID", "AVISITN"]].values.tolist() == [["S1-1", 1.0], ["S1-2", 1.0]]
+    assert new["AVAL"].tolist() == pytest.approx([280 / 3, 250 / 3])
+    assert set(new["PARAM"]) == {"Mean Arterial Pressure (mmHg)"}
+
+
+def test_bmi_and_bsa_formulas():
+    df = pd.DataFrame({"STUDYID": ["S1"] * 2, "USUBJID": ["S1-1"] * 2, "PARAMCD": ["HEIGHT", "WEIGHT"],
+                       "AVAL": [170.0, 65.0], "AVISITN": [1.0, 1.0]})
+    bmi = run_step(STEPS["parameter_computed"], df.copy(), {"paramcd": "BMI", "param": "BMI (kg/m2)",
+                   "formula": "AVAL.WEIGHT / (AVAL.HEIGHT / 100) ** 2"}, None)
+    bsa = run_step(STEPS["parameter_computed"], df.copy(), {"paramcd": "BSA", "param": "BSA (m2)",
+                   "formula": "sqrt(AVAL.HEIGHT * AVAL.WEIGHT / 3600)"}, None)   # Mosteller
+    assert bmi[bmi.PARAMCD == "BMI"]["AVAL"].iloc[0] == pytest.approx(65 / 1.7 ** 2)       # 22.49
+    assert bsa[bsa.PARAMCD == "BSA"]["AVAL"].iloc[0] == pytest.approx((170 * 65 / 3600) ** 0.5)  # 1.752
+
+
+BDS = """\
+dataset: ADVS
+label: Vital Signs
+class: BDS
+keys: [USUBJID, PARAMCD, AVISITN]
+steps:
+  - {derive: records, dataset: VS, keep: [STUDYID, USUBJID, PARAMCD, AVAL, AVISITN]}
+  - {derive: parameter_computed, paramcd: MAP, param: MAP, formula: "FORMULA"}
+variables: {USUBJID: , PARAMCD: , AVAL: , AVISITN: {label: Visit}, PARAM: {label: Parameter}}
+"""
+
+
+def test_formula_reading_something_else_than_aval_is_refused(tmp_path):
+    msg = errors_of(tmp_path, BDS.replace("FORMULA", "(SYSBP + 2 * DIABP) / 3"), {"VS": VS})
+    assert "adsl.yaml:7" in msg
+    assert "SYSBP: a formula reads the parameters' values as AVAL.PARAMCD" in msg
+
+
+def test_formula_parameters_must_exist(tmp_path):
+    # the records come from data, so the codes are only known when the step runs
+    msg = errors_of(tmp_path, BDS.replace("FORMULA", "(AVAL.SYSBP + 2 * AVAL.DIABPX) / 3"), {"VS": VS})
+    assert "adsl.yaml:7: ADVS: step 2 (parameter_computed): formula: no record of parameter DIABPX; parameters here: DIABP, SYSBP" in msg
