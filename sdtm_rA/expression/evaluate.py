@@ -381,17 +381,43 @@ def _not(a: Value) -> Value:
 
 
 def _compare_dates(op: str, x: Dates, y: Dates) -> Value:
-    """True or false where every instant the two values may stand for agrees, unknown otherwise;
-    equal only at the same precision with the same parts (`dates.compare_dtc`)."""
+    """The completion rule: both values are completed to the finer of their two precisions (a month
+    against a day: each of its days); the result is true or false where every pair of completions
+    agrees, unknown otherwise. '2021-03' >= '2021-03-01' is true, '2021-03-04' = '2021-03-04T10:00'
+    unknown; equal means one completion each, the same (a hyphenated gap is never equal)."""
     usable = (x.prec > 0) & (y.prec > 0) & (np.isnan(x.tz) == np.isnan(y.tz))
-    sx = np.nan_to_num(x.tz).astype(np.int64) * 60_000_000
-    sy = np.nan_to_num(y.tz).astype(np.int64) * 60_000_000
-    before = (x.hi - sx) <= (y.lo - sy)
-    after = (x.lo - sx) >= (y.hi - sy)
-    same = x.exact & y.exact & (x.lo - sx == y.lo - sy) & (x.hi - sx == y.hi - sy)
-    known = usable & (before | after | same)
-    res = {"=": same, "<>": ~same, "<": before, "<=": before | same, ">": after, ">=": after | same}[op]
-    return condition(res, known)
+    finer = np.maximum(x.prec, y.prec)
+    x_first, x_last = _completions(x, finer)
+    y_first, y_last = _completions(y, finer)
+    if op in ("<", ">="):
+        lt_true, lt_false = x_last < y_first, x_first >= y_last
+        res, known = (lt_true, lt_true | lt_false) if op == "<" else (lt_false, lt_true | lt_false)
+    elif op in (">", "<="):
+        gt_true, gt_false = x_first > y_last, x_last <= y_first
+        res, known = (gt_true, gt_true | gt_false) if op == ">" else (gt_false, gt_true | gt_false)
+    else:
+        same = x.exact & y.exact & (x_first == x_last) & (y_first == y_last) & (x_first == y_first)
+        apart = (x_last < y_first) | (x_first > y_last)
+        res, known = (same, same | apart) if op == "=" else (apart, same | apart)
+    return condition(res, usable & known)
+
+
+_UNIT = {1: "Y", 2: "M", 3: "D", 4: "h", 5: "m", 6: "s", 7: "us"}
+
+
+def _completions(d: Dates, precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last completion of each value at `precision` (1 year .. 7 microsecond), as
+    counts of that unit since 1970, in UTC where the value has a zone."""
+    shift = np.nan_to_num(d.tz).astype(np.int64) * 60_000_000
+    lo, last_instant = d.lo - shift, d.hi - shift - 1
+    first = np.zeros(len(d), dtype=np.int64)
+    last = np.zeros(len(d), dtype=np.int64)
+    for level, unit in _UNIT.items():
+        rows = precision == level
+        if rows.any():
+            first[rows] = lo[rows].astype("datetime64[us]").astype(f"datetime64[{unit}]").astype(np.int64)
+            last[rows] = last_instant[rows].astype("datetime64[us]").astype(f"datetime64[{unit}]").astype(np.int64)
+    return first, last
 
 
 def label(node: Node) -> str:

@@ -207,8 +207,8 @@ def _scan(ev, node, s, n, delims=None):
         raise ev.error("scan: the delimiters are empty", node)
     words = pd.Series(s.data, dtype=object).str.split("[" + re.escape(chars) + "]+", regex=True)
     words = words.map(lambda w: [x for x in w if x])
-    picked = words.str[n - 1 if n > 0 else n]
-    return Value(TEXT, picked.fillna("").to_numpy(dtype=object))
+    picked = words.str[n - 1 if n > 0 else n].astype(object)
+    return Value(TEXT, picked.where(picked.notna(), "").to_numpy(dtype=object))
 
 
 def _extract(ev, node, s, regex, group=1):
