@@ -15,8 +15,9 @@ import pandas as pd
 
 from .grammar import (Between, Binary, Call, Case, ExpressionError, In, Like, Literal, Missing, Name,
                       Node, Unary)
-from .values import (ANY, BOOL, DATE, DAY_US, NUMBER, TEXT, Dates, Value, as_text, condition, full,
-                     is_missing, numbers, of_series, take_dates, text_dates, where_dates)
+from .values import (ANY, BOOL, DATE, DAY_US, NUMBER, TEXT, Dates, Scalar, Value, as_text, broadcast_dates,
+                     condition, full,
+                     is_missing, numbers, of_series, strings, take_dates, text_array, text_dates, where_dates)
 
 TYPE_WORDS = {NUMBER: "a number", TEXT: "text", DATE: "a date", BOOL: "a condition", ANY: "a value"}
 
@@ -78,6 +79,8 @@ def _located(fn, text, rows=True):
 def subset(v: Value, rows: np.ndarray) -> Value:
     if v.type == ANY:
         return v
+    if isinstance(v, Scalar):
+        return Scalar(v.type, v.scalar, len(rows))
     if v.type == DATE:
         return Value(DATE, take_dates(v.data, rows))
     return Value(v.type, v.data[rows])
@@ -87,7 +90,7 @@ def missing_of(t: str, n: int) -> Value:
     if t == NUMBER:
         return Value(NUMBER, np.full(n, np.nan))
     if t == TEXT:
-        return Value(TEXT, np.full(n, "", dtype=object))
+        return full("", n, TEXT)
     if t == DATE:
         z = np.zeros(n, dtype=np.int64)
         return Value(DATE, Dates(z, z, np.zeros(n, np.int8), np.zeros(n, bool), np.full(n, np.nan)))
@@ -104,11 +107,32 @@ def put(into: Value, rows: np.ndarray, part: Value) -> Value:
             getattr(spread, f)[rows] = getattr(part.data, f)
         if into.data.text is not None and part.data.text is not None:
             spread.text = np.full(len(sel), "", dtype=object)
-            spread.text[rows] = part.data.text
+            spread.text[rows] = np.asarray(part.data.text, dtype=object)
         return Value(DATE, where_dates(sel, spread, into.data))
+    if into.type == TEXT:
+        data = np.asarray(into.data, dtype=object)
+        data[rows] = np.asarray(part.data, dtype=object)
+        return Value(TEXT, text_array(data))
     data = into.data.copy()
     data[rows] = part.data
     return Value(into.type, data)
+
+
+def assemble(kind: str, n: int, parts: list[tuple[np.ndarray, Value]]) -> Value:
+    """One column from parts that together cover each of the n records once (CASE branches): the
+    parts are concatenated and put in record order with one take."""
+    rows = np.concatenate([r for r, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    order[rows] = np.arange(len(rows))
+    if kind == TEXT:
+        joined = pd.concat([pd.Series([v.scalar] * len(r), dtype="str") if isinstance(v, Scalar)
+                            else strings(v.data) for r, v in parts], ignore_index=True)
+        return Value(TEXT, text_array(joined).take(order))
+    if kind == DATE:
+        fields = {f: np.concatenate([getattr(v.data, f) for _, v in parts])[order]
+                  for f in ("lo", "hi", "prec", "exact", "tz")}
+        return Value(DATE, Dates(**fields))
+    return Value(kind, np.concatenate([np.asarray(v.data) for _, v in parts])[order])
 
 
 class Evaluator:
@@ -139,7 +163,7 @@ class Evaluator:
         return method(node)
 
     def _literal(self, node: Literal) -> Value:
-        return full(node.value, self.n, node.type)
+        return Scalar(BOOL if node.type == "bool" else node.type, node.value, self.n)
 
     def _name(self, node: Name) -> Value:
         v = self.names.value(node.name, node.pos, self.text)
@@ -162,7 +186,7 @@ class Evaluator:
                 return empty(TEXT) if self.n == 0 else Value(ANY, None)
             self.no_condition(a, node.left)
             self.no_condition(b, node.right)
-            return Value(TEXT, as_text(a).astype(object) + as_text(b).astype(object))
+            return Value(TEXT, text_array(_text_or_scalar(a) + _text_or_scalar(b)))
         if node.op in ("=", "<>", "<", "<=", ">", ">="):
             return self.compare(node.op, a, b, node)
         return self.arithmetic(node.op, a, b, node)
@@ -170,7 +194,7 @@ class Evaluator:
     def _in(self, node: In) -> Value:
         a = self.value(node.arg)
         if a.type == TEXT and all(isinstance(i, Literal) and i.type == TEXT for i in node.items):
-            hit = np.isin(_stripped(a.data), [i.value.strip() for i in node.items])
+            hit = strings(a.data).str.strip().isin([i.value.strip() for i in node.items]).to_numpy(dtype=bool)
             return condition(~hit if node.negated else hit)
         out = None
         for item in node.items:
@@ -198,8 +222,7 @@ class Evaluator:
         if v.type != TEXT:
             raise self.error(f"LIKE compares text; {label(node.arg)} is {TYPE_WORDS[v.type]} "
                              f"(write text({label(node.arg)}) like ...)", node)
-        regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in node.pattern)
-        hit = pd.Series(v.data, dtype=object).str.fullmatch(regex, flags=re.DOTALL).to_numpy(dtype=bool)
+        hit = _like(strings(v.data), node.pattern)
         return condition(~hit if node.negated else hit)
 
     def _call(self, node: Call) -> Value:
@@ -207,7 +230,7 @@ class Evaluator:
         return call(self, node)
 
     def _case(self, node: Case) -> Value:
-        result_type, pending, out = None, np.arange(self.n), None
+        result_type, pending = None, np.arange(self.n)
         parts = []
         for cond_node, value_node in node.whens:
             cond = self.condition(self.on(pending).value(cond_node) if self.n else self.value(cond_node),
@@ -232,11 +255,9 @@ class Evaluator:
                                  f"date()", at)
         if result_type is None:
             return Value(ANY, None)
-        out = missing_of(result_type, self.n)
-        for rows, v, _ in parts:
-            if v.type != ANY and len(rows):
-                out = put(out, rows, v)
-        return out
+        if node.default is None:
+            parts.append((pending, missing_of(result_type, len(pending)), node))
+        return assemble(result_type, self.n, [(rows, v) for rows, v, _ in parts])
 
     # -- operations ------------------------------------------------------------------------------
     def logic(self, node: Binary) -> Value:
@@ -274,8 +295,11 @@ class Evaluator:
         if v.type in (kind, ANY):
             return v
         if isinstance(node, Literal) and node.type == TEXT:
-            _located(lambda: read(np.array([node.value], dtype=object), label(node), node.pos), self.text,
-                     rows=False)
+            one = _located(lambda: read(np.array([node.value], dtype=object), label(node), node.pos), self.text,
+                           rows=False)
+            if isinstance(v, Scalar):      # read once, not once per record
+                return Scalar(NUMBER, float(one[0]), v.n) if kind == NUMBER else \
+                    Value(DATE, broadcast_dates(one, v.n))
         if v.type == TEXT:
             try:
                 return Value(kind, read(v.data, label(node), node.pos))
@@ -294,7 +318,9 @@ class Evaluator:
             if op not in ("=", "<>"):
                 raise self.error(f"'{op}' between two texts would compare them letter by letter "
                                  f"('10' < '9'); write number({label(left)}) or date({label(left)})", node)
-            eq = _stripped(a.data) == _stripped(b.data)
+            x, y = (b, a) if isinstance(a, Scalar) else (a, b)
+            other = y.scalar.strip() if isinstance(y, Scalar) else strings(y.data).str.strip()
+            eq = (strings(x.data).str.strip() == other).to_numpy(dtype=bool)
             return condition(eq if op == "=" else ~eq)
         if DATE in types:
             if types - {DATE, TEXT}:
@@ -316,15 +342,18 @@ class Evaluator:
         x, y = self.number(a, node.left), self.number(b, node.right)
         if ANY in (x.type, y.type):
             return empty(NUMBER) if self.n == 0 else Value(ANY, None)
+        xs, ys = (v.scalar if isinstance(v, Scalar) else v.data for v in (x, y))
         with np.errstate(all="ignore"):
-            if op == "/":
-                res = np.where(y.data == 0, np.nan, x.data / np.where(y.data == 0, 1, y.data))
+            if op == "/":        # division by zero gives missing, as in SAS
+                res = np.where(ys == 0, np.nan, xs / np.where(ys == 0, 1, ys)) if np.any(ys == 0) else xs / ys
             else:
-                res = _ARITH[op](x.data, y.data)
-        overflow = np.isinf(res) & np.isfinite(x.data) & np.isfinite(y.data)
-        if overflow.any():
-            raise self.error(f"'{op}' gives a number too large for a float", node, overflow)
-        return Value(NUMBER, np.where(np.isnan(res), np.nan, res))
+                res = _ARITH[op](xs, ys)
+        res = np.broadcast_to(np.asarray(res, dtype=float), (self.n,))
+        if np.isinf(res).any():
+            overflow = np.isinf(res) & np.isfinite(x.data) & np.isfinite(y.data)
+            if overflow.any():
+                raise self.error(f"'{op}' gives a number too large for a float", node, overflow)
+        return Value(NUMBER, np.array(res))
 
     def date_arithmetic(self, op: str, a: Value, b: Value, node: Binary) -> Value:
         if a.type == DATE and b.type == DATE or (op == "-" and a.type == DATE and b.type == TEXT):
@@ -364,8 +393,31 @@ def _operands(node: Node) -> tuple[Node, Node]:
     return node, node
 
 
-def _stripped(text: np.ndarray) -> np.ndarray:
-    return pd.Series(text, dtype=object).str.strip().to_numpy(dtype=object)
+def _text_or_scalar(v: Value):
+    """A value as text for ||: a Series, or the text itself when written in the expression."""
+    if isinstance(v, Scalar) and v.type == TEXT:
+        return v.scalar
+    return strings(as_text(v))
+
+
+def _like(s: pd.Series, pattern: str) -> np.ndarray:
+    """SQL LIKE (% any text, _ one character, the whole text): prefix, suffix, part and equality
+    run in Arrow; other patterns through a regular expression."""
+    body = pattern.strip("%")
+    if "_" not in pattern and "%" not in body:
+        starts, ends = pattern.startswith("%"), pattern.endswith("%")
+        if starts and ends:
+            hit = s.str.contains(body, regex=False)
+        elif ends:
+            hit = s.str.startswith(body)
+        elif starts:
+            hit = s.str.endswith(body)
+        else:
+            hit = s == body
+        return hit.fillna(False).to_numpy(dtype=bool)
+    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    objects = pd.Series(s.to_numpy(dtype=object), dtype=object)
+    return objects.str.fullmatch(regex, flags=re.DOTALL).fillna(False).to_numpy(dtype=bool)
 
 
 def _and(a: Value, b: Value) -> Value:
@@ -402,21 +454,33 @@ def _compare_dates(op: str, x: Dates, y: Dates) -> Value:
     return condition(res, usable & known)
 
 
-_UNIT = {1: "Y", 2: "M", 3: "D", 4: "h", 5: "m", 6: "s", 7: "us"}
+_UNIT = {1: "Y", 2: "M"}     # calendar units of varying length
+_UNIT_US = {3: DAY_US, 4: 3_600_000_000, 5: 60_000_000, 6: 1_000_000, 7: 1}
 
 
 def _completions(d: Dates, precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The first and last completion of each value at `precision` (1 year .. 7 microsecond), as
     counts of that unit since 1970, in UTC where the value has a zone."""
-    shift = np.nan_to_num(d.tz).astype(np.int64) * 60_000_000
-    lo, last_instant = d.lo - shift, d.hi - shift - 1
+    zoned = ~np.isnan(d.tz)
+    lo, last_instant = d.lo, d.hi - 1
+    if zoned.any():
+        shift = np.where(zoned, d.tz, 0).astype(np.int64) * 60_000_000
+        lo, last_instant = lo - shift, last_instant - shift
+    levels = np.unique(precision)
+    if len(levels) == 1 and levels[0] in _UNIT_US:       # the usual case: one fixed-length unit
+        unit = _UNIT_US[int(levels[0])]
+        return np.floor_divide(lo, unit), np.floor_divide(last_instant, unit)
     first = np.zeros(len(d), dtype=np.int64)
     last = np.zeros(len(d), dtype=np.int64)
-    for level, unit in _UNIT.items():
+    for level in levels.tolist():
         rows = precision == level
-        if rows.any():
-            first[rows] = lo[rows].astype("datetime64[us]").astype(f"datetime64[{unit}]").astype(np.int64)
-            last[rows] = last_instant[rows].astype("datetime64[us]").astype(f"datetime64[{unit}]").astype(np.int64)
+        if level in _UNIT_US:
+            first[rows] = np.floor_divide(lo[rows], _UNIT_US[level])
+            last[rows] = np.floor_divide(last_instant[rows], _UNIT_US[level])
+        elif level in _UNIT:
+            unit = f"datetime64[{_UNIT[level]}]"
+            first[rows] = lo[rows].astype("datetime64[us]").astype(unit).astype(np.int64)
+            last[rows] = last_instant[rows].astype("datetime64[us]").astype(unit).astype(np.int64)
     return first, last
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .grammar import Call, Literal, Node, Unary
-from .values import ANY, BOOL, DATE, NUMBER, TEXT, Dates, Value, as_text, condition, is_missing
+from .values import (ANY, BOOL, DATE, NUMBER, TEXT, Dates, Value, as_text, condition, is_missing, strings,
+                     text_array)
 
 # Argument kinds: the value's type after conversion, or PATTERN / WHOLE (a literal checked before
 # running: a regular expression, a whole number).
@@ -173,14 +174,20 @@ def _argument(ev, kind: str, node: Node, call_node: Call):
 def _text(fn):
     """A text → text function applied through pandas' string methods."""
     def impl(ev, node, s: Value, *rest):
-        return Value(TEXT, fn(pd.Series(s.data, dtype=object), *rest).fillna("").to_numpy(dtype=object))
+        return Value(TEXT, text_array(fn(strings(s.data), *rest)))
     return impl
 
 
 def _flag(fn):
     def impl(ev, node, s: Value, *rest):
-        return condition(fn(pd.Series(s.data, dtype=object), *rest).fillna(False).to_numpy(dtype=bool))
+        return condition(fn(_python(s), *rest).fillna(False).to_numpy(dtype=bool))
     return impl
+
+
+def _python(s: Value) -> pd.Series:
+    """Text as Python strings: user regular expressions keep Python's `re` syntax (checked when the
+    expression is read), which Arrow's RE2 does not fully share."""
+    return pd.Series(np.asarray(s.data, dtype=object), dtype=object)
 
 
 def _math(fn):
@@ -195,8 +202,7 @@ def _substr(ev, node, s, start, length=None):
     if start < 1 or (length is not None and length < 0):
         raise ev.error("substr: positions start at 1 and a length is not negative", node)
     stop = None if length is None else start - 1 + length
-    text = pd.Series(s.data, dtype=object)
-    return Value(TEXT, text.str.slice(start - 1, stop).fillna("").to_numpy(dtype=object))
+    return Value(TEXT, text_array(strings(s.data).str.slice(start - 1, stop)))
 
 
 def _scan(ev, node, s, n, delims=None):
@@ -205,33 +211,36 @@ def _scan(ev, node, s, n, delims=None):
     chars = " " if delims is None else delims
     if not chars:
         raise ev.error("scan: the delimiters are empty", node)
-    words = pd.Series(s.data, dtype=object).str.split("[" + re.escape(chars) + "]+", regex=True)
-    words = words.map(lambda w: [x for x in w if x])
-    picked = words.str[n - 1 if n > 0 else n].astype(object)
-    return Value(TEXT, picked.where(picked.notna(), "").to_numpy(dtype=object))
+    splitter = re.compile("[" + re.escape(chars) + "]+")
+    index = n - 1 if n > 0 else n
+
+    def word(text: str) -> str:
+        words = [w for w in splitter.split(text) if w]
+        return words[index] if -len(words) <= index < len(words) else ""
+    return Value(TEXT, _per_distinct(s, word))
 
 
 def _extract(ev, node, s, regex, group=1):
-    text = pd.Series(s.data, dtype=object)
+    text = _python(s)
     if regex.groups == 0:
         found = text.str.extract("(" + regex.pattern + ")", expand=False)
     else:
         if not 1 <= group <= regex.groups:
             raise ev.error(f"extract: the pattern has {regex.groups} group(s), not {group}", node)
         found = text.str.extract(regex.pattern, expand=True)[group - 1]
-    return Value(TEXT, found.fillna("").to_numpy(dtype=object))
+    return Value(TEXT, text_array(found))
 
 
 def _catx(ev, node, sep, *parts):
     out = None
     for p in parts:
-        p = pd.Series(p.data, dtype=object).str.strip().to_numpy(dtype=object)
+        p = strings(p.data).str.strip()
         if out is None:
             out = p
             continue
         both = (out != "") & (p != "")
-        out = np.where(both, out + sep + p, np.where(out == "", p, out))
-    return Value(TEXT, out.astype(object))
+        out = out.where(~both, out + sep + p).where(out != "", p)
+    return Value(TEXT, text_array(out))
 
 
 def _coalesce(ev, node, *values):
@@ -264,7 +273,7 @@ def _date_of(ev, node, v):
     lo = np.where(day, d.lo - np.mod(d.lo, 86_400_000_000), d.lo)
     hi = np.where(day, lo + 86_400_000_000, d.hi)
     text = None if d.text is None else \
-        np.where(day, pd.Series(d.text, dtype=object).str.slice(0, 10), d.text).astype(object)
+        text_array(strings(d.text).str.slice(0, 10).where(day, strings(d.text)))
     return Value(DATE, Dates(lo, hi, np.minimum(d.prec, 3).astype(np.int8), d.exact, np.full(len(d), np.nan),
                              text))
 
@@ -307,7 +316,7 @@ def _extreme(fn):
 
 def _is_number(ev, node, s):
     from ..findings import read_numbers
-    codes, uniques = pd.factorize(pd.Series(s.data, dtype=object))
+    codes, uniques = pd.factorize(s.data)
     _, why = read_numbers(np.asarray(uniques, dtype=object))
     ok = np.array([w == "" and str(u).strip() != "" for u, w in zip(uniques, why)] + [False], dtype=bool)
     return condition(ok[codes])
@@ -322,17 +331,16 @@ _IMPL = {
     "lower": _text(lambda s: s.str.lower()),
     "title": _text(lambda s: s.str.title()),
     "strip": _text(lambda s: s.str.strip()),
-    "length": lambda ev, node, s: Value(NUMBER, pd.Series(s.data, dtype=object).str.rstrip().str.len()
-                                        .to_numpy(dtype=float)),
+    "length": lambda ev, node, s: Value(NUMBER, strings(s.data).str.rstrip().str.len().to_numpy(dtype=float)),
     "substr": _substr,
     "scan": _scan,
     "extract": _extract,
-    "matches": _flag(lambda s, rx: s.str.contains(rx.pattern, regex=True)),
+    "matches": _flag(lambda s, rx: s.str.contains(rx, regex=True)),
     "replace": lambda ev, node, s, old, new: _replace(ev, node, s, old, new),
     "regex_replace": lambda ev, node, s, rx, new: _regex_replace(ev, node, s, rx, new),
-    "contains": lambda ev, node, s, part: _pairwise(s, part, lambda a, b: b in a),
-    "starts_with": lambda ev, node, s, part: _pairwise(s, part, lambda a, b: a.startswith(b)),
-    "ends_with": lambda ev, node, s, part: _pairwise(s, part, lambda a, b: a.endswith(b)),
+    "contains": lambda ev, node, s, part: _pairwise(node, s, part, "contains", lambda a, b: b in a),
+    "starts_with": lambda ev, node, s, part: _pairwise(node, s, part, "startswith", lambda a, b: a.startswith(b)),
+    "ends_with": lambda ev, node, s, part: _pairwise(node, s, part, "endswith", lambda a, b: a.endswith(b)),
     "catx": _catx,
     "coalesce": _coalesce,
     "number": _number_checked,
@@ -359,16 +367,28 @@ assert set(_IMPL) == set(FUNCTIONS)
 def _replace(ev, node, s, old, new):
     if old == "":
         raise ev.error("replace: the text to replace is empty", node)
-    return Value(TEXT, pd.Series(s.data, dtype=object).str.replace(old, new, regex=False)
-                 .to_numpy(dtype=object))
+    return Value(TEXT, text_array(strings(s.data).str.replace(old, new, regex=False)))
 
 
 def _regex_replace(ev, node, s, rx, b):
-    return Value(TEXT, pd.Series(s.data, dtype=object).str.replace(rx, b, regex=True).to_numpy(dtype=object))
+    return Value(TEXT, text_array(_python(s).str.replace(rx, b, regex=True)))
 
 
-def _pairwise(s: Value, part: Value, fn) -> Value:
-    """A text test against another text, once per distinct pair."""
+def _per_distinct(s: Value, fn) -> pd.api.extensions.ExtensionArray:
+    """fn(text) once per distinct text: a column of a million records has few distinct values."""
+    codes, uniques = pd.factorize(s.data)
+    table = np.array([fn(str(u)) for u in uniques] + [""], dtype=object)
+    return text_array(table[codes])
+
+
+def _pairwise(node: Call, s: Value, part: Value, method: str, fn) -> Value:
+    """A text test against another text: against a quoted text in Arrow, against a column once per
+    distinct pair."""
+    other = node.args[1]
+    if isinstance(other, Literal) and other.type == TEXT:
+        kwargs = {"regex": False} if method == "contains" else {}
+        hit = getattr(strings(s.data).str, method)(other.value, **kwargs)
+        return condition(hit.fillna(False).to_numpy(dtype=bool))
     frame = pd.DataFrame({"a": s.data, "b": part.data})
     if not len(frame):
         return condition(np.zeros(0, bool))

@@ -1,6 +1,7 @@
 """Typed columns of the expression language: number, text, date and condition (three-valued).
 
-Numbers are float arrays (NaN missing); text is an object array of str ('' missing, as in SAS);
+Numbers are float arrays (NaN missing); text is a pandas string array ('' missing, as in SAS;
+Arrow-backed, so that upper(), strip(), =, in and || run in Arrow, not per value in Python);
 conditions are pandas' nullable booleans (Kleene logic: a comparison with a missing value is
 unknown, and a `where:` keeps only the records where it is true). A date is the span of instants it
 may stand for, so a partial ISO date ('2021-03') compares by the rule of `dates.compare_dtc`: true
@@ -40,13 +41,52 @@ class Dates:
         return len(self.prec)
 
 
-@dataclass
 class Value:
-    type: str
-    data: object          # np.ndarray (number, text), Dates, pd.arrays.BooleanArray; None for ANY
+    """A typed column: np.ndarray (number), a pandas string array (text), Dates, a pandas
+    BooleanArray (condition); None for ANY (a type known only with the data)."""
+
+    def __init__(self, type_: str, data):
+        self.type, self.data = type_, data
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+class Scalar(Value):
+    """A value written in the expression (n records of it): operations that can use the single value
+    do, and `data` builds the column only for those that cannot."""
+
+    def __init__(self, type_: str, value, n: int):
+        self.type, self.scalar, self.n, self._data = type_, value, n, None
+
+    @property
+    def data(self):
+        if self._data is None:
+            self._data = full(self.scalar, self.n, self.type).data
+        return self._data
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def broadcast_dates(d: "Dates", n: int) -> "Dates":
+    """One date as n records."""
+    return Dates(np.full(n, d.lo[0]), np.full(n, d.hi[0]), np.full(n, d.prec[0], dtype=np.int8),
+                 np.full(n, d.exact[0]), np.full(n, d.tz[0]))
+
+
+def text_array(values) -> pd.api.extensions.ExtensionArray:
+    """Text values (a Series, an array, a list) as a pandas string array with '' for missing."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
+    if not isinstance(s.dtype, pd.StringDtype):
+        s = s.astype(object).where(s.notna(), "").astype("str")
+    return s.fillna("").array
+
+
+def strings(values) -> pd.Series:
+    """Text values as a Series, for pandas' string methods (no copy)."""
+    return pd.Series(values, copy=False).reset_index(drop=True) if isinstance(values, pd.Series) \
+        else pd.Series(values, copy=False)
 
 
 def condition(values: np.ndarray, known: np.ndarray | None = None) -> Value:
@@ -64,7 +104,7 @@ def of_series(s: pd.Series) -> Value:
         return Value(BOOL, pd.array(s, dtype="boolean"))
     if pd.api.types.is_numeric_dtype(s):
         return Value(NUMBER, s.to_numpy(dtype=float, na_value=np.nan))
-    return Value(TEXT, s.astype(object).where(s.notna(), "").astype(str).to_numpy(dtype=object))
+    return Value(TEXT, text_array(s))
 
 
 def datetime_dates(s: pd.Series) -> Dates:
@@ -88,7 +128,7 @@ def datetime_dates(s: pd.Series) -> Dates:
 def text_dates(text: np.ndarray, label: str, pos: int | None) -> Dates:
     """ISO 8601 text (partial allowed, '' missing) as dates; any other text is an error naming the
     values, never a silently missing date."""
-    codes, uniques = pd.factorize(pd.Series(text, dtype=object))
+    codes, uniques = pd.factorize(text)
     parsed = [_dates.dtc_bounds(str(u).strip()) if str(u).strip() else (0, 0, False, 0, None)
               for u in uniques]
     bad = [u for u, p in zip(uniques, parsed) if p is None]
@@ -103,12 +143,12 @@ def text_dates(text: np.ndarray, label: str, pos: int | None) -> Dates:
         codes = np.where(codes < 0, 0, codes)
     pick = table[codes] if len(table) else np.zeros((len(codes), 4), dtype=np.int64)
     return Dates(pick[:, 0], pick[:, 1], pick[:, 3].astype(np.int8), pick[:, 2].astype(bool),
-                 tz[codes] if len(tz) else np.full(len(codes), np.nan), text=np.asarray(text, dtype=object))
+                 tz[codes] if len(tz) else np.full(len(codes), np.nan), text=text_array(text))
 
 
 def numbers(text: np.ndarray, label: str, pos: int | None) -> np.ndarray:
     """Number text as floats ('' missing); text that is not a plain number is an error naming it."""
-    codes, uniques = pd.factorize(pd.Series(text, dtype=object))
+    codes, uniques = pd.factorize(text)
     values, why = read_numbers(np.asarray(uniques, dtype=object))
     bad = np.flatnonzero(why != "")
     if len(bad):
@@ -129,13 +169,13 @@ def number_text(x: np.ndarray) -> np.ndarray:
     """Numbers as SDTM writes them (2.0 → '2', no float noise), '' where missing; once per value."""
     codes, uniques = pd.factorize(x)
     table = np.array([format_number(float(v)) for v in uniques] + [""], dtype=object)
-    return table[codes]
+    return text_array(table[codes])
 
 
 def date_text(d: Dates) -> np.ndarray:
     """ISO 8601 text at each value's precision ('' missing); unchanged dates keep their own text."""
     if d.text is not None:
-        return np.where(d.prec > 0, d.text, "").astype(object)
+        return text_array(pd.Series(d.text, copy=False).where(d.prec > 0, ""))
     out = np.full(len(d), "", dtype=object)
     for prec, unit in _UNITS.items():
         at = d.prec == prec
@@ -147,7 +187,7 @@ def date_text(d: Dates) -> np.ndarray:
         sign = np.where(mins < 0, "-", "+")
         out[zoned] = [f"{t}{s}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
                       for t, s, m in zip(out[zoned], sign, mins)]
-    return out
+    return text_array(out)
 
 
 def as_text(v: Value) -> np.ndarray:
@@ -164,7 +204,7 @@ def is_missing(v: Value) -> np.ndarray:
     if v.type == NUMBER:
         return np.isnan(v.data)
     if v.type == TEXT:
-        return pd.Series(v.data, dtype=object).str.strip().eq("").to_numpy(dtype=bool)
+        return strings(v.data).str.strip().eq("").to_numpy(dtype=bool)
     if v.type == DATE:
         return v.data.prec == 0
     return np.asarray(v.data.isna(), dtype=bool)
@@ -175,7 +215,7 @@ def full(value, n: int, type_: str) -> Value:
     if type_ == NUMBER:
         return Value(NUMBER, np.full(n, float(value)))
     if type_ == TEXT:
-        return Value(TEXT, np.full(n, value, dtype=object))
+        return Value(TEXT, pd.Series([value], dtype="str").repeat(n).array)
     return condition(np.full(n, bool(value)))
 
 
@@ -185,6 +225,7 @@ def take_dates(d: Dates, rows: np.ndarray) -> Dates:
 
 
 def where_dates(cond: np.ndarray, a: Dates, b: Dates) -> Dates:
-    text = None if a.text is None or b.text is None else np.where(cond, a.text, b.text)
+    text = None if a.text is None or b.text is None else \
+        text_array(strings(a.text).where(cond, strings(b.text)))
     return Dates(np.where(cond, a.lo, b.lo), np.where(cond, a.hi, b.hi), np.where(cond, a.prec, b.prec),
                  np.where(cond, a.exact, b.exact), np.where(cond, a.tz, b.tz), text)
