@@ -17,8 +17,8 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
-from ..conditions import evaluate as _text_evaluate
 from ..expression import DATE, Expression, ExpressionError
+from ..expression.maps import expression_of
 from ..schema import suggest
 
 COMPARISONS = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
@@ -129,7 +129,6 @@ def columns_of(cond) -> list[str]:
     return out
 
 
-_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
 
 
 def as_condition_text(s: pd.Series) -> pd.Series:
@@ -147,66 +146,10 @@ def as_condition_text(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), "").astype(str)
 
 
-def _as_comparable(s: pd.Series) -> pd.Series:
-    """Numbers and dates as they are; text as numbers when it holds numbers, else as dates (ISO 8601
-    --DTC text: a partial date is missing, so it never compares true)."""
-    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        return s
-    text = s.astype(object).where(s.notna(), "").astype(str).str.strip()
-    num = pd.to_numeric(text.where(text != ""), errors="coerce")
-    filled = text != ""
-    if num[filled].notna().all():
-        return num
-    return pd.to_datetime(text.where(text.str.match(_ISO_DATE)), errors="coerce", format="ISO8601")
-
-
-def _operand(df: pd.DataFrame, ref, like: pd.Series, key: str, op: str):
-    other = _as_comparable(df[ref["var"]]) if isinstance(ref, dict) else None
-    is_date = pd.api.types.is_datetime64_any_dtype(like)
-    if other is not None:
-        if is_date != pd.api.types.is_datetime64_any_dtype(other):
-            raise ValueError(f"where: {key}: {op}: cannot compare {'a date' if is_date else 'a number'} "
-                             f"with {ref['var']}, which is {'not ' if is_date else ''}a date")
-        return other
-    if is_date:
-        try:
-            return pd.Timestamp(str(ref))
-        except ValueError:
-            raise ValueError(f"where: {key}: {op}: {ref!r} is not a date") from None
-    try:
-        return float(ref)
-    except (TypeError, ValueError):
-        raise ValueError(f"where: {key}: {op}: {ref!r} is not a number ({key} holds numbers)") from None
-
-
 def evaluate(cond, df: pd.DataFrame) -> pd.Series:
-    """Boolean mask of the records of `df` meeting `cond` (None: every record)."""
+    """Boolean mask of the records of `df` meeting `cond` (None: every record); a map is read as the
+    expression it stands for (`expression.maps`), so both forms have one meaning."""
     if not cond:
         return pd.Series(True, index=df.index)
-    if isinstance(cond, str):
-        return pd.Series(Expression(cond).mask(lambda name: df[name], declared, len(df)), index=df.index)
-    mask = pd.Series(True, index=df.index)
-    text_part = {}
-    for key, test in cond.items():
-        if key == "any":
-            hit = pd.Series(False, index=df.index)
-            for sub in test:
-                hit |= evaluate(sub, df)
-            mask &= hit
-            continue
-        if isinstance(test, dict) and any(op in test for op in COMPARISONS):
-            values = _as_comparable(df[key])
-            for op, fn in COMPARISONS.items():
-                if op in test:
-                    other = _operand(df, test[op], values, key, op)
-                    with np.errstate(invalid="ignore"):
-                        res = pd.Series(fn(values, other), index=df.index)
-                    mask &= res.fillna(False).astype(bool) & values.notna()
-            rest = {k: v for k, v in test.items() if k not in COMPARISONS}
-            if rest:
-                text_part[key] = rest
-        else:
-            text_part[key] = test
-    if text_part:
-        mask &= _text_evaluate(text_part, lambda name: as_condition_text(df[name]), df.index)
-    return mask
+    text = cond if isinstance(cond, str) else expression_of(cond)
+    return pd.Series(Expression(text).mask(lambda name: df[name], declared, len(df)), index=df.index)

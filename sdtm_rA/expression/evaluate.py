@@ -324,7 +324,7 @@ class Evaluator:
             return condition(eq if op == "=" else ~eq)
         if DATE in types:
             if types - {DATE, TEXT}:
-                raise self.error(f"cannot compare {TYPE_WORDS[a.type]} with {TYPE_WORDS[b.type]}", node)
+                raise self.error(_cannot_compare(left, a, right, b), node)
             return _compare_dates(op, self.date(a, left).data, self.date(b, right).data)
         if types <= {NUMBER, TEXT}:
             x, y = self.number(a, left).data, self.number(b, right).data
@@ -332,7 +332,7 @@ class Evaluator:
             with np.errstate(invalid="ignore"):
                 res = _NUMERIC[op](x, y)
             return condition(res, known)
-        raise self.error(f"cannot compare {TYPE_WORDS[a.type]} with {TYPE_WORDS[b.type]}", node)
+        raise self.error(_cannot_compare(left, a, right, b), node)
 
     def arithmetic(self, op: str, a: Value, b: Value, node: Binary) -> Value:
         if ANY in (a.type, b.type) and op in ("+", "-"):
@@ -391,6 +391,11 @@ def _operands(node: Node) -> tuple[Node, Node]:
     if isinstance(node, Binary):
         return node.left, node.right
     return node, node
+
+
+def _cannot_compare(left: Node, a: Value, right: Node, b: Value) -> str:
+    return (f"cannot compare {label(left)} ({TYPE_WORDS[a.type]}) with {label(right)} "
+            f"({TYPE_WORDS[b.type]})")
 
 
 def _text_or_scalar(v: Value):
