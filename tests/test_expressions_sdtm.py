@@ -215,3 +215,16 @@ def test_conversion_formula_without_a_value_for_a_result(tmp_path):
     raw = "SPID,SUBJID,TEST,RESULT,UNIT\nV1,101,Temperature,-4,F\n"
     text = sk.error_text(sk.conversion_error(_vs(tmp_path, raw, '{F: "sqrt(value)"}')))
     assert "TEMP: result '-4' has no value in C by its conversion formula (raw/vs.csv line 2)" in text
+
+
+def test_function_reference_is_generated_from_the_code():
+    """docs/expressions.md's function table is written by tools/expressions_doc.py from FUNCTIONS:
+    a function added, removed or redocumented without regenerating it fails here."""
+    import subprocess
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(repo / "tools" / "expressions_doc.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from sdtm_rA.expression import FUNCTIONS
+    text = (repo / "docs" / "expressions.md").read_text(encoding="utf-8")
+    assert all(f"`{fn.signature(name)}`" in text for name, fn in FUNCTIONS.items())
