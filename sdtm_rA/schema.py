@@ -182,6 +182,18 @@ def validate_document(doc, schema, file, what="document", allow_unknown=False):
 
 
 # ---------------------------------------------------------------------------------------------
+def documented(schema: dict, docs: dict[str, str]) -> dict:
+    """`schema` with each key's one-line meaning (Cerberus `meta`), from which tools/mapping_doc.py
+    writes the reference of docs/mapping-language.md: a key without a meaning, or a meaning of no
+    key, stops the import, so the reference cannot miss a key."""
+    missing, extra = sorted(set(schema) - set(docs)), sorted(set(docs) - set(schema))
+    if missing or extra:
+        raise AssertionError(f"schema keys without a description: {missing}; descriptions of no key: {extra}")
+    for key, text in docs.items():
+        schema[key] = {**schema[key], "meta": {"doc": text}}
+    return schema
+
+
 # Mapping files
 COND = {"type": ["dict", "string"], "keysrules": {"type": "string"}, "check_with": "condition",
         "valuesrules": {"type": ["string", "number", "boolean", "list", "dict"], "nullable": True}}
@@ -209,6 +221,26 @@ MELT = {"type": "dict", "schema": {
     "value": {"type": "string", "empty": False}}}
 MELT_FORMS = ("columns", "pattern", "groups")
 FILE_OPTIONS["melt"] = MELT
+documented(MELT["schema"], {
+    "columns": "one column per test: the columns melted into one record each (with `value:`)",
+    "pattern": "several columns per test, by name: a regular expression over whole column names with the "
+               "named groups `test` and `attr` (GLUC_RES, GLUC_UNIT → test GLUC, attributes RES, UNIT)",
+    "groups": "several columns per test, listed: {test: {attribute column: raw column}}",
+    "name": "the column that receives each record's test (the melted column's name, the pattern's `test`, "
+            "the group's name)",
+    "value": "with `columns:`, the column that receives each melted value"})
+documented(FILE_OPTIONS, {
+    "file": "the raw file, relative to the study folder: .csv .txt .tsv .xlsx .xlsm .sas7bdat .xpt",
+    "sep": "the field separator of a text file (default `,`; tab for .tsv)",
+    "encoding": "the text encoding (default UTF-8; a byte-order mark is always removed)",
+    "decimal": "the decimal sign of the file's numbers: `,` turns 1,25 into 1.25",
+    "header_row": "the line holding the column names (default 1), when a row of labels is above it",
+    "sheet": "the sheet of a workbook, by name or number (default: the first)",
+    "rename": "{raw name: new name}, applied to this file before the files are stacked; a name the file "
+              "does not have is an error",
+    "constants": "{column: text}: columns holding one value for every row of this file (which form, visit or "
+                 "site it is); a name the file already has is an error",
+    "melt": "wide form → one record per test (§2); applied to this file before stacking"})
 
 SOURCE = {"type": "dict", "schema": {
     **{k: dict(v, required=False) for k, v in FILE_OPTIONS.items()},
@@ -223,6 +255,22 @@ SOURCE = {"type": "dict", "schema": {
     "melt": MELT,
     "align": {"type": "string", "allowed": ["strict", "union"]},
 }}
+documented(SOURCE["schema"]["twin_columns"]["schema"], {
+    "suffix": "the suffix of the coded twin columns (`AESEV - Code` beside `AESEV`)",
+    "keep": "which of the two to read: the `decoded` value or the `code`"})
+documented(SOURCE["schema"], {
+    **{k: FILE_OPTIONS[k]["meta"]["doc"] + " (a source of one file)" for k in FILE_OPTIONS if k != "melt"},
+    "files": "several files stacked into one source, each with its own reading options (the keys of a "
+             "source of one file)",
+    "domain": "an SDTM domain built before this one, as a source (`dm.RFSTDTC`), joined on `key:`",
+    "key": "the columns joining this source to the primary rows (one row per key), or relating it for "
+           "first_date/last_date/actual_arm_code",
+    "where": "keep the rows meeting a condition (§6) on the source's columns, after melt",
+    "dedupe": "exact duplicate rows: `report` drops the copies with a warning, `error` refuses them",
+    "twin_columns": "exports writing a coded twin beside each decoded column",
+    "melt": "wide form → one record per test (§2), after the files are stacked",
+    "align": "files whose columns differ: `strict` (default) refuses them; `union` stacks them, a column "
+             "missing from a file empty for its rows"})
 
 # Keys that a variable rule may carry besides a derivation's own arguments.
 RULE_KEYS = {
@@ -248,6 +296,29 @@ RULE_KEYS = {
     "where": COND,
     "else": {"type": "dict"},
 }
+documented(RULE_KEYS, {
+    "from": "a raw column (`alias.COLUMN`) or target variable; a list: the first non-missing wins",
+    "constant": "one value for every record (true/false are Y/N; null is missing)",
+    "template": "text with {parts}: target variables, raw columns or expressions; an empty part is an error",
+    "date": "a raw date (and time: [date column, time column]) to ISO 8601 (§4)",
+    "first_date": "the earliest date of a related source per key (§3)",
+    "last_date": "the latest date of a related source per key (§3)",
+    "derive": "a named derivation (§5) with its arguments as further keys",
+    "compute": "the value of an expression (docs/expressions.md)",
+    "format": "the raw date layout(s) of `date:` (dd-MMM-yyyy, yyyy-MM-dd, …)",
+    "time_format": "the raw time layout(s) of `date:`'s time column (HH:mm, HHmm, …)",
+    "unknown": "the texts meaning an unknown date part; replaces the default list (UN, UNK, UNKN, UNKNOWN, --)",
+    "codelist": "the CDISC codelist the values must belong to (name or C-code)",
+    "synonyms": "a study synonym table applied before the codelist: inline, a YAML file, or the export's "
+                "codelist file",
+    "extensible": "accept values outside an extensible codelist (as warnings)",
+    "map": "recode exact raw values (others pass through): inline or from the export's codelist file",
+    "case": "change the case: upper, lower or title",
+    "numeric": "read the value as a number (numeric IG variables always are)",
+    "supp": "send the variable to SUPP-- (true, or {qnam, label, orig, eval})",
+    "transliterate": "replace non-ASCII characters (°C → deg C) instead of refusing them",
+    "where": "keep the value only where a condition (§6) holds, missing elsewhere",
+    "else": "a complete rule for the records where this one gives no value (nested up to 5 deep)"})
 # `synonyms:` / `map:` read from the export's own codelist file: one row per item, code and decode
 TABLE_FILE_SCHEMA = {"file": {"type": "string", "required": True, "empty": False},
                      "item": {"type": "string", "required": True, "empty": False},
@@ -258,6 +329,15 @@ TABLE_FILE_SCHEMA = {"file": {"type": "string", "required": True, "empty": False
                      "encoding": {"type": "string"},
                      "sheet": {"type": ["string", "integer"]}}
 TABLE_FILE_DEFAULTS = {"item_column": "ITEM", "code": "CODE", "decode": "DECODE"}
+documented(TABLE_FILE_SCHEMA, {
+    "file": "the export's codelist file, relative to the study folder (CSV, workbook or SAS file)",
+    "item": "the item (codelist) whose rows give the table",
+    "item_column": "the column naming the item (default ITEM)",
+    "code": "the column of the raw codes (default CODE)",
+    "decode": "the column of what each code means (default DECODE)",
+    "sep": "the field separator of a text file",
+    "encoding": "the text encoding of a text file",
+    "sheet": "the sheet of a workbook"})
 
 
 def table_file(value) -> bool:
@@ -272,6 +352,11 @@ SUPP_SCHEMA = {"qnam": {"type": "string", "regex": r"[A-Z][A-Z0-9_]{0,7}"},
                "orig": {"type": "string",  # Define-XML origin types, in the case the sponsor writes
                         "regex": r"(?i)(CRF|ASSIGNED|DERIVED|PROTOCOL|EDT|COLLECTED|PREDECESSOR|eDT)"},
                "eval": {"type": "string"}}
+documented(SUPP_SCHEMA, {
+    "qnam": "QNAM (default: the variable's name)",
+    "label": "QLABEL, at most 40 characters",
+    "orig": "QORIG: CRF, ASSIGNED, DERIVED, PROTOCOL, eDT, COLLECTED, PREDECESSOR",
+    "eval": "QEVAL, the evaluator (e.g. INVESTIGATOR)"})
 
 AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},
                     "date": {"type": "string", "required": True},
@@ -280,6 +365,14 @@ AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},
                     "time_format": {"type": ["string", "list"]},
                     "unknown": {"type": "list", "schema": {"type": "string"}},
                     "where": COND}
+documented(AGGREGATE_SCHEMA, {
+    "source": "the related source (its `key:` relates it to the primary rows)",
+    "date": "its date column",
+    "time": "its time column",
+    "format": "the date layout(s)",
+    "time_format": "the time layout(s)",
+    "unknown": "the texts meaning an unknown date part (replaces the default list)",
+    "where": "only the rows meeting a condition (§6) on the related source's columns"})
 
 TEST_ENTRY = {"type": "dict", "schema": {
     "match": {"type": ["string", "list", "number"], "required": True},
@@ -294,6 +387,19 @@ TEST_ENTRY = {"type": "dict", "schema": {
     "numeric": {"type": "boolean"},
     "results": {"type": "dict"},
 }}
+documented(TEST_ENTRY["schema"], {
+    "match": "the raw test name(s) (or codes with `match_codes:`) of this test, matched exactly, then in "
+             "any case",
+    "testcd": "the --TESTCD",
+    "codelist": "the codelist of the test's coded results (null: none)",
+    "test": "the --TEST, for a sponsor code (at most 40 characters); CT codes take the CT name",
+    "unit": "the standard unit: the test is numeric",
+    "units": "{collected unit: standard spelling}: units that are the same under another name",
+    "convert": "{collected unit: factor or formula over `value`} to the standard unit",
+    "decimals": "decimals of the standard results and ranges (rounded once)",
+    "set": "{VARIABLE: value}: per-test constants of variables the mapping does not map (LBCAT, LBSPEC)",
+    "numeric": "the results must be numbers even without a unit",
+    "results": "{raw text: result}: text results of this test (NEGATIVE, 'Not detected': 0)"})
 
 MAPPING_SCHEMA = {
     "domain": {"type": "string", "required": True, "regex": r"[A-Z]{2}"},
@@ -313,3 +419,19 @@ MAPPING_SCHEMA = {
     "variables": {"type": "dict", "required": True, "keysrules": {"type": "string"},
                   "valuesrules": {"type": "dict"}},
 }
+documented(MAPPING_SCHEMA["tests"]["schema"], {
+    "from": "the raw column holding the test names (`alias.COLUMN`)",
+    "codelist": "the --TESTCD codelist (LBTESTCD, VSTESTCD, …)",
+    "test_codelist": "the --TEST codelist, where it is not the paired one of `codelist`",
+    "match_codes": "the raw column holds test codes, matched against each entry's `match:`",
+    "results": "{raw text: result}: text results shared by every test",
+    "entries": "the tests, one mapping each"})
+documented(MAPPING_SCHEMA, {
+    "domain": "the SDTMIG dataset this file builds",
+    "description": "free text for the reader",
+    "sources": "{alias: source}: where the records come from; the first is the primary one (one record "
+               "per row)",
+    "tests": "findings: the tests dictionary (§7)",
+    "sort": "the record order (default STUDYID, USUBJID, --SEQ)",
+    "keys": "the natural key, checked for duplicates",
+    "variables": "{VARIABLE: rule}: how each target variable is obtained (§3)"})

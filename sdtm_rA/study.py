@@ -122,6 +122,42 @@ STUDY_SCHEMA = {
 }
 
 
+def _document_study_schema() -> None:
+    from .schema import documented
+    documented(STUDY_SCHEMA["study"]["schema"], {
+        "id": "STUDYID", "title": "the study's title (TS)",
+        "xpt_timestamp": "the creation date written in every XPT header (reproducible files)"})
+    documented(STUDY_SCHEMA["standards"]["schema"], {
+        "sdtmig": "the SDTMIG version (3.4)", "ct": "the NCI CT package date (2025-03-28)"})
+    documented(STUDY_SCHEMA["arms"]["schema"]["schema"], {"armcd": "ARMCD", "arm": "ARM"})
+    documented(STUDY_SCHEMA["visits"]["schema"]["schema"], {
+        "visitnum": "VISITNUM", "visit": "VISIT, as SDTM writes it",
+        "day": "the planned study day (VISITDY; null: none)",
+        "window": "[first, last] study day of the visit's window",
+        "epoch": "the EPOCH of the visit's records",
+        "aliases": "other raw spellings of the visit (SCR, D1)"})
+    documented(STUDY_SCHEMA["unscheduled"]["schema"], {
+        "pattern": "raw labels of unscheduled visits with their order, `UNSCHEDULED {n}`: VISITNUM after the "
+                   "last scheduled visit on or before the date",
+        "numbered": "raw labels that carry their VISITNUM, `UNS {visitnum}`",
+        "step": "the VISITNUM step of the n-th unscheduled visit (0.1, 0.01, 0.001)"})
+    documented(STUDY_SCHEMA["epochs"]["schema"]["schema"], {
+        "epoch": "EPOCH", "start": "a DM date (RFXSTDTC) or {visit: ...} whose SVSTDTC starts it"})
+    documented(STUDY_SCHEMA["trial_summary"]["schema"]["schema"], {
+        "parmcd": "TSPARMCD", "value": "TSVAL", "null_flavor": "TSVALNF, instead of a value",
+        "codelist": "the codelist of the value", "code": "TSVALCD", "ref": "TSVCDREF",
+        "version": "TSVCDVER"})
+    documented(STUDY_SCHEMA, {
+        "study": "the study's identity", "standards": "the versions of the standards",
+        "mappings": "the mappings folder (default `mappings/` of the study folder)",
+        "external_inputs": "folders outside the study folder that raw files may be read from",
+        "arms": "the planned arms", "visits": "the visit schedule", "unscheduled": "unscheduled visit labels",
+        "epochs": "the epochs and what starts each", "trial_summary": "TS parameters"})
+
+
+_document_study_schema()
+
+
 def load_study(folder: Path, mapping_dir: Path | None = None) -> Study:
     """Read and validate `study.yaml` in `folder` (errors name the line): every value is checked
     here, before anything runs, so that a bad one never surfaces later as a traceback."""
