@@ -9,7 +9,6 @@ allowed values and limits from the Cerberus rules themselves, the derivations fr
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -106,22 +105,6 @@ def render() -> str:
     return "\n".join(out[1:])
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
-    text = DOC.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{render()}\n{END}{tail}"
-    if args.check:
-        if new != text:
-            print(f"{DOC.relative_to(REPO)} is stale: run python tools/mapping_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new, encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from generated_part import main
+    sys.exit(main(DOC, BEGIN, END, render, REPO))
