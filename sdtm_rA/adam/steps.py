@@ -71,6 +71,8 @@ KINDS = {
     "text": "a text", "number": "a number", "integer": "a whole number", "boolean": "true or false",
     "list": "a list", "mapping": "a mapping", "any": "any value",
     "expression": "an expression over variables of the dataset being derived (docs/expressions.md)",
+    "join_where": "an expression over the variables of the dataset being derived and of the step's "
+                  "`dataset` (NAME.join for the latter where both have NAME)",
 }
 
 
@@ -196,6 +198,47 @@ def records(df, a, ctx):
     out = src[list(cols.values())].copy()
     out.columns = list(cols.keys())
     return out.reset_index(drop=True)
+
+
+SINGLE_DOSE = {"type": "dict", "schema": {
+    "frequency": {"type": "string", "required": True}, "start": {"type": "string", "required": True},
+    "end": {"type": "string", "required": True}}}
+
+
+@step("joined", dataset=Arg("dataset", True), keep=Arg("keep", True), by=Arg("vars", default=["USUBJID"]),
+      where=Arg("source_where", doc="admiral's filter_add"),
+      join_where=Arg("join_where", doc="admiral's filter_join: an expression over both datasets' variables "
+                     "(the other's as NAME.join where both have NAME)"),
+      order=Arg("source_vars"), mode=Arg("text", allowed=("first", "last")),
+      single_dose=Arg("mapping", rule=SINGLE_DOSE,
+                      doc="{frequency: EXDOSFRQ, start: EXSTDTC, end: EXENDTC}: read one record per dose "
+                          "(admiral's create_single_dose_dataset), with EXSTDT/EXSTDTM, EXENDT/EXENDTM"))
+def joined(df, a, ctx):
+    """Variables of the record of `dataset` in the same `by` group that meets `join_where` and is
+    first/last by `order` (admiral derive_vars_joined): LDOSEDTM, the last dose on or before each
+    AE start; DOSEON/DOSEU, the dose of the day the AE started."""
+    from .joined import create_single_dose_dataset, derive_vars_joined
+    if a["mode"] and not a["order"]:
+        raise StepError("mode: first/last needs `order`", ("mode",))
+    src = _records(ctx, a["dataset"], a["where"])
+    try:
+        if a["single_dose"]:
+            sd = a["single_dose"]
+            src = create_single_dose_dataset(src, sd["frequency"], sd["start"], sd["end"])
+        return derive_vars_joined(df, src, a["by"], keep_map(a["keep"]), _pair_mask(a["join_where"]),
+                                  a["order"], a["mode"])
+    except ExpressionError as exc:
+        raise StepError(f"join_where: {exc}", ("join_where",)) from exc
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+
+
+def _pair_mask(text):
+    """join_where as a function of the joined pairs (None: every pair)."""
+    if not text:
+        return None
+    expr = Expression(text)
+    return lambda pairs: expr.mask(lambda name: pairs[name], declared, len(pairs))
 
 
 @step("merge", dataset=Arg("dataset", True), keep=Arg("keep", True), by=Arg("vars", default=["USUBJID"]),

@@ -17,7 +17,7 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
-from ..expression import DATE, Expression, ExpressionError
+from ..expression import DATE, INSTANT, Expression, ExpressionError
 from ..expression.maps import expression_of
 from ..schema import suggest
 
@@ -81,8 +81,11 @@ def _operator_problems(at: str, op, value) -> list[str]:
 
 
 def declared(name: str):
-    """ADaM columns have their dtype's type; --DTC text holds ISO 8601 dates."""
-    return DATE if name.endswith("DTC") else None
+    """ADaM columns have their dtype's type; --DTC text holds ISO 8601 dates, and a --DTM is a point
+    in time even at midnight (a --DT is a whole day)."""
+    if name.endswith("DTC"):
+        return DATE
+    return INSTANT if name.endswith("DTM") else None
 
 
 def check_condition(field, value, error) -> None:

@@ -17,9 +17,9 @@ import pandas as pd
 from .evaluate import Columns, Evaluator, Types
 from .functions import FUNCTIONS
 from .grammar import ExpressionError, Name, parse, walk
-from .values import ANY, BOOL, DATE, NUMBER, TEXT, Value, as_text
+from .values import ANY, BOOL, DATE, INSTANT, NUMBER, TEXT, Value, as_text
 
-__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "NUMBER", "TEXT", "DATE", "BOOL", "ANY"]
+__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "NUMBER", "TEXT", "DATE", "INSTANT", "BOOL", "ANY"]
 
 
 class Expression:

@@ -15,9 +15,9 @@ import pandas as pd
 
 from .grammar import (Between, Binary, Call, Case, ExpressionError, In, Like, Literal, Missing, Name,
                       Node, Unary)
-from .values import (ANY, BOOL, DATE, DAY_US, NUMBER, TEXT, Dates, Scalar, Value, as_text, broadcast_dates,
-                     condition, full,
-                     is_missing, numbers, of_series, strings, take_dates, text_array, text_dates, where_dates)
+from .values import (ANY, BOOL, DATE, DAY_US, INSTANT, NUMBER, TEXT, Dates, Scalar, Value, as_text,
+                     broadcast_dates, condition, datetime_dates, full, is_missing, numbers, of_series, strings,
+                     take_dates, text_array, text_dates, where_dates)
 
 TYPE_WORDS = {NUMBER: "a number", TEXT: "text", DATE: "a date", BOOL: "a condition", ANY: "a value"}
 
@@ -34,7 +34,9 @@ class Columns:
         if name not in self._cache:
             v = of_series(self._column(name))
             want = self._declared(name)
-            if want == DATE and v.type == TEXT:
+            if want == INSTANT and v.type == DATE:
+                v = Value(DATE, datetime_dates(self._column(name), instant=True))
+            elif want in (DATE, INSTANT) and v.type == TEXT:
                 v = Value(DATE, _located(lambda: text_dates(v.data, name, pos), text))
             elif want == NUMBER and v.type == TEXT:
                 v = Value(NUMBER, _located(lambda: numbers(v.data, name, pos), text))

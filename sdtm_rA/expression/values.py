@@ -20,6 +20,7 @@ from ..findings import format_number, read_numbers
 from .grammar import ExpressionError
 
 NUMBER, TEXT, DATE, BOOL, ANY = "number", "text", "date", "condition", "any"
+INSTANT = "instant"   # a declaration only: a date-time column whose values are points in time (--DTM)
 DAY_US = 86_400_000_000
 _UNITS = {1: "Y", 2: "M", 3: "D", 4: "h", 5: "m", 6: "s", 7: "us"}
 _SPAN_US = {3: DAY_US, 4: 3_600_000_000, 5: 60_000_000, 6: 1_000_000, 7: 1}
@@ -107,15 +108,18 @@ def of_series(s: pd.Series) -> Value:
     return Value(TEXT, text_array(s))
 
 
-def datetime_dates(s: pd.Series) -> Dates:
+def datetime_dates(s: pd.Series, instant: bool = False) -> Dates:
     """datetime64 values (ADaM --DT, --DTM): whole days when every value is at midnight, else
-    instants to the second (or microsecond)."""
+    instants to the second (or microsecond); `instant`: instants always (a --DTM at midnight is
+    00:00:00, not the whole day). A zone-aware column is read in its own local time."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)
     arr = s.to_numpy(dtype="datetime64[us]")
     missing = np.isnat(arr)
     lo = arr.astype(np.int64)
     lo[missing] = 0
     given = lo[~missing]
-    if (given % DAY_US == 0).all():
+    if (given % DAY_US == 0).all() and not instant:
         prec = 3
     elif (given % 1_000_000 == 0).all():
         prec = 6
