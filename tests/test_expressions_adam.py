@@ -283,3 +283,21 @@ def test_joined_matches_pharmaverseadam_adae_ldosedtm_and_doseon():
     assert out["DOSEON"].isna().sum() == ref["DOSEON"].isna().sum() == 100
     assert np.allclose(out["DOSEON"].astype(float), ref["DOSEON"].astype(float), equal_nan=True)
     assert (out["DOSEU"].fillna("") == ref["DOSEU"].fillna("")).all()
+
+
+def test_last_date_reads_the_dataset_being_derived(tmp_path):
+    """LSTALVDT as in admiral's ADSL template: the latest of SDTM --DTC dates and of the dataset's own
+    TRTEDT (derive_vars_extreme_event with dataset_name = "adsl")."""
+    ex = pd.DataFrame({"STUDYID": ["S1"] * 2, "USUBJID": ["S1-1", "S1-2"], "EXSEQ": [1.0, 1.0],
+                       "EXTRT": ["DRUG"] * 2, "EXDOSE": [1.0, 1.0],
+                       "EXSTDTC": ["2021-01-10", "2021-01-05"], "EXENDTC": ["2021-03-01", "2021-01-20"]})
+    vs = pd.DataFrame({"STUDYID": ["S1"] * 3, "USUBJID": ["S1-1", "S1-2", "S1-2"], "VSSEQ": [1.0, 1.0, 2.0],
+                       "VSDTC": ["2021-02-01", "2021-02-15", "2021-02"]})
+    text = adsl("  - {derive: treatment_dates, dataset: EX}\n"
+                "  - {derive: last_date, new: LSTALVDT, sources: [{dataset: VS, dtc: VSDTC}, {date: TRTEDT}]}\n",
+                "TRTSDT: , TRTEDT: , LSTALVDT: {label: Last known alive}")
+    got = derive_one(tmp_path, text, {**SDTM, "EX": ex, "VS": vs}).datasets["ADSL"].set_index("USUBJID")
+    # S1-1: TRTEDT 2021-03-01 after VS 2021-02-01; S1-2: VS 2021-02-15 after TRTEDT 2021-01-20 (the
+    # partial 2021-02 is not a complete date); S1-3, S1-4: no dose, no vital signs
+    assert got["LSTALVDT"].tolist()[:2] == [T("2021-03-01"), T("2021-02-15")]
+    assert got["LSTALVDT"].isna().tolist()[2:] == [True, True]

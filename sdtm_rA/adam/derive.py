@@ -163,7 +163,7 @@ def needed_sdtm_columns(specs: list[AdamSpec], sdtm: set[str]) -> dict[str, set 
             a = args_with_defaults(s.step, s.args)
             for src in a.get("sources") or []:     # last_date
                 if isinstance(src, dict) and src.get("dataset"):
-                    add(src["dataset"], {src.get("dtc"), *columns_of(src.get("where") or {}),
+                    add(src["dataset"], {src.get("dtc") or src.get("date"), *columns_of(src.get("where") or {}),
                                          *(a.get("by") or []), "STUDYID", "USUBJID"})
             name = a.get("dataset")
             if name not in sdtm:

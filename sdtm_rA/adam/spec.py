@@ -290,10 +290,14 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                         err(s, f"{name}: parameter {p} is not created by an earlier step{suggest(p, params)}", name)
         if s.step.name == "last_date":           # the schema checked the shape of every source
             for j, src in enumerate(a.get("sources") or []):
-                if src["dataset"] not in known:
+                date_var = src.get("dtc") or src.get("date")
+                if not src.get("dataset"):              # the dataset being derived
+                    for v in [date_var] + columns_of(src.get("where") or {}):
+                        need(s, "sources", v, cols, mine)
+                elif src["dataset"] not in known:
                     err(s, f"sources[{j + 1}]: dataset {unknown_dataset(spec, src['dataset'], known)}", "sources")
                 else:
-                    for v in [src["dtc"]] + columns_of(src.get("where") or {}):
+                    for v in [date_var] + columns_of(src.get("where") or {}):
                         need(s, "sources", v, known[src["dataset"]], f"a variable of {src['dataset']}")
         if s.step.name == "basetype_records":        # conditions inside the list (the schema checked the shape)
             for b in a.get("basetypes") or []:

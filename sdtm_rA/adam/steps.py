@@ -435,21 +435,31 @@ def duration(df, a, ctx):
 
 
 @step("last_date", new=Arg("new", True),
-      sources=Arg("list", True, doc="the latest complete --DTC date among these records",
+      sources=Arg("list", True, doc="the latest complete date among these records: `dtc:` an ISO 8601 "
+                  "--DTC, or `date:` a date variable; without `dataset:`, the dataset being derived "
+                  "(TRTEDT of ADSL itself)",
                   rule={"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
-                      "dataset": {"type": "string", "required": True, "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
-                      "dtc": {"type": "string", "required": True}, "where": {**CONDITION, "nullable": True}}}}),
+                      "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
+                      "dtc": {"type": "string", "excludes": "date", "required": True},
+                      "date": {"type": "string", "excludes": "dtc", "required": True},
+                      "where": {**CONDITION, "nullable": True}}}}),
       by=Arg("vars", default=["USUBJID"]))
 def last_date(df, a, ctx):
-    """The latest complete date over several sources (LSTALVDT: last date known alive)."""
+    """The latest complete date over several sources (LSTALVDT: last date known alive), which may
+    include dates of the dataset being derived."""
     frames = []
     for s in a["sources"]:
-        src = _records(ctx, s["dataset"], s.get("where"))
-        # parse each distinct --DTC once (a million lab records have a few thousand dates)
-        codes, uniques = pd.factorize(src[s["dtc"]])
-        parsed = pd.to_datetime(pd.Series(uniques, dtype=object).astype(str).str[:10], format="%Y-%m-%d",
-                                errors="coerce").to_numpy()
-        d = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.datetime64("NaT"))
+        if s.get("dataset"):
+            src = _records(ctx, s["dataset"], s.get("where"))
+        else:
+            src = df[evaluate(s["where"], df)] if s.get("where") else df
+        if s.get("date"):
+            d = pd.to_datetime(src[s["date"]]).dt.normalize().to_numpy(dtype="datetime64[ns]")
+        else:   # parse each distinct --DTC once (a million lab records have a few thousand dates)
+            codes, uniques = pd.factorize(src[s["dtc"]])
+            parsed = pd.to_datetime(pd.Series(uniques, dtype=object).astype(str).str[:10], format="%Y-%m-%d",
+                                    errors="coerce").to_numpy()
+            d = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.datetime64("NaT"))
         frames.append(pd.DataFrame({**{k: src[k].to_numpy() for k in a["by"]}, "__d": d}))
     allv = pd.concat(frames, ignore_index=True).dropna(subset=["__d"])
     last = allv.groupby(a["by"])["__d"].max().rename(a["new"]).reset_index()
