@@ -301,3 +301,16 @@ def test_last_date_reads_the_dataset_being_derived(tmp_path):
     # partial 2021-02 is not a complete date); S1-3, S1-4: no dose, no vital signs
     assert got["LSTALVDT"].tolist()[:2] == [T("2021-03-01"), T("2021-02-15")]
     assert got["LSTALVDT"].isna().tolist()[2:] == [True, True]
+
+
+def test_wbc_absolute_count_only_where_it_was_not_collected():
+    """admiral's derive_param_wbc_abs: LYMPH (10^9/L) = WBC × LYMLE (%) / 100, only in the visits that
+    have no LYMPH record already."""
+    df = pd.DataFrame({"STUDYID": ["S1"] * 5, "USUBJID": ["S1-1"] * 5,
+                       "PARAMCD": ["WBC", "LYMLE", "WBC", "LYMLE", "LYMPH"],
+                       "AVAL": [6.0, 30.0, 8.0, 25.0, 2.1], "AVISITN": [1.0, 1.0, 2.0, 2.0, 2.0]})
+    out = run_step(STEPS["parameter_computed"], df, {"paramcd": "LYMPH", "param": "Lymphocytes (10^9/L)",
+                   "formula": "AVAL.WBC * AVAL.LYMLE / 100", "only_missing": True}, None)
+    lymph = out[out["PARAMCD"] == "LYMPH"].sort_values("AVISITN")
+    # visit 1: 6 × 30 / 100 = 1.8 derived; visit 2 keeps its collected 2.1 (8 × 25 / 100 = 2 not added)
+    assert lymph[["AVISITN", "AVAL"]].values.tolist() == [[1.0, 1.8], [2.0, 2.1]]

@@ -738,6 +738,9 @@ def _carry(df, sel, by, carry, new):
                               doc="parameters measured once (HEIGHT), joined to every group by `constant_by` "
                                   "(admiral's constant_parameters)"),
       constant_by=Arg("vars", default=["USUBJID"], doc="admiral's constant_by_vars"),
+      only_missing=Arg("boolean", default=False,
+                       doc="create the parameter only in groups that have no record of it yet (admiral's "
+                           "derive_param_wbc_abs: the absolute count where only the differential was collected)"),
       outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP"), **_PARAM)
 def parameter_computed(df, a, ctx):
     """A parameter computed from other parameters of the same `by` group, created only where every
@@ -784,6 +787,10 @@ def parameter_computed(df, a, ctx):
     except ValueError as exc:
         raise StepError(f"{exc} (restrict the inputs with `where`, e.g. {{ANL01FL: Y}})") from exc
     new = out.iloc[len(sel):].reset_index(drop=True)
+    if a["only_missing"]:
+        have = df.loc[df["PARAMCD"] == a["paramcd"], keys].drop_duplicates().assign(__have=True)
+        new = new.merge(have, on=keys, how="left")
+        new = new[new["__have"].isna()].drop(columns="__have").reset_index(drop=True)
     new = new[[c for c in new.columns if c in keys or c in ("PARAMCD", "AVAL", "PARAMTYP") or c in set_values]]
     new = _carry(df, sel, keys, [c for c in (a["carry"] or []) if c not in keys], new)
     return _append(df, _set(new, a, df))
