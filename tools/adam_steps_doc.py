@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "adam-steps.md"
 
 SECTIONS = [
-    ("Records and subject-level variables", ["records", "merge", "joined", "exists_flag", "flag", "compute", "constant", "copy",
+    ("Records and subject-level variables", ["records", "merge", "joined", "extreme_event", "exists_flag", "flag", "compute", "constant", "copy",
                                              "recode", "groups"]),
     ("Dates and durations", ["date", "datetime", "datepart", "study_day", "treatment_dates", "duration",
                              "last_date"]),

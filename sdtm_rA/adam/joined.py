@@ -109,3 +109,35 @@ def derive_vars_joined(
         source = f"{col}.join" if col in left_cols else col
         out[new] = picked[source].reindex(np.arange(len(df))).to_numpy()
     return out
+
+
+def derive_vars_extreme_event(
+    df: pd.DataFrame,
+    events: Sequence[tuple[pd.DataFrame, Mapping[str, pd.Series], pd.Series | None]],
+    by: Sequence[str],
+    order: Sequence[str] = ("event",),
+    mode: str = "first",
+) -> pd.DataFrame:
+    """`df` with the values set by the first/last event per `by` group (admiral's
+    derive_vars_extreme_event): each event is (its records, {NEW: value per record}, its date per
+    record or None); the events are ranked by `order`, a list of "event" (their position in the
+    list) and "date"; missing dates sort last."""
+    names = list(dict.fromkeys(n for _, values, _ in events for n in values))
+    frames = []
+    for number, (records, values, when) in enumerate(events, start=1):
+        part = pd.DataFrame({b: records[b].to_numpy() for b in by})
+        part["event"] = number
+        part["date"] = pd.NaT if when is None else pd.to_datetime(pd.Series(when).to_numpy())
+        part["__pos"] = np.arange(len(part))
+        for n in names:
+            part[n] = pd.Series(values[n]).to_numpy() if n in values else None
+        frames.append(part)
+    allv = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(by) + names)
+    allv = allv.sort_values(list(by) + list(order) + ["__pos"], kind="stable", na_position="last")
+    picked = allv.drop_duplicates(list(by), keep="first" if mode == "first" else "last")
+    clash = [n for n in names if n in df.columns]
+    if clash:
+        raise ValueError(f"{', '.join(clash)} already exist in the dataset")
+    out = df.merge(picked[list(by) + names], on=list(by), how="left")
+    out.index = df.index
+    return out

@@ -299,6 +299,17 @@ def check_spec(spec: AdamSpec, known: dict[str, set[str]], later: bool = False) 
                 else:
                     for v in [date_var] + columns_of(src.get("where") or {}):
                         need(s, "sources", v, known[src["dataset"]], f"a variable of {src['dataset']}")
+        if s.step.name == "extreme_event":        # the schema checked the shape of every event
+            for j, ev in enumerate(a.get("events") or []):
+                name_set, what = cols, mine
+                if ev.get("dataset"):
+                    if ev["dataset"] not in known:
+                        err(s, f"events[{j + 1}]: dataset {unknown_dataset(spec, ev['dataset'], known)}", "events")
+                        continue
+                    name_set, what = known[ev["dataset"]], f"a variable of {ev['dataset']}"
+                texts = list((ev.get("values") or {}).values()) + [ev.get("date") or ""]
+                for v in columns_of(ev.get("where") or {}) + [n for t in texts if t for n in columns_of(t)]:
+                    need(s, "events", v, name_set, what)
         if s.step.name == "basetype_records":        # conditions inside the list (the schema checked the shape)
             for b in a.get("basetypes") or []:
                 for v in columns_of(b.get("where") or {}):

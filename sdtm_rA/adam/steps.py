@@ -241,6 +241,56 @@ def _pair_mask(text):
     return lambda pairs: expr.mask(lambda name: pairs[name], declared, len(pairs))
 
 
+EVENTS = {"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
+    "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
+    "where": {**CONDITION, "nullable": True},
+    "values": {"type": "dict", "required": True, "minlength": 1, "keysrules": {"type": "string", "regex": NAME_RE},
+               "valuesrules": {"type": "string", "check_with": check_condition}},
+    "date": {"type": "string", "check_with": check_condition}}}}
+
+
+@step("extreme_event", events=Arg("list", True, rule=EVENTS,
+                                  doc="[{dataset, where, values: {NEW: expression}, date: expression}]: "
+                                      "admiral's event(); without dataset, the dataset being derived"),
+      by=Arg("vars", default=["STUDYID", "USUBJID"]),
+      order=Arg("list", default=["event"], rule={"type": "list", "minlength": 1,
+                                                 "schema": {"type": "string", "allowed": ["event", "date"]}}),
+      mode=Arg("text", default="first", allowed=("first", "last")),
+      outputs_of=lambda a: list(dict.fromkeys(n for e in a.get("events") or [] for n in e.get("values") or {})))
+def extreme_event(df, a, ctx):
+    """Variables set by the first/last of several kinds of events per subject (admiral
+    derive_vars_extreme_event): DTHCAUS/DTHDOM from a fatal AE or a death in DS; each event's
+    values and date are expressions over its records (a text is quoted: DTHDOM: "'AE'")."""
+    from .joined import derive_vars_extreme_event
+    events = []
+    for i, e in enumerate(a["events"]):
+        at = ("events", i)
+        if e.get("dataset"):
+            src = _records(ctx, e["dataset"], e.get("where"))
+        else:
+            src = df[evaluate(e["where"], df)] if e.get("where") else df
+        try:
+            values = {n: Expression(t).values(lambda name: src[name], declared, len(src), src.index)
+                      for n, t in e["values"].items()}
+            when = None
+            if e.get("date"):
+                v = Expression(e["date"]).evaluate(lambda name: src[name], declared, len(src))
+                if v.type != DATE:
+                    raise StepError(f"events[{i + 1}].date: {e['date']!r} is not a date", at)
+                stamps = v.data.lo.astype("datetime64[us]")
+                stamps[v.data.prec < 3] = np.datetime64("NaT")
+                when = stamps
+        except ExpressionError as exc:
+            raise StepError(f"events[{i + 1}]: {exc}", at) from exc
+        events.append((src, values, when))
+    if "date" in a["order"] and not any(e.get("date") for e in a["events"]):
+        raise StepError("order: date needs a `date:` in the events", ("order",))
+    try:
+        return derive_vars_extreme_event(df, events, a["by"], a["order"], a["mode"])
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+
+
 @step("merge", dataset=Arg("dataset", True), keep=Arg("keep", True), by=Arg("vars", default=["USUBJID"]),
       where=Arg("source_where"), order=Arg("source_vars"),
       mode=Arg("text", default="first", allowed=("first", "last")))
