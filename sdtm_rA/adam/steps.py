@@ -22,7 +22,7 @@ from . import bds, occurrence, ra_scores, subject
 from .subject import order_columns
 from .dates import derive_vars_dt, derive_vars_dtm, study_day
 from ..expression import BOOL, DATE, NUMBER, Expression, ExpressionError, as_text
-from .where import as_condition_text, check_condition, declared, evaluate
+from .where import as_condition_text, check_condition, check_expression, declared, evaluate
 
 NAME_RE = r"^[A-Z][A-Z0-9_]{0,7}$"
 PARAMCD_RE = r"^[A-Z_][A-Z0-9_]{0,7}$"
@@ -245,8 +245,8 @@ EVENTS = {"type": "list", "minlength": 1, "schema": {"type": "dict", "schema": {
     "dataset": {"type": "string", "regex": r"^[A-Z][A-Z0-9]{1,7}$"},
     "where": {**CONDITION, "nullable": True},
     "values": {"type": "dict", "required": True, "minlength": 1, "keysrules": {"type": "string", "regex": NAME_RE},
-               "valuesrules": {"type": "string", "check_with": check_condition}},
-    "date": {"type": "string", "check_with": check_condition}}}}
+               "valuesrules": {"type": "string", "check_with": check_expression}},
+    "date": {"type": "string", "check_with": check_expression}}}}
 
 
 @step("extreme_event", events=Arg("list", True, rule=EVENTS,
