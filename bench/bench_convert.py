@@ -2,7 +2,7 @@
 """End-to-end conversion benchmark on a large synthetic study (not a unit test).
 
 1. Generates the study with bench/generate_large_study.py if it is not there yet (same subjects).
-2. Runs `sdtm_rA.convert.convert` in a subprocess: wall time, peak memory
+2. Runs `sdtm_rA.sdtm.convert.convert` in a subprocess: wall time, peak memory
    (resource.getrusage(RUSAGE_CHILDREN).ru_maxrss), time per domain (raw read + checks, build,
    XPT check + write of the domain and its SUPP--) and records per second.
 3. In a second subprocess reads the produced XPTs back into DataFrames (not timed) and times
@@ -58,9 +58,9 @@ def child_convert(study: str, out: str, result_path: str, profile: list[str], pr
                   engine: str) -> int:
     sys.path.insert(0, engine)
     import sdtm_rA
-    import sdtm_rA.convert as conv
-    import sdtm_rA.sources as sources
-    import sdtm_rA.xpt as xpt
+    import sdtm_rA.sdtm.convert as conv
+    import sdtm_rA.io.sources as sources
+    import sdtm_rA.io.xpt as xpt
 
     timings = {"read": {}, "prepare": {}, "build": {}, "xpt_check": {}, "xpt_write": {}}
     rows_read = {}
@@ -110,12 +110,12 @@ def child_convert(study: str, out: str, result_path: str, profile: list[str], pr
     timings["rule"], timings["derivation"], timings["step"] = {}, {}, {}
     ctx_domain = lambda a, k: getattr(a[0], "domain", "?")  # noqa: E731
     try:
-        import sdtm_rA.build as build_mod
+        import sdtm_rA.sdtm.build as build_mod
         _wrap(build_mod, "evaluate_rule", timed("rule", lambda a, k: f"{ctx_domain(a, k)} {a[1]}"))
         _wrap(build_mod, "conform", timed("step", lambda a, k: f"{a[0]} conform()"))
         _wrap(build_mod, "build_supp", timed("step", lambda a, k: f"{a[0]} build_supp()"))
         _wrap(build_mod, "read_sources", timed("step", lambda a, k: f"{ctx_domain(a, k)} read_sources()"))
-        import sdtm_rA.derivations as deriv_mod
+        import sdtm_rA.sdtm.derivations as deriv_mod
         for dname, d in getattr(deriv_mod, "REGISTRY", {}).items():
             d.func = timed("derivation", lambda a, k, n=dname: f"{ctx_domain(a, k)} {n}")(d.func)
     except (ImportError, AttributeError) as exc:  # the engine changed shape: keep the rest
@@ -171,7 +171,7 @@ def child_pyreadstat(sdtm_dir: str, result_path: str) -> int:
     for f in files:
         t = time.perf_counter()
         df, meta = pyreadstat.read_xport(str(f))
-        # Text columns as numpy object arrays ('' for missing), as sdtm_rA.xpt hands them to
+        # Text columns as numpy object arrays ('' for missing), as sdtm_rA.io.xpt hands them to
         # pyreadstat: pandas 3 reads them back as the 'str' dtype, which pyreadstat writes ~3x slower.
         for col in df.columns:
             if not pd.api.types.is_numeric_dtype(df[col]):

@@ -2,7 +2,7 @@
 """ADaM derivation benchmark on the large synthetic study (not a unit test).
 
 1. Makes sure the large study's SDTM exists (bench/work/out-n<N>/sdtm; generated and converted with
-   `sdtm_rA.convert` when missing).
+   `sdtm_rA.sdtm.convert` when missing).
 2. Runs `sdtm_rA.adam.derive.derive` with the bundled ADaM specs in a subprocess: wall time, peak
    memory (ru_maxrss of the child), and the time of every step of every dataset, of reading the SDTM
    and of writing the XPT files. Targets (issue 4): under 30 s and 4 GB on 2 cores.
@@ -37,7 +37,7 @@ def child(sdtm: str, out: str, result_path: str, profile_path: str | None) -> in
     sys.path.insert(0, str(REPO))
     import sdtm_rA.adam.derive as der
     import sdtm_rA.adam.steps as steps
-    import sdtm_rA.xpt as xpt
+    import sdtm_rA.io.xpt as xpt
 
     timings: dict[str, float] = {}
 
@@ -108,7 +108,7 @@ def ensure_sdtm(n: int) -> Path:
     study = HERE / "work" / ("large" if n == 2000 else f"n{n}")
     if not (study / "generated.json").exists():
         generate(n, study, source=REPO, log=print)
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     print(f"converting {study} -> {out}")
     convert(study, out)
     return out / "sdtm"

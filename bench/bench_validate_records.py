@@ -24,7 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sdtm_rA.specs import load_ct, load_sdtmig  # noqa: E402
+from sdtm_rA.standards.specs import load_ct, load_sdtmig  # noqa: E402
 from sdtm_rA.validation import rules_record  # noqa: E402,F401  (registers the rules)
 from sdtm_rA.validation.data import Dataset, StudyData  # noqa: E402
 from sdtm_rA.validation.model import RULES  # noqa: E402

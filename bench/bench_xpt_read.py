@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""XPT reading benchmark (not a unit test): pyreadstat.read_xport vs sdtm_rA.xpt.read_xpt_fast.
+"""XPT reading benchmark (not a unit test): pyreadstat.read_xport vs sdtm_rA.io.xpt.read_xpt_fast.
 
 Times both readers on the biggest .xpt file under bench/work (e.g. the ~300 MB, 1,000,000-row
 LB of bench_convert.py's 2,000-subject study) or, when there is none of at least --min-mb MB,
@@ -35,7 +35,7 @@ def generate(rows: int) -> Path:
     """An LB-like dataset: 22 character and 7 numeric variables (~300 bytes a row)."""
     import numpy as np
     import pandas as pd
-    from sdtm_rA.xpt import write_xpt
+    from sdtm_rA.io.xpt import write_xpt
 
     out = WORK / "xpt-bench" / f"lb{rows}.xpt"
     if out.exists():
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import pyreadstat
-    from sdtm_rA.xpt import read_xpt_fast
+    from sdtm_rA.io.xpt import read_xpt_fast
 
     if args.folder:
         files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() == ".xpt")

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""XPT writing benchmark (not a unit test): sdtm_rA.xpt check + write vs pyreadstat alone.
+"""XPT writing benchmark (not a unit test): sdtm_rA.io.xpt check + write vs pyreadstat alone.
 
 On a 1,000,000-row x 29-variable LB-like frame (bench/work/out-n2000/sdtm/lb.xpt read with
 read_xpt_fast if it exists, else generated in memory; --file / --generate to choose), times
 
-* ours: what ``sdtm_rA.convert`` does for one dataset - ``prepare_for_xpt`` (the checks, once)
+* ours: what ``sdtm_rA.sdtm.convert`` does for one dataset - ``prepare_for_xpt`` (the checks, once)
   then ``write_xpt(..., prepared=...)``; with an older sdtm_rA that has no ``prepare_for_xpt``:
   ``check_for_xpt`` then ``write_xpt`` (which checked again);
 * pyreadstat alone: ``pyreadstat.write_xport`` of the same data as ``write_xpt`` hands it (text
   columns as object arrays, '' for missing, same labels, version 5); preparing that frame is
   not timed.  For information, also pyreadstat on the frame's own pandas-3 ``str`` columns.
 
-The frame is made like the ones ``sdtm_rA.convert`` builds: a mix of ``str`` and ``object``
+The frame is made like the ones ``sdtm_rA.sdtm.convert`` builds: a mix of ``str`` and ``object``
 text columns, with missing values (NaN / None) rather than ''.  Prints the best wall-clock and
 CPU time of --repeat runs and our overhead as a share of pyreadstat's time (target <= 30 %).
 
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / "work"
 DEFAULT_FILE = WORK / "out-n2000" / "sdtm" / "lb.xpt"
-# text columns that sdtm_rA.convert's LB has as object (the others are pandas 3 str)
+# text columns that sdtm_rA.sdtm.convert's LB has as object (the others are pandas 3 str)
 OBJECT_COLUMNS = ("STUDYID", "DOMAIN", "LBSTRESC", "LBNRIND", "LBLOBXFL", "LBDTC")
 CREATED = dt.datetime(2024, 1, 1)
 
@@ -94,14 +94,14 @@ def generate(rows: int):
 
 
 def load(path: Path):
-    from sdtm_rA.xpt import read_xpt_fast
+    from sdtm_rA.io.xpt import read_xpt_fast
 
     df, meta = read_xpt_fast(path)
     return df, dict(meta.column_names_to_labels), meta.file_label or meta.table_name
 
 
 def like_convert(df):
-    """Text columns as sdtm_rA.convert builds them: '' -> missing, some object columns."""
+    """Text columns as sdtm_rA.sdtm.convert builds them: '' -> missing, some object columns."""
     import pandas as pd
 
     out = {}
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
     import pyreadstat
-    from sdtm_rA import xpt
+    from sdtm_rA.io import xpt
 
     path = args.file or (None if args.generate or not DEFAULT_FILE.exists() else DEFAULT_FILE)
     t0 = time.perf_counter()

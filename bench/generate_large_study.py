@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a LARGE synthetic study in the raw shape of the bundled example RAMSC01.
 
-The output folder is a complete study folder that `sdtm_rA.convert.convert` (or
+The output folder is a complete study folder that `sdtm_rA.sdtm.convert.convert` (or
 `python cli.py convert DIR --out OUT`) converts with the bundled mappings unchanged:
 
     DIR/study.yaml        copied from sdtm_rA/bundled/ramsc01/study.yaml

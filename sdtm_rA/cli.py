@@ -11,7 +11,7 @@ import click
 
 from . import __version__
 from .errors import ConversionError
-from .publish import OutputBusy
+from .io.publish import OutputBusy
 
 
 def _echo_err(msg: str) -> None:
@@ -38,7 +38,7 @@ class _Main(click.Group):
     after the run has removed what it staged; an output it had published says so."""
 
     def invoke(self, ctx):
-        from . import publish
+        from .io import publish
         publish.COMMITTED.clear()
         previous = signal.getsignal(signal.SIGTERM)
         try:
@@ -122,7 +122,7 @@ def convert(study, out, quiet, no_validate, allow_invalid):
     are published together, in one step, or not at all; ADaM outputs of an earlier run (derived from
     the SDTM this run replaces) are removed.
     """
-    from .convert import convert as run_convert
+    from .sdtm.convert import convert as run_convert
 
     t0 = time.perf_counter()
     try:
@@ -211,9 +211,9 @@ def run(study, out, spec, quiet, allow_invalid):
     unless --allow-invalid) publishes nothing and exits 1.
     """
     from .adam.derive import bundled_adam_specs, derive as run_derive
-    from .convert import ADAM_OUTPUTS, checked_mappings, conversion_sources, convert as run_convert, open_study
-    from .inputs import check_output, conversion_inputs
-    from .publish import OutputFolder, write_failure
+    from .sdtm.convert import ADAM_OUTPUTS, checked_mappings, conversion_sources, convert as run_convert, open_study
+    from .io.inputs import check_output, conversion_inputs
+    from .io.publish import OutputFolder, write_failure
 
     t0 = time.perf_counter()
     progress = _progress(quiet)
@@ -299,7 +299,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _validate(folder, reports, standard, rules) -> int:
-    from .specs import load_adamig, load_sdtmig
+    from .standards.specs import load_adamig, load_sdtmig
     from .validation.data import ValidationInputError, _family_version, load_folder
     from .validation.engine import load_rules, run_rules
     from .validation.report import check_report_path, check_report_target, console_summary, write_report
@@ -333,7 +333,7 @@ def _validate(folder, reports, standard, rules) -> int:
         study = load_folder(folder_path, standard)
     except PermissionError as exc:
         raise ValidationInputError(f"cannot read folder {folder}: {exc.strerror}")
-    from .signals import checkpoint
+    from .io.signals import checkpoint
     checkpoint("validate:rules")
     result = run_rules(study, only)
     written = [write_report(result, path) for path in reports]

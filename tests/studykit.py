@@ -218,14 +218,14 @@ def cm_mapping(source: str = "{file: raw/cm.csv}", *, sources: dict[str, str] | 
 
 def build(folder: Path):
     """Build every dataset in memory; returns the ConversionResult."""
-    from sdtm_rA.convert import build_study
-    from sdtm_rA.study import load_study
+    from sdtm_rA.sdtm.convert import build_study
+    from sdtm_rA.sdtm.study import load_study
     return build_study(load_study(Path(folder)))
 
 
 def conversion_error(folder: Path, out: Path | None = None):
     """Run the full conversion and return the ConversionError it must raise."""
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     from sdtm_rA.errors import ConversionError
     out = out or Path(folder).parent / "out-failed"
     with pytest.raises(ConversionError) as info:

@@ -17,7 +17,7 @@ import pyreadstat
 import pytest
 
 from sdtm_rA.adam.derive import derive
-from sdtm_rA.convert import convert
+from sdtm_rA.sdtm.convert import convert
 
 REPO = Path(__file__).resolve().parent.parent
 ALL = ["101-001", "101-002", "101-005", "102-003", "102-004", "102-006"]

@@ -251,7 +251,7 @@ def _good_then_bad(tmp_path):
 
 
 def test_failed_run_leaves_previous_output_untouched(tmp_path):
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     folder = _good_then_bad(tmp_path)
     out = tmp_path / "out"
     convert(folder, out, command=["test"])

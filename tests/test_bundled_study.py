@@ -15,8 +15,8 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from sdtm_rA.convert import convert
-from sdtm_rA.specs import load_sdtmig
+from sdtm_rA.sdtm.convert import convert
+from sdtm_rA.standards.specs import load_sdtmig
 
 from xpt_reader import read as independent_read
 

@@ -233,13 +233,13 @@ def test_function_reference_is_generated_from_the_code():
 def test_mapping_reference_is_generated_from_the_schemas():
     """docs/mapping-language.md's reference (every key at every depth, every derivation) is written by
     tools/mapping_doc.py from the schemas; a key added without regenerating it fails here, and a key
-    without a meaning stops the import of sdtm_rA.schema (documented())."""
+    without a meaning stops the import of sdtm_rA.sdtm.schema (documented())."""
     import subprocess
     repo = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, str(repo / "tools" / "mapping_doc.py"), "--check"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    from sdtm_rA import schema
+    from sdtm_rA.sdtm import schema
     text = (repo / "docs" / "mapping-language.md").read_text(encoding="utf-8")
     reference = text.split("<!-- reference: generated")[1]
     for table in (schema.RULE_KEYS, schema.FILE_OPTIONS, schema.SOURCE["schema"], schema.MELT["schema"],
@@ -249,6 +249,6 @@ def test_mapping_reference_is_generated_from_the_schemas():
 
 
 def test_a_schema_key_without_a_meaning_is_refused():
-    from sdtm_rA.schema import documented
+    from sdtm_rA.sdtm.schema import documented
     with pytest.raises(AssertionError, match=r"schema keys without a description: \['b'\]"):
         documented({"a": {"type": "string"}, "b": {"type": "string"}}, {"a": "the a"})

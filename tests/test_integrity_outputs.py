@@ -448,7 +448,7 @@ def test_an_earlier_version_killed_between_its_folder_and_run_json_swaps(tmp_pat
 
 
 def test_a_failed_rename_during_publication_is_undone_before_the_error(tmp_path, monkeypatch):
-    from sdtm_rA import publish
+    from sdtm_rA.io import publish
     out = tmp_path / "out"
     (out / "sdtm").mkdir(parents=True)
     (out / "sdtm" / "dm.xpt").write_bytes(b"old dm")
@@ -476,7 +476,7 @@ def test_a_failed_rename_during_publication_is_undone_before_the_error(tmp_path,
 
 
 def test_signals_wait_for_the_end_of_the_held_block():
-    from sdtm_rA.signals import HeldSignals
+    from sdtm_rA.io.signals import HeldSignals
     got = []
     with pytest.raises(KeyboardInterrupt):
         with HeldSignals():
@@ -515,7 +515,7 @@ def test_a_linked_output_folder_may_be_derived_into(tmp_path):
     _, real_out, _ = converted(tmp_path)
     link = tmp_path / "linkout"
     os.symlink(real_out, link)
-    from sdtm_rA.inputs import check_output
+    from sdtm_rA.io.inputs import check_output
     for _ in range(8):                   # the decision never depends on an iteration order
         check_output(link, [("SDTM folder", link / "sdtm")], own_sdtm=link / "sdtm")
         check_output(link, [("SDTM folder", real_out / "sdtm")], own_sdtm=link / "sdtm")
@@ -541,7 +541,7 @@ def test_a_failed_conversion_never_waits_for_a_background_reader(tmp_path):
 import signal, sys
 from pathlib import Path
 from sdtm_rA.cli import _terminate
-from sdtm_rA.sources import Prefetch
+from sdtm_rA.io.sources import Prefetch
 signal.signal(signal.SIGTERM, _terminate)            # as `sdtm-ra` installs it
 options = dict(sep=None, encoding=None, header_row=1, sheet=None, decimal=".")
 try:

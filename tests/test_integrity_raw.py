@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import studykit as sk  # noqa: E402
-from sdtm_rA import raw_csv, sources  # noqa: E402
+from sdtm_rA.io import raw_csv, sources  # noqa: E402
 from sdtm_rA.errors import ConversionError  # noqa: E402
 
 SOURCE = " (source 'cm' of mappings/cm.yaml:3)"    # what the conversion adds to a read error
@@ -431,7 +431,7 @@ def test_xls_workbooks_are_refused(tmp_path):
 def test_calamine_reads_an_error_cell_as_an_empty_value(tmp_path):
     """Why .xls is refused: what calamine gives for #DIV/0! cannot be told from an empty cell."""
     pytest.importorskip("python_calamine")
-    from sdtm_rA import raw_excel
+    from sdtm_rA.io import raw_excel
     path = tmp_path / "cm.xlsx"
     _workbook(path, [["SUBJID", "DOSE"], ["101", None], ["102", "x"]], {"B3": "#DIV/0!"})
     assert raw_excel._calamine_frame(path, "CM", 1)[0].values.tolist() == [["101", ""], ["102", ""]]

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validation_kit import clean_folder, edit  # noqa: E402
 
-from sdtm_rA import xpt  # noqa: E402
+from sdtm_rA.io import xpt  # noqa: E402
 from sdtm_rA.cli import main  # noqa: E402
 from sdtm_rA.validation import report as rep  # noqa: E402
 from sdtm_rA.validation.data import DatasetFileError, read_one  # noqa: E402

@@ -20,9 +20,9 @@ from studykit import by  # noqa: E402
 from test_mapping_language import LAB_RULES  # noqa: E402  (USUBJID, LBSPID, LBTESTCD ... LBSEQ)
 
 from sdtm_rA import dates  # noqa: E402
-from sdtm_rA.domain import load_synonyms  # noqa: E402
+from sdtm_rA.sdtm.domain import load_synonyms  # noqa: E402
 from sdtm_rA.errors import ConversionError, shown  # noqa: E402
-from sdtm_rA.findings import TOO_LARGE, TOO_SMALL, format_number, read_numbers  # noqa: E402
+from sdtm_rA.sdtm.findings import TOO_LARGE, TOO_SMALL, format_number, read_numbers  # noqa: E402
 
 U = "TST01-"
 

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import studykit as sk  # noqa: E402
 
 from sdtm_rA.errors import ConversionError  # noqa: E402
-from sdtm_rA.study import load_study  # noqa: E402
-from sdtm_rA.yamlio import load_yaml  # noqa: E402
+from sdtm_rA.sdtm.study import load_study  # noqa: E402
+from sdtm_rA.io.yamlio import load_yaml  # noqa: E402
 
 
 def load_error(path: Path, display: str | None = None) -> str:
@@ -243,7 +243,7 @@ def test_epoch_problems(tmp_path):
 
 
 def test_the_default_test_study_and_the_bundled_study_pass(tmp_path):
-    from sdtm_rA.study import bundled_study_folder
+    from sdtm_rA.sdtm.study import bundled_study_folder
     assert load_study(sk.make_study(tmp_path)).ct_version == "2025-03-28"
     bundled = load_study(bundled_study_folder()[0])
     assert [e["epoch"] for e in bundled.epochs] == ["SCREENING", "TREATMENT", "FOLLOW-UP"]

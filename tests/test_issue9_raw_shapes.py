@@ -255,7 +255,7 @@ def test_melt_naming_a_renamed_column_says_rename_comes_first(tmp_path):
 
 
 def test_dedupe_comes_after_melt_and_reports_each_raw_copy_once(tmp_path):
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     raw = ("SUBJID,VISIT,GLUC_RES,CREAT_RES\n"
            "101,DAY 1,5.1,80\n"       # line 2
            "101,DAY 1,5.1,80\n"       # line 3: copy of line 2
@@ -365,7 +365,7 @@ def test_synonyms_from_the_exports_codelist_file(tmp_path):
 def test_codelist_file_is_hashed_into_run_json(tmp_path):
     import json
 
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     folder, _ = oak_cm_study(tmp_path)
     convert(folder, tmp_path / "out", command=["test"])
     inputs = json.loads((tmp_path / "out" / "run.json").read_text())["inputs"]

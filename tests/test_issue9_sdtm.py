@@ -243,7 +243,7 @@ UNKNOWN = "zzunknwn"
 def _full_mapping() -> dict:
     """A mapping that uses every place of MAPPING_SCHEMA that has keys of its own, every nested rule
     (else, first_date, last_date, supp) and every derivation (as a SUPP variable)."""
-    from sdtm_rA.derivations import REGISTRY
+    from sdtm_rA.sdtm.derivations import REGISTRY
     melt = {"columns": ["A", "B"], "name": "TEST", "value": "RESULT"}
     cond = {"TEST": {"not": ["X"]}}
     doc = {
@@ -279,8 +279,8 @@ def _full_mapping() -> dict:
 
 def _rule_places(doc):
     """(path, allowed keys) of every rule of `doc`, with its nested rules and conditions."""
-    from sdtm_rA.schema import AGGREGATE_SCHEMA, RULE_KEYS, SUPP_SCHEMA
-    from sdtm_rA.derivations import REGISTRY
+    from sdtm_rA.sdtm.schema import AGGREGATE_SCHEMA, RULE_KEYS, SUPP_SCHEMA
+    from sdtm_rA.sdtm.derivations import REGISTRY
 
     def walk(rule, path):
         extra = (rule["derive"], list(REGISTRY[rule["derive"]].args)) if "derive" in rule else ()
@@ -351,7 +351,7 @@ def test_the_full_mapping_passes_every_mapping_check(tmp_path):
 
 
 def _cases():
-    from sdtm_rA.schema import MAPPING_SCHEMA
+    from sdtm_rA.sdtm.schema import MAPPING_SCHEMA
     doc = _full_mapping()
     places = list(_schema_places({"type": "dict", "schema": MAPPING_SCHEMA}, []))
     for schema_path, allowed in places:

@@ -184,7 +184,7 @@ DUP_RAW = ("SUBJID,TRT\n"
 
 
 def test_dedupe_report_drops_copies_and_lists_them_in_run_json(tmp_path):
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     folder = sk.make_study(tmp_path, mappings={"cm": sk.cm_mapping("{file: raw/cm.csv, dedupe: report}")},
                            raw={"raw/cm.csv": DUP_RAW})
     out = tmp_path / "out"

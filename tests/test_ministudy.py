@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from studykit import col, records  # noqa: E402
 
-from sdtm_rA.convert import convert  # noqa: E402
+from sdtm_rA.sdtm.convert import convert  # noqa: E402
 
 MINI = Path(__file__).resolve().parent / "ministudy"
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import studykit as sk
-from sdtm_rA import raw_excel, sources
+from sdtm_rA.io import raw_excel, sources
 
 
 def _workbook(path, rows, title="S"):
@@ -53,7 +53,7 @@ def test_unknown_sheet_is_reported_with_the_file_from_the_background_read(tmp_pa
 
 
 def test_published_folders_follow_the_umask(tmp_path):
-    from sdtm_rA.convert import convert
+    from sdtm_rA.sdtm.convert import convert
     out = tmp_path / "out"
     convert(None, out)
     umask = os.umask(0)

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import validation_kit as vk
-from sdtm_rA import xpt
-from sdtm_rA.specs import load_adamig
+from sdtm_rA.io import xpt
+from sdtm_rA.standards.specs import load_adamig
 from sdtm_rA.validation import validate_folder
 from sdtm_rA.validation.data import ValidationInputError, load_folder
 from sdtm_rA.validation.engine import load_rules, run_rules

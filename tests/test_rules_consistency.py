@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from validation_kit import clean_folder, edit, read, run
-from sdtm_rA import xpt
+from sdtm_rA.io import xpt
 from sdtm_rA.validation.engine import load_rules
 
 IDS = sorted(r for r in load_rules() if r.startswith("SD03"))

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import validation_kit as vk
-from sdtm_rA import xpt
+from sdtm_rA.io import xpt
 from sdtm_rA.validation.data import load_folder
 from sdtm_rA.validation.engine import load_rules, run_rules
 from sdtm_rA.validation.model import RULES

@@ -20,7 +20,7 @@ import pyreadstat
 import pytest
 
 import validation_kit as vk
-from sdtm_rA import xpt
+from sdtm_rA.io import xpt
 from sdtm_rA.validation.data import load_folder
 from sdtm_rA.validation.engine import load_rules, run_rules
 from sdtm_rA.validation.model import RULES

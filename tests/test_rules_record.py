@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdtm_rA.specs import load_ct, load_sdtmig
+from sdtm_rA.standards.specs import load_ct, load_sdtmig
 from sdtm_rA.validation import rules_record, validate_folder
 from sdtm_rA.validation.data import Dataset, StudyData
 from sdtm_rA.validation.schemas import (DATETIME, DURATION, check_column, column_schema, dataset_schema,

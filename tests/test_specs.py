@@ -1,4 +1,4 @@
-"""Tests of tools/build_specs.py and sdtm_rA.specs.
+"""Tests of tools/build_specs.py and sdtm_rA.standards.specs.
 
 Expected values were read by hand from the reference files in ../shared/standards (SDTMIG v3.4
 Variables.csv, ADaMIG v1.3 Variables.csv, NCI EVS SDTM/ADaM CT 2025-03-28), not from specs/.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sdtm_rA import specs as S
+from sdtm_rA.standards import specs as S
 
 REPO = Path(__file__).resolve().parents[1]
 STANDARDS = Path(__file__).parents[1].parent / "shared" / "standards"
@@ -464,10 +464,12 @@ def test_installed_layout(tmp_path):
     pkg = tmp_path / "sdtm_rA"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    shutil.copy(REPO / "sdtm_rA" / "specs.py", pkg / "specs.py")
+    (pkg / "standards").mkdir()
+    (pkg / "standards" / "__init__.py").write_text("")
+    shutil.copy(REPO / "sdtm_rA" / "standards" / "specs.py", pkg / "standards" / "specs.py")
     shutil.copytree(REPO / "specs", pkg / "_specs")  # no __init__.py, as setuptools installs it
     code = textwrap.dedent("""
-        from sdtm_rA import specs
+        from sdtm_rA.standards import specs
         print(specs.specs_dir())
         print(specs.load_ct().codelist("SEX").lookup("female"))
     """)

@@ -1,4 +1,4 @@
-"""Tests of sdtm_rA.xpt: round trips judged by pyreadstat *and* by the independent reader in
+"""Tests of sdtm_rA.io.xpt: round trips judged by pyreadstat *and* by the independent reader in
 tests/xpt_reader.py, reproducible bytes, every guard (the value checks run on each column's
 distinct values: rows named and counted), prepare_for_xpt + write_xpt(prepared=...), atomic
 writes and SOURCE_DATE_EPOCH.  Timings are in bench/bench_xpt_write.py, not here."""
@@ -19,8 +19,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xpt_reader  # noqa: E402
 
-from sdtm_rA import xpt  # noqa: E402
-from sdtm_rA.xpt import (  # noqa: E402
+from sdtm_rA.io import xpt  # noqa: E402
+from sdtm_rA.io.xpt import (  # noqa: E402
     XptError,
     XptVariable,
     check_for_xpt,
@@ -539,7 +539,7 @@ def test_read_xpt_char_missing_is_empty_string(tmp_path):
 
 def test_pyreadstat_behaviours_the_guards_exist_for(tmp_path):
     """Documents pyreadstat 1.3.7 behaviour; if this fails after an upgrade, revisit the
-    module docstring of sdtm_rA.xpt (a guard may have become unnecessary, not wrong)."""
+    module docstring of sdtm_rA.io.xpt (a guard may have become unnecessary, not wrong)."""
     df = pd.DataFrame({"A": ["x"], "N": [1.0]})
     pyreadstat.write_xport(df, str(tmp_path / "v.xpt"))
     assert (tmp_path / "v.xpt").read_bytes().startswith(xpt_reader.LIBV8_PREFIX)  # v8 default

@@ -1,4 +1,4 @@
-"""sdtm_rA.xpt.read_xpt_fast (numpy XPT v5 reader) judged against pyreadstat.read_xport.
+"""sdtm_rA.io.xpt.read_xpt_fast (numpy XPT v5 reader) judged against pyreadstat.read_xport.
 
 Frames are compared exactly (numbers bit for bit), metadata attribute by attribute, on files
 written by write_xpt with awkward values, on hand-made files with byte patterns write_xpt never
@@ -22,8 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xpt_reader  # noqa: E402
 
-from sdtm_rA import xpt  # noqa: E402
-from sdtm_rA.xpt import XptError, XptVariable, read_xpt_fast, write_xpt  # noqa: E402
+from sdtm_rA.io import xpt  # noqa: E402
+from sdtm_rA.io.xpt import XptError, XptVariable, read_xpt_fast, write_xpt  # noqa: E402
 
 CREATED = dt.datetime(2024, 5, 6, 7, 8, 9)
 META_ATTRS = ("table_name", "file_label", "column_names", "column_labels", "number_columns",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pyreadstat
 
-from sdtm_rA import xpt
+from sdtm_rA.io import xpt
 
 _CACHE: dict = {}
 
@@ -20,7 +20,7 @@ _CACHE: dict = {}
 def _converted() -> Path:
     if "sdtm" not in _CACHE:
         import tempfile
-        from sdtm_rA.convert import convert
+        from sdtm_rA.sdtm.convert import convert
         out = Path(tempfile.mkdtemp(prefix="sdtm-ra-clean-"))
         convert(None, out, command=["tests"])
         _CACHE["sdtm"] = out / "sdtm"

@@ -2,7 +2,7 @@
 
 Written from the published record layout (SAS technical note TS-140, "The record layout of a
 SAS version 5 or 6 data set in SAS transport (XPORT) format"), not from pyreadstat/readstat,
-so that it can referee what ``sdtm_rA.xpt.write_xpt`` produces.  It deliberately does not
+so that it can referee what ``sdtm_rA.io.xpt.write_xpt`` produces.  It deliberately does not
 import pyreadstat, pandas or the ``xport`` package.
 
 File layout (every header record is 80 bytes, ASCII):

@@ -75,11 +75,13 @@ _TYPES = {"string": "text", "number": "number", "integer": "integer", "boolean":
 def shape(rule) -> str:
     """The nested shape of an argument from its Cerberus rule (`Arg.rule`), e.g.
     `[{label: text, ge?: number|null, lt?: number|null}, ...]`: generated, so it cannot drift."""
-    from sdtm_rA.adam.steps import NAME_RE, PARAMCD_RE, check_condition
+    from sdtm_rA.adam.steps import NAME_RE, PARAMCD_RE, check_condition, check_expression
     if not rule:
         return ""
     if rule.get("check_with") is check_condition:
         text = "condition"
+    elif rule.get("check_with") is check_expression:
+        text = "expression"
     else:
         types = rule.get("type") if isinstance(rule.get("type"), list) else [rule.get("type")]
         alts = []

@@ -57,7 +57,7 @@ SDTM_CORES = {"Req", "Exp", "Perm"}
 ADAM_CORES = {"Req", "Cond", "Perm"}
 EXTENSIBLE = {"Yes": "Y", "No": "N"}
 
-# Column headers of the generated files (the loader sdtm_rA/specs.py reads these names).
+# Column headers of the generated files (the loader sdtm_rA/standards/specs.py reads these names).
 SDTM_DATASET_COLS = ["dataset", "label", "class", "structure"]
 SDTM_VARIABLE_COLS = [
     "dataset", "order", "variable", "label", "type", "codelists", "role", "core",
@@ -361,7 +361,7 @@ restriction), ADaMIG v{adamig} data structures and variables (`adamig-{adamig}/`
 with its codelist's C-code, short name, name and extensibility, the term's C-code, submission value
 and synonyms, for every codelist of the packages {ct_packages}). CDISC's prose (notes,
 definitions, NCI preferred terms) is deliberately left out. `manifest.json` records, for every file, its source file, the
-SHA-256 of that source and the row count. Read these files through `sdtm_rA.specs`
+SHA-256 of that source and the row count. Read these files through `sdtm_rA.standards.specs`
 (`load_sdtmig()`, `load_adamig()`, `load_ct()`); an installed package carries them as
 `sdtm_rA._specs`.
 

@@ -4,7 +4,7 @@
     python tools/mapping_doc.py            # (re)write the part between the markers
     python tools/mapping_doc.py --check    # exit 1 when it is stale
 
-The meanings come from `documented(...)` in sdtm_rA/schema.py and sdtm_rA/study.py, the types,
+The meanings come from `documented(...)` in sdtm_rA/sdtm/schema.py and sdtm_rA/sdtm/study.py, the types,
 allowed values and limits from the Cerberus rules themselves, the derivations from their registry.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ def table(schema: dict, nested: dict[str, str] | None = None) -> list[str]:
 
 
 def derivations() -> list[str]:
-    from sdtm_rA.derivations import REGISTRY
+    from sdtm_rA.sdtm.derivations import REGISTRY
     rows = ["| derivation | arguments (required in bold) | what it gives |", "| --- | --- | --- |"]
     for name in sorted(REGISTRY):
         d = REGISTRY[name]
@@ -69,8 +69,8 @@ def derivations() -> list[str]:
 
 def render() -> str:
     sys.path.insert(0, str(REPO))
-    from sdtm_rA import schema as s
-    from sdtm_rA.study import STUDY_SCHEMA
+    from sdtm_rA.sdtm import schema as s
+    from sdtm_rA.sdtm.study import STUDY_SCHEMA
     src = s.SOURCE["schema"]
     sections = [
         ("A mapping file", table(s.MAPPING_SCHEMA, {"sources": "a source", "tests": "`tests:`",

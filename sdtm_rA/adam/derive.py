@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import __version__, xpt
+from .. import __version__
+from ..io import xpt
 from ..errors import ConversionError, Issue, Issues
 from .spec import AdamSpec, check_spec, load_spec_folder
 from .steps import StepError, args_with_defaults, keep_map, run_step
@@ -81,14 +82,14 @@ class _Context:
 def bundled_adam_specs() -> Path:
     """The ADaM specs of the bundled study: `specs/adam/ramsc01/` in a checkout, `sdtm_rA/_specs/...`
     once installed."""
-    from ..specs import specs_dir
+    from ..standards.specs import specs_dir
     return specs_dir() / "adam" / "ramsc01"
 
 
 @functools.lru_cache(maxsize=None)
 def sdtm_types() -> dict[str, str]:
     """SDTMIG 3.4 type (Char/Num) of every variable name: a variable keeps its type in ADaM."""
-    from ..specs import load_sdtmig
+    from ..standards.specs import load_sdtmig
     ig = load_sdtmig("3.4")
     types: dict[str, str] = {}
     for name in ig.names:
@@ -412,9 +413,9 @@ def derive(sdtm_folder, out, *, spec_folder=None, progress=None, command=None, x
     OutputFolder, as `run` passes), everything is staged there and published by the caller.
     `notify(text)` is told what was done about an earlier run that was interrupted in OUT.
     """
-    from ..inputs import check_output
-    from ..publish import OutputFolder, write_failure
-    from ..signals import checkpoint
+    from ..io.inputs import check_output
+    from ..io.publish import OutputFolder, write_failure
+    from ..io.signals import checkpoint
     progress = progress or (lambda msg: None)
     spec_folder = Path(spec_folder) if spec_folder else bundled_adam_specs()
     snapshot = _inputs(Path(sdtm_folder), spec_folder)      # before anything is read
@@ -533,7 +534,7 @@ def _sdtm_timestamp(folder: Path):
 def _inputs(sdtm_folder: Path, spec_folder: Path):
     """What derive reads: every dataset file of the SDTM folder and every spec file, as a snapshot
     taken before they are read (hashed at the end; see inputs.InputSnapshot)."""
-    from ..inputs import InputSnapshot
+    from ..io.inputs import InputSnapshot
     files = {f"sdtm/{p.name}": p for p in _sdtm_files(sdtm_folder)}
     files.update({f"adam-specs/{p.name}": p for p in sorted(Path(spec_folder).glob("*.yaml"))})
     return InputSnapshot(files)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConversionError, Issue
-from ..schema import schema_issues, suggest
-from ..specs import load_adamig
-from ..yamlio import line_of, load_each, load_yaml
+from ..sdtm.schema import schema_issues, suggest
+from ..standards.specs import load_adamig
+from ..io.yamlio import line_of, load_each, load_yaml
 from .steps import (CONDITION, NAME_RE, ORDER, PARAMCD_RE, SCALAR, STEPS, FORMULAS, Step, args_with_defaults,
                     formula_parameters, formula_roles, keep_map, order_columns, summary_sources)
 from .where import check_expression, columns_of

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..publish import write_atomically
+from ..io.publish import write_atomically
 from .ra_scores import CUTOFFS, activity_category
 
 __all__ = ["summary_html", "write_summary"]

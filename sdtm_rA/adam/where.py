@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..expression import DATE, INSTANT, Expression, ExpressionError
 from ..expression.maps import expression_of
-from ..schema import suggest
+from ..sdtm.schema import suggest
 
 COMPARISONS = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
 OPERATORS = ("not", "empty", "in") + tuple(COMPARISONS)
@@ -142,7 +142,7 @@ def as_condition_text(s: pd.Series) -> pd.Series:
         text = s.dt.strftime("%Y-%m-%dT%H:%M:%S" if has_time else "%Y-%m-%d")
         return text.astype(object).where(s.notna(), "")
     if pd.api.types.is_numeric_dtype(s):
-        from ..findings import format_number
+        from ..sdtm.findings import format_number
         codes, uniques = pd.factorize(s)
         texts = np.array([format_number(float(v)) for v in uniques] + [""], dtype=object)
         return pd.Series(texts[codes], index=s.index, dtype=object)

@@ -315,7 +315,7 @@ def _extreme(fn):
 
 
 def _is_number(ev, node, s):
-    from ..findings import read_numbers
+    from ..sdtm.findings import read_numbers
     codes, uniques = pd.factorize(s.data)
     _, why = read_numbers(np.asarray(uniques, dtype=object))
     ok = np.array([w == "" and str(u).strip() != "" for u, w in zip(uniques, why)] + [False], dtype=bool)

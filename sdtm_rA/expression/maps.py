@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
-from ..findings import format_number
+from ..sdtm.findings import format_number
 from .grammar import KEYWORDS
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

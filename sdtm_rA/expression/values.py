@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import dates as _dates
 from ..errors import shown
-from ..findings import format_number, read_numbers
+from ..sdtm.findings import format_number, read_numbers
 from .grammar import ExpressionError
 
 NUMBER, TEXT, DATE, BOOL, ANY = "number", "text", "date", "condition", "any"

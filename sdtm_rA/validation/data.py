@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConversionError
-from ..raw_csv import read_csv
-from ..specs import load_adamig, load_ct, load_sdtmig
-from ..xpt import XptError, repeated_names
+from ..io.raw_csv import read_csv
+from ..standards.specs import load_adamig, load_ct, load_sdtmig
+from ..io.xpt import XptError, repeated_names
 
 READABLE = (".xpt", ".csv", ".parquet")
 
@@ -243,7 +243,7 @@ def read_one(path: Path) -> tuple[pd.DataFrame, dict]:
         raise DatasetFileError("the file is empty (0 bytes)")
     if suffix == ".xpt":
         # A fixed-width format read with numpy: ~10x faster than pyreadstat, same frames.
-        from ..xpt import read_xpt_fast
+        from ..io.xpt import read_xpt_fast
         df, m = read_xpt_fast(path)
         meta["label"] = m.file_label or ""
         meta["var_labels"] = {k: (v or "") for k, v in m.column_names_to_labels.items()}

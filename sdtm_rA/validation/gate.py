@@ -50,7 +50,7 @@ def validate_before_publishing(output, name: str, out: Path, reports, record: di
     validator that cannot run refuses the run too, unless `allow_invalid`: then (None, why) is
     returned, its reports of an earlier run removed; else (result, "")."""
     try:
-        from . import validate_folder             # looked up at call time (tests replace it)
+        from . import validate_folder             # looked up at call time (tests replace it
         from .report import summarise_counts, write_report
         res = validate_folder(output.staged(name), standard=standard)
         res.study.folder = out / name            # as the reports name it, once published

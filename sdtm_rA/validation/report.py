@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..publish import write_atomically
+from ..io.publish import write_atomically
 from .model import FINDING_COLUMNS, RULES, SEVERITIES
 
 HTML_ROWS_PER_GROUP = 500

@@ -4,16 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import dates, findings
+from .. import dates
+from . import findings
 from .conform import CONTROL, check_ascii, conform, control_message, transliterate, untransliterable
 from .derivations import REGISTRY
 from .domain import (DomainContext, RuleFailed, check_references, evaluate_rule, evaluation_order,
                      read_sources)
-from .errors import ConversionError, Issue, Issues, shown
+from ..errors import ConversionError, Issue, Issues, shown
 from .findings import number_texts
 from .mapping import Mapping, check_rule
 from .schema import suggest
-from .sources import FILE, LINE
+from ..io.sources import FILE, LINE
 from .suppqual import build_supp
 
 

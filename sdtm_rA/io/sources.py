@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, Issues, rows_text, shown
+from ..errors import ConversionError, Issue, Issues, rows_text, shown
 from .raw_csv import read_csv
 from .raw_excel import read_excel
 
@@ -339,5 +339,5 @@ def columns_text(df) -> str:
 
 
 def _hint(col, df) -> str:
-    from .schema import suggest
+    from ..sdtm.schema import suggest
     return suggest(col, [c for c in df.columns if c not in (FILE, LINE)])

@@ -15,7 +15,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, shown
+from ..errors import ConversionError, Issue, shown
 
 # Digits are 0-9 only: '４０' (full-width) or '٤٦' (Arabic-Indic), which float() would read, are not
 # the plain numbers an SDTM value holds; such a value is reported, never read.
@@ -195,7 +195,7 @@ def _table_issues(m, node: dict, path: tuple) -> list[Issue]:
 def formula_problem(text: str) -> str:
     """Why a `convert:` formula is not a number computed from `value` (the result in the collected
     unit); '' when it is one."""
-    from .expression import NUMBER, Expression, ExpressionError
+    from ..expression import NUMBER, Expression, ExpressionError
     try:
         expr = Expression(text)
         others = [n for n in expr.names if n != "value"]
@@ -219,7 +219,7 @@ def converted(ctx, x: np.ndarray, codes: np.ndarray) -> np.ndarray:
         y = x * np.where(codes > 0, codes, np.nan)
     formulas = getattr(ctx, "conversion_formulas", [])
     for code in np.unique(codes[codes < 0]).tolist():
-        from .expression import Expression
+        from ..expression import Expression
         rows = codes == code
         expr = Expression(formulas[int(-code) - 1])
         y[rows] = expr.values(lambda name: pd.Series(x[rows]), n=int(rows.sum())).to_numpy(dtype=float)

@@ -12,8 +12,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import dates, findings
-from .errors import ConversionError, Issue, shown
+from .. import dates
+from . import findings
+from ..errors import ConversionError, Issue, shown
 from .schema import COND
 
 REGISTRY: dict[str, "Derivation"] = {}

@@ -42,7 +42,7 @@ __all__ = [
     "load_ct",
 ]
 
-_CHECKOUT_SPECS = pathlib.Path(__file__).resolve().parent.parent / "specs"
+_CHECKOUT_SPECS = pathlib.Path(__file__).resolve().parents[2] / "specs"
 _MANIFEST = "manifest.json"
 
 

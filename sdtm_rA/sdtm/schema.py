@@ -10,8 +10,8 @@ import difflib
 import cerberus
 
 from .conditions import OPERATORS
-from .errors import ConversionError, Issue
-from .yamlio import line_of
+from ..errors import ConversionError, Issue
+from ..io.yamlio import line_of
 
 
 def suggest(word: str, choices) -> str:
@@ -105,7 +105,7 @@ class Validator(cerberus.Validator):
             self._check_with_expression(field, part)
 
     def _check_with_expression(self, field, value):
-        from .expression import Expression, ExpressionError
+        from ..expression import Expression, ExpressionError
         try:
             Expression(value)
         except ExpressionError as exc:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ConversionError, Issue
-from .schema import table_file
+from ..errors import ConversionError, Issue
+from ..sdtm.schema import table_file
 from .xpt import _sha256
 
 

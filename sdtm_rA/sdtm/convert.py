@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, xpt
+from .. import __version__
+from ..io import xpt
 from .build import build_domain, check_mapping, prepare_domain
 from .domain import raw_files
-from .sources import SLOW_SUFFIXES, Prefetch
-from .errors import ConversionError, Issue, Issues
-from .inputs import InputSnapshot, check_input_paths, check_output, conversion_inputs, external_roots
-from .publish import OutputFolder, write_failure
-from .signals import checkpoint
+from ..io.sources import SLOW_SUFFIXES, Prefetch
+from ..errors import ConversionError, Issue, Issues
+from ..io.inputs import InputSnapshot, check_input_paths, check_output, conversion_inputs, external_roots
+from ..io.publish import OutputFolder, write_failure
+from ..io.signals import checkpoint
 from .mapping import load_mapping
-from .yamlio import load_each
-from .specs import load_ct, load_sdtmig
+from ..io.yamlio import load_each
+from ..standards.specs import load_ct, load_sdtmig
 from .study import Study, bundled_study_folder, load_study
 from .trial_summary import build_ts
 
@@ -304,7 +305,7 @@ def _validate_output(result: ConversionResult, output: OutputFolder, out: Path, 
             output.remove(name)
         return
     t0 = time.perf_counter()
-    from .validation.gate import validate_before_publishing
+    from ..validation.gate import validate_before_publishing
     res, result.validation_error = validate_before_publishing(
         output, "sdtm", out, VALIDATION_REPORTS, result.run, allow_invalid, "SDTM datasets", standard=standard)
     if res is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, rows_text, shown
+from ..errors import ConversionError, Issue, rows_text, shown
 from .xpt import repeated_names
 
 #: What to do about a file that is not UTF-8, for a raw file (whose mapping can say how it is encoded).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .errors import Issues
+from ..errors import Issues
 
 # Parameters whose value comes from a CDISC codelist (TSPARMCD → value codelist).
 VALUE_CODELISTS = {"TPHASE": "TPHASE", "TTYPE": "TTYPE", "SEXPOP": "SEXPOP", "TBLIND": "TBLIND",

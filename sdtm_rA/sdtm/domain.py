@@ -10,14 +10,15 @@ import re
 import numpy as np
 import pandas as pd
 
-from . import conditions, dates
-from .expression import BOOL, DATE, NUMBER, TEXT, Expression, ExpressionError, as_text
-from .errors import ConversionError, Issue, Issues, rows_text, shown
+from . import conditions
+from .. import dates
+from ..expression import BOOL, DATE, NUMBER, TEXT, Expression, ExpressionError, as_text
+from ..errors import ConversionError, Issue, Issues, rows_text, shown
 from .mapping import Mapping, expressions_of, source_refs, target_refs
-from .sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns, melt, read_table,
+from ..io.sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns, melt, read_table,
                       report_duplicates)
 from .schema import TABLE_FILE_DEFAULTS, table_file
-from .yamlio import load_yaml
+from ..io.yamlio import load_yaml
 
 def raw_lines(frame: pd.DataFrame, mask) -> str:
     """'raw/lb.csv lines 3, 9' for the rows in `mask` (row labels, or booleans over `frame` or aligned

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .expression import DATE, Expression
-from .expression.maps import expression_of
+from ..expression import DATE, Expression
+from ..expression.maps import expression_of
 
 OPERATORS = ("in", "not", "empty")
 

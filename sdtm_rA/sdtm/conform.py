@@ -11,7 +11,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from .errors import Issues, shown
+from ..errors import Issues, shown
 from .findings import format_number
 
 # A few characters that NFKD does not reduce to ASCII but that clinical text uses.

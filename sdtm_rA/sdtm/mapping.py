@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConversionError, Issue
-from .expression import Expression, ExpressionError
+from ..errors import ConversionError, Issue
+from ..expression import Expression, ExpressionError
 from .schema import (AGGREGATE_SCHEMA, ALGORITHMS, MAPPING_SCHEMA, MELT_FORMS, RULE_KEYS, SUPP_SCHEMA,
                      TABLE_FILE_SCHEMA, node_issues, schema_issues, suggest, table_file)
-from .yamlio import LineDict, line_of, load_yaml
+from ..io.yamlio import LineDict, line_of, load_yaml
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -216,7 +216,7 @@ MAX_ELSE = 5
 
 def _check_formats(spec: dict, mapping: Mapping, name: str, path: list, issues: list) -> None:
     """Date formats and unknown tokens are checked before anything runs, with the line naming them."""
-    from . import dates
+    from .. import dates
     unknown = spec.get("unknown") or dates.DEFAULT_UNKNOWN
     try:
         dates.check_format("yyyy", "date", unknown)

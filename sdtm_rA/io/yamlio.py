@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConversionError, Issue
+from ..errors import ConversionError, Issue
 
 
 class LineDict(dict):

@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from .errors import ConversionError, Issue, rows_text
+from ..errors import ConversionError, Issue, rows_text
 from .raw_csv import unique_names
 
 

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConversionError, Issue
-from .yamlio import line_of, load_yaml
+from ..errors import ConversionError, Issue
+from ..io.yamlio import line_of, load_yaml
 
 
 @dataclass
@@ -206,8 +206,8 @@ def _numbered(doc) -> tuple[str, ...]:
 def _value_issues(doc, visits: list[Visit]) -> list[Issue]:
     """What the schema cannot see: values that must exist elsewhere (a CT version we ship, a visit
     of the schedule), parse (the XPT timestamp) or agree with each other (unique names, windows)."""
-    from .specs import ct_versions
-    from .xpt import reproducible_timestamp
+    from ..standards.specs import ct_versions
+    from ..io.xpt import reproducible_timestamp
 
     issues: list[Issue] = []
 
@@ -301,9 +301,9 @@ def bundled_study_folder() -> tuple[Path, Path]:
     Installed, the mappings sit inside the package; in a checkout they are the repository's
     top-level `mappings/` (one copy, where data managers look for them).
     """
-    here = Path(__file__).resolve().parent / "bundled" / "ramsc01"
+    here = Path(__file__).resolve().parent.parent / "bundled" / "ramsc01"
     installed = here / "mappings"
     if installed.is_dir() and any(installed.glob("*.yaml")):
         return here, installed
-    checkout = Path(__file__).resolve().parent.parent / "mappings"
+    checkout = Path(__file__).resolve().parents[2] / "mappings"
     return here, checkout

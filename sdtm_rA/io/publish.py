@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import ConversionError, Issue
+from ..errors import ConversionError, Issue
 from .signals import HeldSignals, checkpoint
 
 STAGE_PREFIX = ".sdtm-ra-stage-"

@@ -1,0 +1,1 @@
+"""Raw EDC exports + study.yaml + mappings → SDTM: the mapping language and its checks, the algorithms and derivations, the findings dictionary, SUPP--, TS, conformance to the IG, and the convert pipeline."""

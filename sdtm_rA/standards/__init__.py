@@ -1,0 +1,1 @@
+"""The CDISC standards' metadata: SDTMIG, SDTM model, ADaMIG and CT, as generated under specs/."""
