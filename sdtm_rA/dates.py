@@ -84,6 +84,7 @@ class DateIssue:
 _TOKEN = re.compile(r"y+|M+|d+|H+|h+|m+|s+|[-/. :T]|.")
 _TOKEN_PART = {
     "yyyy": ("year", r"\d{4}"),
+    "yy": ("year", r"\d{2}"),          # only with a declared year window
     "MMM": ("month", r"[A-Za-z]+"),
     "MM": ("month", r"\d{2}"),
     "M": ("month", r"\d{1,2}"),
@@ -102,19 +103,22 @@ class _Format:
     text: str
     regex: re.Pattern
     parts: tuple[str, ...]
+    year_window: int | None = None    # yy: the first of the 100 years two digits stand for
 
 
-def _tokenize(fmt: str) -> list[str]:
+def _tokenize(fmt: str, year_window: int | None = None) -> list[str]:
     """Split a format declaration into tokens, refusing what we cannot read safely."""
     tokens = _TOKEN.findall(fmt)
     for tok in tokens:
+        if tok == "yy" and year_window is None:
+            raise ValueError(
+                f"date format {fmt!r}: 2-digit years are ambiguous (1920 or 2020?); declare "
+                "`year_window:`, the first of the 100 years they stand for (1930: 30 is 1930, 29 is 2029)")
         if tok in _TOKEN_PART or (len(tok) == 1 and tok in "-/. :T"):
             continue
         if tok[0] == "y":
             raise ValueError(
-                f"date format {fmt!r}: {tok!r} -- only 4-digit years (yyyy) are accepted; "
-                "2-digit years are ambiguous (1920 or 2020?)"
-            )
+                f"date format {fmt!r}: {tok!r} -- years are yyyy, or yy with `year_window:`")
         if tok[0] == "h":
             raise ValueError(f"date format {fmt!r}: 12-hour clock {tok!r} is not supported; use HH")
         raise ValueError(
@@ -145,7 +149,7 @@ def _check_parts(fmt: str, parts: list[str], kind: str) -> None:
 
 
 @lru_cache(maxsize=256)
-def _compile_format(fmt: str, unknown: tuple[str, ...], kind: str) -> _Format:
+def _compile_format(fmt: str, unknown: tuple[str, ...], kind: str, year_window: int | None = None) -> _Format:
     """Turn a declared format into an anchored regex with one named group per part.
 
     Text-month formats (MMM) accept any of ``- / . space`` where the declaration has one
@@ -155,7 +159,7 @@ def _compile_format(fmt: str, unknown: tuple[str, ...], kind: str) -> _Format:
     In a date format that includes a time, the time section is optional: many EDC
     datetime fields hold a bare date when no time was collected.
     """
-    tokens = _tokenize(fmt)
+    tokens = _tokenize(fmt, year_window)
     parts = [_TOKEN_PART[t][0] for t in tokens if t in _TOKEN_PART]
     _check_parts(fmt, parts, kind)
     unknown_alt = "|".join(re.escape(u) for u in sorted(unknown, key=len, reverse=True))
@@ -182,13 +186,14 @@ def _compile_format(fmt: str, unknown: tuple[str, ...], kind: str) -> _Format:
     if optional_from is not None:
         pieces.append(")?")
     regex = re.compile("".join(pieces), re.IGNORECASE | re.ASCII)
-    return _Format(fmt, regex, tuple(parts))
+    return _Format(fmt, regex, tuple(parts), year_window if "yy" in tokens else None)
 
 
-def check_format(fmt: str, kind: str = "date", unknown: Sequence[str] = DEFAULT_UNKNOWN) -> None:
+def check_format(fmt: str, kind: str = "date", unknown: Sequence[str] = DEFAULT_UNKNOWN,
+                 year_window: int | None = None) -> None:
     """Raise ValueError (the reason) for a format or unknown tokens that cannot be read safely, so
     that a mapping is refused before anything runs."""
-    _compile_format(fmt, _unknown_tokens(unknown), kind)
+    _compile_format(fmt, _unknown_tokens(unknown), kind, year_window)
 
 
 def contradicts(a: str, b: str) -> bool:
@@ -267,6 +272,11 @@ def _read_raw(text: str, fmt: _Format, unknown: frozenset[str], zero_is_unknown:
     for name in fmt.parts:
         raw = match.group(name)
         if raw is None:  # optional time section absent
+            continue
+        if name == "year" and fmt.year_window is not None and raw.isdigit():
+            start = fmt.year_window                 # '20' in a window from 1930 is 2020, '45' 1945
+            year = start - start % 100 + int(raw)
+            parts[name] = year + 100 if year < start else year
             continue
         try:
             parts[name] = _read_part(name, raw, unknown, zero_is_unknown)
@@ -453,6 +463,7 @@ def to_iso8601(
     time_format: str | None = None,
     unknown: Sequence[str] = DEFAULT_UNKNOWN,
     zero_is_unknown: bool = True,
+    year_window: int | None = None,
 ) -> tuple[pd.Series, list[DateIssue]]:
     """Convert raw EDC dates (and optional separate times) to ISO 8601 text.
 
@@ -474,7 +485,7 @@ def to_iso8601(
     """
     tokens = _unknown_tokens(unknown)
     unknown_set = frozenset(u.upper() for u in tokens)
-    dfmt = _compile_format(date_format, tokens, "date")
+    dfmt = _compile_format(date_format, tokens, "date", year_window)
     dates = _as_series(dates)
     if pd.api.types.is_datetime64_any_dtype(dates):
         raise TypeError("dates are already datetimes (e.g. read from Excel); use format_iso "

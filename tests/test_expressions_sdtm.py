@@ -252,3 +252,25 @@ def test_a_schema_key_without_a_meaning_is_refused():
     from sdtm_rA.sdtm.schema import documented
     with pytest.raises(AssertionError, match=r"schema keys without a description: \['b'\]"):
         documented({"a": {"type": "string"}, "b": {"type": "string"}}, {"a": "the a"})
+
+
+# ------------------------------------------------------------------ two-digit years (sdtm.oak's dd-MMM-yy)
+
+def test_two_digit_years_with_a_declared_window(tmp_path):
+    raw = ("SUBJID,TRT,START\n101,A,15-Sep-20\n101,B,01-Jan-45\n101,C,UN-Feb-19\n101,D,03-Mar-00\n"
+           "101,E,07-Jul-29\n101,F,07-Jul-30\n")
+    cm = build_cm(tmp_path, raw, CMSTDTC="{date: cm.START, format: dd-MMM-yy, year_window: 1930}")
+    # the window 1930-2029: 20 → 2020, 45 → 1945, 19 → 2019 (day unknown), 00 → 2000 (a year, not
+    # an unknown part), 29 → 2029, 30 → 1930
+    assert by(cm, "CMTRT", "CMSTDTC") == {"A": "2020-09-15", "B": "1945-01-01", "C": "2019-02", "D": "2000-03-03",
+                                          "E": "2029-07-07", "F": "1930-07-07"}
+
+
+def test_two_digit_years_in_first_date(tmp_path):
+    dm = sk.dm_mapping(RFXSTDTC="{first_date: {source: ex, date: SHORT, format: dd-MMM-yy, year_window: 1950}}")
+    raw = dict(sk.DM_RAW)
+    raw["raw/ex.csv"] = ("SUBJID,EXSTDAT,EXSTTIM,EXDOSE,SHORT\n101,2021-03-10,09:30,5,10-Mar-21\n"
+                         "102,2021-03-12,,5,12-Mar-21\n103,2021-03-15,08:00,5,15-Mar-21\n")
+    folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw=raw)
+    assert by(sk.build(folder).datasets["DM"], "SUBJID", "RFXSTDTC") == {"101": "2021-03-10", "102": "2021-03-12",
+                                                                         "103": "2021-03-15"}

@@ -383,8 +383,9 @@ def test_contradicting_formats(a, b, expected):
 def test_unreadable_format_is_a_mapping_error(tmp_path):
     folder = _cm_dates(tmp_path, "SUBJID,TRT,STDAT\n101,A,01/02/21\n", "dd/MM/yy")
     assert errors_of(folder) == [
-        "error: mappings/cm.yaml:8: CMSTDTC.format: date format 'dd/MM/yy': 'yy' -- only 4-digit years "
-        "(yyyy) are accepted; 2-digit years are ambiguous (1920 or 2020?)"]
+        "error: mappings/cm.yaml:8: CMSTDTC.format: date format 'dd/MM/yy': 2-digit years are ambiguous "
+        "(1920 or 2020?); declare `year_window:`, the first of the 100 years they stand for (1930: 30 is "
+        "1930, 29 is 2029)"]
 
 
 # ============================================================== 3. conditions

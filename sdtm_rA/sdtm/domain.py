@@ -625,7 +625,7 @@ def _formats(value):
 
 
 def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unknown, path=(),
-                column: str = ""):
+                column: str = "", year_window: int | None = None):
     """Raw date (and time) text → ISO 8601 with the declared formats; bad dates are errors.
 
     Works on the distinct (date, time) pairs, and tries every declared format on each: a value two
@@ -654,7 +654,7 @@ def parse_dates(ctx, variable, date_s, time_s, date_formats, time_formats, unkno
     ok = np.ones((len(combos), n), dtype=bool)
     errors, warnings = [], []
     for i, (dfmt, tfmt) in enumerate(combos):
-        kwargs = {"date_format": dfmt, "time_format": tfmt}
+        kwargs = {"date_format": dfmt, "time_format": tfmt, "year_window": year_window}
         if unknown:
             kwargs["unknown"] = tuple(unknown)
         iso, issues = dates.to_iso8601(dist_d, dist_t, **kwargs)
@@ -778,7 +778,8 @@ def _date(ctx, variable, spec, path, mask=None):
         date_s = date_s.where(mask, "")
         time_s = time_s.where(mask, "") if time_s is not None else None
     return parse_dates(ctx, variable, date_s, time_s, _formats(spec.get("format")) or ["yyyy-MM-dd"],
-                       _formats(spec.get("time_format")), spec.get("unknown"), path, column=refs[0])
+                       _formats(spec.get("time_format")), spec.get("unknown"), path, column=refs[0],
+                       year_window=spec.get("year_window"))
 
 
 def _aggregate_date(ctx, variable, spec, path):
@@ -797,7 +798,8 @@ def _aggregate_date(ctx, variable, spec, path):
     sub_ctx = _SubContext(ctx, raw)
     iso = parse_dates(sub_ctx, variable, raw[a["date"]], raw[a["time"]] if a.get("time") else None,
                       _formats(a["format"]), _formats(a.get("time_format")), a.get("unknown"),
-                      tuple(path) + (kind,), column=f"{a['source']}.{a['date']}")
+                      tuple(path) + (kind,), column=f"{a['source']}.{a['date']}",
+                      year_window=a.get("year_window"))
     keys = src.key
     if not keys:
         raise ConversionError([Issue("error", f"source '{a['source']}' needs `key:` to relate it to "

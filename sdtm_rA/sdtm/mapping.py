@@ -228,7 +228,7 @@ def _check_formats(spec: dict, mapping: Mapping, name: str, path: list, issues: 
         value = spec.get(key)
         for fmt in (value if isinstance(value, list) else [value] if value else []):
             try:
-                dates.check_format(str(fmt), kind, unknown)
+                dates.check_format(str(fmt), kind, unknown, spec.get("year_window"))
             except ValueError as exc:
                 issues.append(Issue("error", f"{name}.{key}: {exc}", file=mapping.file,
                                     line=line_of(mapping.doc, path + [key])))

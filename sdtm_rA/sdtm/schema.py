@@ -285,6 +285,7 @@ RULE_KEYS = {
     "format": {"type": ["string", "list"]},
     "time_format": {"type": ["string", "list"]},
     "unknown": {"type": "list", "schema": {"type": "string"}},
+    "year_window": {"type": "integer", "min": 1000, "max": 9899},
     "codelist": {"type": "string"},
     "synonyms": {"type": ["dict", "string"]},
     "extensible": {"type": "boolean"},
@@ -308,6 +309,8 @@ documented(RULE_KEYS, {
     "format": "the raw date layout(s) of `date:` (dd-MMM-yyyy, yyyy-MM-dd, …)",
     "time_format": "the raw time layout(s) of `date:`'s time column (HH:mm, HHmm, …)",
     "unknown": "the texts meaning an unknown date part; replaces the default list (UN, UNK, UNKN, UNKNOWN, --)",
+    "year_window": "with a 2-digit year format (dd-MMM-yy): the first of the 100 years the two digits stand "
+                   "for (1930: 30 is 1930, 29 is 2029)",
     "codelist": "the CDISC codelist the values must belong to (name or C-code)",
     "synonyms": "a study synonym table applied before the codelist: inline, a YAML file, or the export's "
                 "codelist file",
@@ -364,6 +367,7 @@ AGGREGATE_SCHEMA = {"source": {"type": "string", "required": True},
                     "format": {"type": ["string", "list"], "required": True},
                     "time_format": {"type": ["string", "list"]},
                     "unknown": {"type": "list", "schema": {"type": "string"}},
+                    "year_window": {"type": "integer", "min": 1000, "max": 9899},
                     "where": COND}
 documented(AGGREGATE_SCHEMA, {
     "source": "the related source (its `key:` relates it to the primary rows)",
@@ -372,6 +376,7 @@ documented(AGGREGATE_SCHEMA, {
     "format": "the date layout(s)",
     "time_format": "the time layout(s)",
     "unknown": "the texts meaning an unknown date part (replaces the default list)",
+    "year_window": "the first of the 100 years a 2-digit year stands for",
     "where": "only the rows meeting a condition (§6) on the related source's columns"})
 
 TEST_ENTRY = {"type": "dict", "schema": {
