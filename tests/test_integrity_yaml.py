@@ -264,3 +264,16 @@ def test_empty_visit_name_is_refused(tmp_path):
     assert study_error(sk.make_study(tmp_path, text)) == [
         "error: study.yaml:4: visits.1.aliases.0: empty values not allowed",
         "error: study.yaml:4: visits.1.visit: empty values not allowed"]
+
+
+def test_a_key_written_beside_a_yaml_merge_replaces_the_merged_one(tmp_path):
+    """`{<<: *ct, item: FRM_CV1}` (YAML merge keys) repeats a block with one key changed: not a
+    duplicate key; two keys written side by side still are."""
+    from sdtm_rA.io.yamlio import load_yaml
+    path = tmp_path / "m.yaml"
+    path.write_text("a: &x {file: ct.csv, item: UNIT}\nb: {<<: *x, item: FRM}\n", encoding="utf-8")
+    doc = load_yaml(path, "m.yaml")
+    assert doc["b"] == {"file": "ct.csv", "item": "FRM"} and doc["a"]["item"] == "UNIT"
+    path.write_text("b: {item: UNIT, item: FRM}\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"m.yaml:1: YAML syntax: duplicate key 'item'"):
+        load_yaml(path, "m.yaml")

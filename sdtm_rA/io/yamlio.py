@@ -73,18 +73,25 @@ def _expanded_size(root) -> tuple[int, int] | None:
 
 
 def _construct_mapping(loader, node, deep=False):
-    loader.flatten_mapping(node)
+    written = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)           # merged pairs (`<<: *anchor`) come first, in YAML's order
+    merged = len(node.value) - written
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
-    for key_node, value_node in node.value:
+    from_merge: set = set()
+    for i, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
         except TypeError:
             raise yaml.constructor.ConstructorError(
                 None, None, f"unhashable key {key!r}", key_node.start_mark)
-        if key in result:
+        if i < merged:
+            from_merge.add(key)
+        elif key in from_merge:            # a key written beside `<<:` replaces the merged one
+            from_merge.discard(key)
+        elif key in result:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {result.key_lines[key]})",
                 key_node.start_mark)
