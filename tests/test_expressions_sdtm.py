@@ -274,3 +274,13 @@ def test_two_digit_years_in_first_date(tmp_path):
     folder = sk.make_study(tmp_path, mappings={"dm": dm}, raw=raw)
     assert by(sk.build(folder).datasets["DM"], "SUBJID", "RFXSTDTC") == {"101": "2021-03-10", "102": "2021-03-12",
                                                                          "103": "2021-03-15"}
+
+
+def test_set_for_a_variable_the_mapping_also_maps_is_an_error(tmp_path):
+    raw = "SPID,SUBJID,TEST,RESULT,UNIT\nV1,101,Temperature,36.6,C\n"
+    folder = _vs(tmp_path, raw, '{F: 0.5}')
+    text = (folder / "mappings" / "vs.yaml").read_text().replace("decimals: 1}", "decimals: 1, set: {VSORRESU: C}}")
+    (folder / "mappings" / "vs.yaml").write_text(text)
+    msg = sk.error_text(sk.conversion_error(folder))
+    assert ("error: mappings/vs.yaml:8: tests.entries.0.set: VSORRESU is also mapped by its rule (line 15), which would win over `set:` "
+            "without a word; remove one, or read the constant with {derive: test_attribute, name: VSORRESU}") in msg

@@ -56,9 +56,18 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
                                         or rule.line, value=spec_node["codelist"]))
             spec_node = spec_node.get("else")
             depth += 1
+    rules = {r.variable: r for r in mapping.rules}
     for i, entry in enumerate((mapping.tests or {}).get("entries") or []):
         for name in (entry.get("set") or {}):   # a misspelt name would become a column of its own
-            if spec.model_variable(str(name)) is None:
+            rule = rules.get(str(name))
+            if rule is not None and not (rule.spec.get("derive") == "test_attribute"
+                                         and rule.spec.get("name") == name):
+                issues.append(Issue("error", f"tests.entries.{i}.set: {name} is also mapped by its rule "
+                                    f"(line {rule.line}), which would win over `set:` without a word; remove "
+                                    f"one, or read the constant with {{derive: test_attribute, name: {name}}}",
+                                    file=mapping.file, line=mapping.line("tests", "entries", i, "set", name),
+                                    value=str(name)))
+            elif spec.model_variable(str(name)) is None:
                 issues.append(Issue("error", f"tests.entries.{i}.set: {name} is not a {mapping.domain} "
                                     f"variable in SDTMIG {ig.version}" + suggest(name, spec.allowed_names()),
                                     file=mapping.file, line=mapping.line("tests", "entries", i, "set", name),
