@@ -60,8 +60,7 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
     for i, entry in enumerate((mapping.tests or {}).get("entries") or []):
         for name in (entry.get("set") or {}):   # a misspelt name would become a column of its own
             rule = rules.get(str(name))
-            if rule is not None and not (rule.spec.get("derive") == "test_attribute"
-                                         and rule.spec.get("name") == name):
+            if rule is not None and not _reads_test_attribute(rule.spec, name):
                 issues.append(Issue("error", f"tests.entries.{i}.set: {name} is also mapped by its rule "
                                     f"(line {rule.line}), which would win over `set:` without a word; remove "
                                     f"one, or read the constant with {{derive: test_attribute, name: {name}}}",
@@ -73,6 +72,15 @@ def check_mapping(mapping: Mapping, ig, ct) -> list[Issue]:
                                     file=mapping.file, line=mapping.line("tests", "entries", i, "set", name),
                                     value=str(name)))
     return issues
+
+
+def _reads_test_attribute(spec, name) -> bool:
+    """The rule (or one of its `else:` branches) reads the tests' `set:` constant of `name`."""
+    while isinstance(spec, dict):
+        if spec.get("derive") == "test_attribute" and spec.get("name") == name:
+            return True
+        spec = spec.get("else")
+    return False
 
 
 def _transliterate(ctx, names: set[str]) -> None:
