@@ -284,3 +284,15 @@ def test_set_for_a_variable_the_mapping_also_maps_is_an_error(tmp_path):
     msg = sk.error_text(sk.conversion_error(folder))
     assert ("error: mappings/vs.yaml:8: tests.entries.0.set: VSORRESU is also mapped by its rule (line 15), which would win over `set:` "
             "without a word; remove one, or read the constant with {derive: test_attribute, name: VSORRESU}") in msg
+
+
+def test_many_distinct_bad_values_are_summarised(tmp_path):
+    """A wrongly mapped column (§5: 414 errors for one column) gives 20 values with their lines and one
+    message counting the rest, not one message per value."""
+    rows = "".join(f"101,T{i},x{i:02d}\n" for i in range(25)) + "101,T99,x00\n"
+    text = error_of(tmp_path, "SUBJID,TRT,ROUTE\n" + rows, CMROUTE="{from: cm.ROUTE, codelist: ROUTE}")
+    listed = [ln for ln in text.splitlines() if "is not in codelist ROUTE" in ln]
+    assert len(listed) == 20
+    assert "'x00'" in listed[0] and "raw/cm.csv lines 2, 27" in listed[0]    # x00 on lines 2 and 27
+    assert "5 more distinct values with problems of this kind in 5 records, not listed one by one; " \
+           "e.g. 'x20', 'x21', 'x22'" in text

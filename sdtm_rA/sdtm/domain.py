@@ -20,6 +20,9 @@ from ..io.sources import (FILE, LINE, MeltError, columns_text, drop_twin_columns
 from .schema import TABLE_FILE_DEFAULTS, table_file
 from ..io.yamlio import load_yaml
 
+REPORTED_VALUES = 20   # distinct offending values listed one by one, per variable and problem
+
+
 def raw_lines(frame: pd.DataFrame, mask) -> str:
     """'raw/lb.csv lines 3, 9' for the rows in `mask` (row labels, or booleans over `frame` or aligned
     to it), grouped by file."""
@@ -95,17 +98,34 @@ class DomainContext:
 
     def report_values(self, variable: str, bad: pd.Series, message, severity="error", path=()):
         """One issue per distinct offending value, with every raw line that carries it (the rows
-        grouped by value in one sort: a column can hold 100,000s of distinct bad values)."""
+        grouped by value in one sort: a column can hold 100,000s of distinct bad values); past
+        REPORTED_VALUES distinct values, one more issue counts the rest and shows three of them, so
+        that a wrong column does not flood the report."""
         bad = bad.fillna("").astype(str)
         if self.active is not None:
             bad = bad[self.active.reindex(bad.index, fill_value=False).to_numpy()]
         codes, values = pd.factorize(bad)
         values = values.tolist()
-        lines = raw_lines_per(self.frame, bad.index, codes, len(values))
+        order = sorted(range(len(values)), key=values.__getitem__)
+        shown_ids, rest = order[:REPORTED_VALUES], order[REPORTED_VALUES:]
+        if rest:       # the lines of the values shown only: the others are counted
+            keep = np.isin(codes, shown_ids)
+            remap = np.full(len(values), -1)
+            remap[shown_ids] = np.arange(len(shown_ids))
+            lines = raw_lines_per(self.frame, bad.index[keep], remap[codes[keep]], len(shown_ids))
+        else:
+            lines = raw_lines_per(self.frame, bad.index, codes, len(values))
+            remap = np.arange(len(values))
         at = self.where(variable, *path)
-        for i in sorted(range(len(values)), key=values.__getitem__):
+        for i in shown_ids:
             text = message(values[i]) if callable(message) else message
-            getattr(self.issues, severity)(f"{text} ({lines[i]})", value=values[i], **at)
+            getattr(self.issues, severity)(f"{text} ({lines[remap[i]]})", value=values[i], **at)
+        if rest:
+            records = int(np.isin(codes, rest).sum())
+            examples = ", ".join(shown(values[i]) for i in rest[:3])
+            getattr(self.issues, severity)(
+                f"{len(rest)} more distinct values with problems of this kind in {records} records, "
+                f"not listed one by one; e.g. {examples}", **at)
 
     # -- columns ------------------------------------------------------------------------------
     def column(self, ref: str, variable: str = "") -> pd.Series:
