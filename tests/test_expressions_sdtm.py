@@ -296,3 +296,10 @@ def test_many_distinct_bad_values_are_summarised(tmp_path):
     assert "'x00'" in listed[0] and "raw/cm.csv lines 2, 27" in listed[0]    # x00 on lines 2 and 27
     assert "5 more distinct values with problems of this kind in 5 records, not listed one by one; " \
            "e.g. 'x20', 'x21', 'x22'" in text
+
+
+def test_map_on_numbers_compares_them_as_sdtm_writes_them(tmp_path):
+    raw = "SUBJID,TRT,SEV\n101,A,1\n101,B,2.0\n101,C,3\n"
+    cm = build_cm(tmp_path, raw, CMCAT="{compute: \"number(cm.SEV)\", map: {1: MILD, 2: MODERATE}}")
+    # the computed numbers 1, 2 and 3 meet the YAML keys 1 and 2 (they were compared as 1.0 with '1')
+    assert by(cm, "CMTRT", "CMCAT") == {"A": "MILD", "B": "MODERATE", "C": "3"}

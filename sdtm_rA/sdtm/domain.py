@@ -856,10 +856,14 @@ def _modifiers(ctx, variable, spec, out, path):
         mask = rule_condition(ctx, variable, spec["where"], path)
         out = out.where(mask, float("nan") if pd.api.types.is_numeric_dtype(out) else "")
     if "map" in spec:
+        numeric = pd.api.types.is_numeric_dtype(out)
         if table_file(spec["map"]):
             table = codelist_file_table(ctx, spec["map"], ctx.where(variable, *path, "map"), "map")
         else:
-            table = {str(k): _constant_text(v) for k, v in spec["map"].items()}
+            table = {_map_key(k, numeric): _constant_text(v) for k, v in spec["map"].items()}
+        if numeric:      # numbers (a compute:, a derivation) compare as SDTM writes them: 2.0 is the key 2
+            from .findings import number_texts
+            out = number_texts(out)
         out = out.map({v: table.get(v, v) for v in pd.unique(out.to_numpy())})  # once per distinct value
     if spec.get("case"):
         out = getattr(out.astype(str).str, spec["case"])()
@@ -981,6 +985,14 @@ def _synonym_table(table: dict, origin: str, at: dict) -> dict:
         raise ConversionError([Issue("error", f"{origin}: entries must map text to text "
                                      f"(quote yes/no/true/false/null to mean the text): {shown_bad}", **at)])
     return {str(k): str(v) for k, v in table.items()}
+
+
+def _map_key(key, numeric: bool) -> str:
+    """A `map:` key as the text it matches; against numbers, a YAML number as SDTM writes it."""
+    if numeric and _plain(key) and not isinstance(key, str):
+        from .findings import format_number
+        return format_number(float(key))
+    return str(key)
 
 
 def _plain(v) -> bool:
