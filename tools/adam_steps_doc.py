@@ -24,7 +24,7 @@ SECTIONS = [
     ("BDS parameters", ["parameter", "parameter_count", "parameter_haq_di", "parameter_computed",
                         "parameter_acr", "parameter_eular"]),
     ("BDS timing, baseline and change", ["analysis_visit", "baseline_flag", "base", "change", "percent_change",
-                                         "range_indicator", "shift", "activity_category"]),
+                                         "range_indicator", "shift", "activity_category", "toxicity_grade"]),
     ("Generic derivations (admiral's names in each description)", ["obs_number", "summary_records", "basetype_records", "ontrtfl",
                                                                   "crit_flag"]),
 ]

@@ -291,6 +291,25 @@ def extreme_event(df, a, ctx):
         raise StepError(str(exc)) from exc
 
 
+@step("toxicity_grade", new=Arg("new", True), term=Arg("var", True, doc="the CTCAE term of each record "
+                                                     "(ATOXDSCH, ATOXDSCL)"),
+      direction=Arg("text", True, allowed=("H", "L")),
+      criteria=Arg("text", default="ctcae-v4", doc="grading criteria bundled as data under specs/adam/ctcae/"),
+      restrictable=True)
+def toxicity_grade(df, a, ctx):
+    """ATOXGRH/ATOXGRL: the CTCAE grade of each record (admiral derive_var_atoxgr_dir) from criteria
+    kept as data, one expression per grade; ATOXGR is then a compute (admiral derive_var_atoxgr)."""
+    from .toxicity import derive_var_atoxgr_dir, load_criteria
+    try:
+        criteria = load_criteria(a["criteria"])
+    except ValueError as exc:
+        raise StepError(str(exc), ("criteria",)) from exc
+    try:
+        return derive_var_atoxgr_dir(df, a["new"], a["term"], a["direction"], criteria, declared)
+    except ValueError as exc:
+        raise StepError(str(exc), ("term",)) from exc
+
+
 @step("merge", dataset=Arg("dataset", True), keep=Arg("keep", True), by=Arg("vars", default=["USUBJID"]),
       where=Arg("source_where"), order=Arg("source_vars"),
       mode=Arg("text", default="first", allowed=("first", "last")))
