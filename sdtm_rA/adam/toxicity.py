@@ -21,7 +21,8 @@ def criteria_names() -> list[str]:
 
 @lru_cache(maxsize=8)
 def load_criteria(name: str) -> dict:
-    """{term: (direction, [(grade, Expression), ...] highest first)} of a bundled criteria file."""
+    """{term: (direction, unit or None, [(grade, Expression), ...] highest first)} of a bundled
+    criteria file."""
     path = specs_dir() / "adam" / "ctcae" / f"{name}.yaml"
     if not path.exists():
         raise ValueError(f"criteria: no grading criteria {name!r}; bundled: {', '.join(criteria_names())}")
@@ -29,16 +30,17 @@ def load_criteria(name: str) -> dict:
     out = {}
     for term, spec in doc["terms"].items():
         grades = sorted(((int(g), Expression(text)) for g, text in spec["grades"].items()), reverse=True)
-        out[term] = (spec["direction"], grades)
+        out[term] = (spec["direction"], spec.get("unit"), grades)
     return out
 
 
 def derive_var_atoxgr_dir(df: pd.DataFrame, new: str, term_var: str, direction: str, criteria: dict,
-                          declared=None) -> pd.DataFrame:
-    """`df` with `new` ('0'..'4' as text, as admiral writes it): the highest grade whose criterion holds
-    for the record's term; '0' when none holds; missing without a term of this direction, or where
-    a variable the term's criteria read is missing. A term the criteria do not know, or that grades
-    the other direction, raises ValueError naming it."""
+                          declared=None, unit: Expression | None = None) -> pd.DataFrame:
+    """`df` with `new` ('0'..'4' as text, as admiral writes it): the highest grade whose criterion is
+    true for the record's term; '0' where every criterion is false; missing where none is true and
+    one cannot be decided (a missing limit), or without a term of this direction. A term the criteria
+    do not know, or a record whose unit (`unit`, an expression) is not the one a term's thresholds are
+    written in, raises ValueError naming it."""
     terms = df[term_var].astype(object).where(df[term_var].notna(), "").astype(str).str.strip()
     out = pd.Series([None] * len(df), index=df.index, dtype=object)
     other = {"H": "L", "L": "H"}[direction]
@@ -47,19 +49,33 @@ def derive_var_atoxgr_dir(df: pd.DataFrame, new: str, term_var: str, direction: 
             from ..sdtm.schema import suggest
             raise ValueError(f"{term_var} {term!r} is not a term of the grading criteria"
                              f"{suggest(term, criteria)}")
-        term_dir, grades = criteria[term]
+        term_dir, term_unit, grades = criteria[term]
         if term_dir == other:
             continue              # graded by the step of the other direction
         rows = (terms == term).to_numpy()
         part = df[rows]
-        reads = sorted({n for _, e in grades for n in e.names})
-        known = np.logical_and.reduce([part[n].notna().to_numpy() for n in reads]) if reads else \
-            np.ones(len(part), dtype=bool)
-        grade = np.where(known, "0", None).astype(object)
-        pending = known.copy()
+        if term_unit:
+            _check_unit(part, term, term_unit, unit, declared)
+        grade = np.full(len(part), None, dtype=object)
+        pending = np.ones(len(part), dtype=bool)
+        all_false = np.ones(len(part), dtype=bool)
         for g, expr in grades:
-            hit = expr.mask(lambda name: part[name], declared, len(part)) & pending
-            grade[hit] = str(g)
-            pending &= ~hit
+            holds = expr.evaluate(lambda name: part[name], declared, len(part)).data
+            true = holds.fillna(False).to_numpy(dtype=bool)
+            grade[true & pending] = str(g)
+            pending &= ~true
+            all_false &= (holds == False).fillna(False).to_numpy(dtype=bool)   # noqa: E712 (three-valued)
+        grade[pending & all_false] = "0"
         out[rows] = grade
     return df.assign(**{new: out})
+
+
+def _check_unit(part: pd.DataFrame, term: str, term_unit: str, unit: Expression | None, declared) -> None:
+    if unit is None:
+        raise ValueError(f"the criteria of {term!r} are written in {term_unit}: give `unit:`, an expression "
+                         f"for each record's unit (e.g. extract(PARAM, '\\(([^()]+)\\)$'))")
+    units = unit.values(lambda name: part[name], declared, len(part))
+    wrong = sorted(set(units[units != term_unit]))
+    if wrong:
+        raise ValueError(f"the criteria of {term!r} are written in {term_unit}, and its records are in "
+                         f"{', '.join(repr(u) for u in wrong)}; convert AVAL and the limits first")
