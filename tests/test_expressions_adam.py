@@ -427,3 +427,11 @@ def test_toxicity_grade_in_another_unit_is_an_error():
                                          r"are in 'mg/dL'; convert AVAL and the limits first"):
         run_step(STEPS["toxicity_grade"], df, {"new": "ATOXGRL", "term": "ATOXDSCL", "direction": "L",
                                                "unit": UNIT_OF_PARAM}, None)
+
+
+def test_a_dtm_name_is_checked_as_a_date_before_running():
+    """The check before running read a --DTM (declared a point in time) as a condition."""
+    from sdtm_rA.adam.where import declared
+    from sdtm_rA.expression import BOOL, Expression
+    assert Expression("EXSTDTM <= ASTDTM").check(declared) == BOOL
+    assert Expression("ASTDTM + 1").check(declared) == "date"

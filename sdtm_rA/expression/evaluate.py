@@ -54,10 +54,12 @@ class Types:
 
     def value(self, name: str, pos: int, text: str) -> Value:
         t = self._type_of(name) or ANY
-        return empty(t)
+        return empty(DATE if t == INSTANT else t)
 
 
 def empty(t: str) -> Value:
+    if t not in (ANY, DATE, BOOL, NUMBER, TEXT):
+        raise ValueError(f"no type {t!r}")
     if t == ANY:
         return Value(ANY, None)
     if t == DATE:
