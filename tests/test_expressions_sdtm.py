@@ -303,3 +303,30 @@ def test_map_on_numbers_compares_them_as_sdtm_writes_them(tmp_path):
     cm = build_cm(tmp_path, raw, CMCAT="{compute: \"number(cm.SEV)\", map: {1: MILD, 2: MODERATE}}")
     # the computed numbers 1, 2 and 3 meet the YAML keys 1 and 2 (they were compared as 1.0 with '1')
     assert by(cm, "CMTRT", "CMCAT") == {"A": "MILD", "B": "MODERATE", "C": "3"}
+
+
+def test_deeply_nested_or_huge_expressions_are_errors_not_crashes():
+    from sdtm_rA.expression import Expression, ExpressionError
+    with pytest.raises(ExpressionError, match="the expression is nested too deeply"):
+        Expression("(" * 3000 + "1" + ")" * 3000)
+    with pytest.raises(ExpressionError, match="the expression is nested too deeply"):
+        Expression("1" + " + 1" * 3000).check()
+    with pytest.raises(ExpressionError, match="an expression of 20001 characters is longer than 20000"):
+        Expression("1" + " " * 20000)
+
+
+def test_columns_of_every_pandas_kind():
+    """Nullable integers, categories, booleans and zone-aware datetimes are read by their kind."""
+    import pandas as pd
+    from sdtm_rA.expression import Expression
+    df = pd.DataFrame({"A": pd.array([1, None, 3], dtype="Int64"), "B": pd.Categorical(["x", "y", None]),
+                       "C": [True, False, True],
+                       "D": pd.to_datetime(["2021-01-01", None, "2021-03-01"]).tz_localize("UTC")})
+
+    def truth(text):
+        v = Expression(text).evaluate(lambda n: df[n], None, 3).data
+        return [None if pd.isna(x) else bool(x) for x in v]
+    assert truth("A > 1") == [False, None, True]
+    assert truth("B = 'x'") == [True, False, False]
+    assert truth("C and A > 0") == [True, False, True]
+    assert truth("D >= date('2021-02-01')") == [False, None, True]

@@ -49,10 +49,16 @@ class Expression:
     def check(self, type_of=lambda name: None) -> str:
         """The result type (NUMBER, TEXT, DATE, BOOL, or ANY when it depends on the data); a type error
         where the types are known, raised before any data is read."""
-        return Evaluator(self.text, Types(type_of)).value(self.tree).type
+        return self._walk(Types(type_of)).type
 
     def evaluate(self, column, declared=None, n: int = 0) -> Value:
-        return Evaluator(self.text, Columns(column, declared, n)).value(self.tree)
+        return self._walk(Columns(column, declared, n))
+
+    def _walk(self, names) -> Value:
+        try:
+            return Evaluator(self.text, names).value(self.tree)
+        except RecursionError:
+            raise ExpressionError("the expression is nested too deeply", 0, self.text) from None
 
     def mask(self, column, declared=None, n: int = 0) -> np.ndarray:
         """Where the condition is true (unknown, as with a missing value, is not true)."""

@@ -375,4 +375,12 @@ def parse(text: str) -> Node:
     """The tree of `text`; ExpressionError (with the offending position) when it is not one."""
     if not isinstance(text, str):
         raise ExpressionError(f"an expression is text, not {text!r}")
-    return _Parser(text).parse()
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"an expression of {len(text)} characters is longer than {MAX_LENGTH}")
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise ExpressionError("the expression is nested too deeply", 0, text) from None
+
+
+MAX_LENGTH = 20_000
