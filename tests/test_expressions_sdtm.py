@@ -330,3 +330,14 @@ def test_columns_of_every_pandas_kind():
     assert truth("B = 'x'") == [True, False, False]
     assert truth("C and A > 0") == [True, False, True]
     assert truth("D >= date('2021-02-01')") == [False, None, True]
+
+
+def test_coalesce_of_dates_keeps_each_dates_day():
+    """A date filled in by coalesce() compares and counts as itself (its span was shifted a day)."""
+    import pandas as pd
+    from sdtm_rA.expression import DATE, Expression
+    df = pd.DataFrame({"X": ["", "2021-03-04"], "Y": ["2021-03-04", "2021-01-01"]})
+    got = Expression("coalesce(X, Y) - date('2021-03-01')").values(lambda n: df[n], lambda n: DATE, 2)
+    assert got.tolist() == [3.0, 3.0]
+    eq = Expression("coalesce(X, Y) = '2021-03-04'").mask(lambda n: df[n], lambda n: DATE, 2)
+    assert eq.tolist() == [True, True]

@@ -64,7 +64,7 @@ def empty(t: str) -> Value:
         return Value(ANY, None)
     if t == DATE:
         z = np.zeros(0, dtype=np.int64)
-        return Value(DATE, Dates(z, z, np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0)))
+        return Value(DATE, Dates(z, z.copy(), np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0)))
     if t == BOOL:
         return condition(np.zeros(0, bool))
     return full(0 if t == NUMBER else "", 0, t)
@@ -97,7 +97,7 @@ def missing_of(t: str, n: int) -> Value:
         return full("", n, TEXT)
     if t == DATE:
         z = np.zeros(n, dtype=np.int64)
-        return Value(DATE, Dates(z, z, np.zeros(n, np.int8), np.zeros(n, bool), np.full(n, np.nan)))
+        return Value(DATE, Dates(z, z.copy(), np.zeros(n, np.int8), np.zeros(n, bool), np.full(n, np.nan)))
     return Value(BOOL, pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)))
 
 
